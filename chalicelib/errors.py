@@ -1,0 +1,74 @@
+"""Errors are values with a stable code, a human message and, for input, the field.
+
+The domain raises them; `chalicelib.web` turns them into JSON or form errors in
+one place. The HTTP status lives here so that the domain never imports HTTP.
+"""
+from typing import Optional
+
+
+class CaseloadError(Exception):
+    status = 400
+    code = "bad_request"
+
+    def __init__(self, message: str, field: Optional[str] = None, code: Optional[str] = None):
+        super().__init__(message)
+        self.message = message
+        self.field = field
+        if code:
+            self.code = code
+
+    def to_dict(self) -> dict:
+        body = {"code": self.code, "message": self.message}
+        if self.field:
+            body["field"] = self.field
+        return body
+
+
+class ValidationError(CaseloadError):
+    status = 400
+    code = "invalid"
+
+
+class Unauthenticated(CaseloadError):
+    status = 401
+    code = "unauthenticated"
+
+
+class Forbidden(CaseloadError):
+    status = 403
+    code = "forbidden"
+
+
+class NotFound(CaseloadError):
+    """Also what another organisation's data looks like: it does not exist for you."""
+    status = 404
+    code = "not_found"
+
+
+class Conflict(CaseloadError):
+    status = 409
+    code = "conflict"
+
+
+class Gone(CaseloadError):
+    status = 410
+    code = "gone"
+
+
+class TooManyRequests(CaseloadError):
+    status = 429
+    code = "too_many_requests"
+
+    def __init__(self, message: str, retry_after: int):
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class ConfigError(CaseloadError):
+    """A missing setting: named, so an operator knows what to set."""
+    status = 500
+    code = "misconfigured"
+
+    def __init__(self, setting: str):
+        super().__init__(f"The setting {setting} is missing: set it in .chalice/config.json for this stage.")
+        self.setting = setting

@@ -1,0 +1,27 @@
+"""JSON API: the signed-in account."""
+from chalice import Blueprint
+
+from chalicelib import accounts
+from chalicelib.web.guard import json_ok, request, view, viewer
+from chalicelib.web.requests import json_body
+
+bp = Blueprint(__name__)
+
+
+def _me(account) -> dict:
+    return {"account_id": account.account_id, "org_id": account.org_id, "name": account.name,
+            "email": account.email, "role": account.role, "status": account.status}
+
+
+@bp.route("/api/v1/me")
+@view("admin", "staff", "client")
+def me():
+    you = viewer()
+    return json_ok(_me(accounts.get_account(you.org_id, you.account_id)))
+
+
+@bp.route("/api/v1/me", methods=["PATCH"])
+@view("admin", "staff", "client")
+def rename_me():
+    body = json_body(request(), {"name"})
+    return json_ok(_me(accounts.rename_self(viewer(), str(body.get("name", "")))))

@@ -1,0 +1,201 @@
+"""The one place where requests are authenticated, authorised and protected.
+
+`middleware` (registered in app.py) loads the session, checks CSRF on every
+state-changing request, sets cookies and security headers, and gives
+Chalice's own errors (415, 405) our error shape. `view` wraps every route: it
+checks the role and turns domain errors into JSON or an error page.
+"""
+import contextvars
+import functools
+import logging
+from typing import Optional
+
+from chalice import Response
+
+from chalicelib import auth, config, sessions, tokens
+from chalicelib.accounts import Viewer
+from chalicelib.errors import CaseloadError, Forbidden, TooManyRequests, Unauthenticated, ValidationError
+from chalicelib.web import render
+from chalicelib.web.requests import FORM_TYPE, cookies, form, wants_json
+
+log = logging.getLogger("caseload")
+SESSION_COOKIE = "caseload_session"
+ANON_COOKIE = "caseload_anon"
+UNSAFE = {"POST", "PUT", "PATCH", "DELETE"}
+_current = contextvars.ContextVar("caseload_request")
+
+CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+       "object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'")
+
+
+def request():
+    """The request being handled (safe beside the local server's threads)."""
+    return _current.get()
+
+
+def viewer() -> Optional[Viewer]:
+    return getattr(request(), "viewer", None)
+
+
+def csrf_token(req=None) -> str:
+    req = req or request()
+    if req.viewer and req.viewer.csrf_secret:
+        return tokens.sign("csrf", req.viewer.csrf_secret)
+    return tokens.sign("csrf-anon", req.anon_id)
+
+
+def _cookie(name: str, value: str, max_age: Optional[int] = None) -> str:
+    parts = [f"{name}={value}", "Path=/", "HttpOnly", "SameSite=Lax"]
+    if config.secure_cookies():
+        parts.append("Secure")
+    if max_age is not None:
+        parts.append(f"Max-Age={max_age}")
+    return "; ".join(parts)
+
+
+def set_session_cookie(cookie_value: str) -> None:
+    request().set_cookies.append(_cookie(SESSION_COOKIE, cookie_value, int(sessions.ABSOLUTE_TIMEOUT.total_seconds())))
+
+
+def clear_session_cookie() -> None:
+    request().set_cookies.append(_cookie(SESSION_COOKIE, "", 0))
+
+
+def _submitted_csrf(req) -> str:
+    header = req.headers.get("x-csrf-token")
+    if header:
+        return header
+    if req.headers.get("content-type", "").startswith(FORM_TYPE):
+        try:
+            return form(req).get("csrf_token", "")
+        except ValidationError:
+            return ""
+    return ""
+
+
+def _uses_api_key(req) -> bool:
+    return req.headers.get("authorization", "").startswith("Bearer ") and req.path.startswith("/api/")
+
+
+def middleware(event, get_response):
+    req = event
+    token = _current.set(req)
+    try:
+        req.viewer, req.session, req.set_cookies, req.anon_id = None, None, [], ""
+        if not req.path.startswith("/static/"):
+            _authenticate(req)
+        if req.method in UNSAFE and not _uses_api_key(req) and not tokens.verify(
+            "csrf" if req.viewer else "csrf-anon",
+            req.viewer.csrf_secret if req.viewer else req.anon_id,
+            _submitted_csrf(req),
+        ):
+            response = error_response(Forbidden(
+                "This form has expired or did not come from Caseload. Reload the page and try again.",
+                code="csrf_failed"), req)
+        else:
+            response = _with_our_error_shape(get_response(req), req)
+    finally:
+        _current.reset(token)
+    return _secure(response, req)
+
+
+def _authenticate(req) -> None:
+    jar = cookies(req)
+    session = sessions.load(jar.get(SESSION_COOKIE, ""))
+    if session:
+        req.viewer = auth.viewer_for_session(session)
+        req.session = session if req.viewer else None
+    req.anon_id = jar.get(ANON_COOKIE, "")
+    if not req.anon_id or len(req.anon_id) > 64:
+        req.anon_id = tokens.new_token()
+        req.set_cookies.append(_cookie(ANON_COOKIE, req.anon_id))
+
+
+def _secure(response: Response, req) -> Response:
+    headers = response.headers
+    headers.setdefault("Content-Security-Policy", CSP)
+    headers["X-Content-Type-Options"] = "nosniff"
+    headers["X-Frame-Options"] = "DENY"
+    headers["Referrer-Policy"] = "no-referrer"
+    headers["Permissions-Policy"] = "camera=(), microphone=(), geolocation=()"
+    headers["Cross-Origin-Opener-Policy"] = "same-origin"
+    if config.secure_cookies():
+        headers["Strict-Transport-Security"] = "max-age=63072000; includeSubDomains"
+    if not req.path.startswith("/static/"):
+        headers.setdefault("Cache-Control", "no-store")
+    if getattr(req, "set_cookies", None):
+        headers["Set-Cookie"] = req.set_cookies
+    return response
+
+
+def _with_our_error_shape(response: Response, req) -> Response:
+    """Chalice answers some errors itself ({"Code", "Message"}); give them ours."""
+    if response.status_code < 400 or not isinstance(response.body, dict) or "Code" not in response.body:
+        return response
+    known = {415: ("unsupported_media_type", "This content type is not accepted here."),
+             405: ("method_not_allowed", "This method is not allowed here."),
+             400: ("bad_request", "The request could not be read.")}
+    code, message = known.get(response.status_code, ("internal_error", "Something went wrong on our side."))
+    error = CaseloadError(message, code=code)
+    error.status = response.status_code
+    reply = error_response(error, req)
+    if "Allow" in response.headers:
+        reply.headers["Allow"] = response.headers["Allow"]
+    return reply
+
+
+def error_response(error: CaseloadError, req=None) -> Response:
+    req = req or request()
+    headers = {}
+    if isinstance(error, TooManyRequests):
+        headers["Retry-After"] = str(error.retry_after)
+    if wants_json(req):
+        return render.json_response(error.to_dict(), error.status, headers)
+    return render.html("error.html", error.status, headers, error=error, **page_context())
+
+
+def page_context() -> dict:
+    req = request()
+    return {"viewer": req.viewer, "csrf_token": csrf_token(req), "path": req.path}
+
+
+def view(*roles: str):
+    """Wrap a route: require a signed-in viewer with one of `roles` (none named:
+    anyone, signed in or not), and answer domain errors in the request's language."""
+
+    def decorate(handler):
+        @functools.wraps(handler)
+        def wrapped(*args, **kwargs):
+            req = request()
+            try:
+                if roles:
+                    if req.viewer is None:
+                        raise Unauthenticated("Sign in to continue.")
+                    if req.viewer.role not in roles:
+                        raise Forbidden("Your role does not give access to this page.")
+                return handler(*args, **kwargs)
+            except Unauthenticated as error:
+                if not wants_json(req) and req.method == "GET":
+                    return render.redirect(render.url("/signin", next=req.path))
+                return error_response(error, req)
+            except CaseloadError as error:
+                if error.status >= 500:
+                    log.error("configuration error: %s", error.message)
+                return error_response(error, req)
+
+        return wrapped
+
+    return decorate
+
+
+def json_ok(body, status: int = 200) -> Response:
+    return render.json_response(body, status)
+
+
+def page(template: str, status: int = 200, **context) -> Response:
+    return render.html(template, status, **page_context(), **context)
+
+
+def form_errors(error: ValidationError) -> dict:
+    return {error.field or "form": error.message}
+

@@ -1,0 +1,76 @@
+"""Real-browser tests: the app served in-process on loopback, driven by
+Playwright through Debian's chromium (never a downloaded browser)."""
+import os
+from pathlib import Path
+
+import pytest
+
+from app import app
+from chalicelib.local import emulator
+from tests.conftest import APP_PORT, APP_URL, PASSWORD
+
+CHROMIUM = next((p for p in ("/usr/lib/chromium/chromium", "/usr/bin/chromium") if os.path.exists(p)), None)
+SCREENSHOTS = Path(__file__).resolve().parents[2] / "screenshots"
+CHROMIUM_ARGS = ["--no-sandbox", "--headless", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+
+
+@pytest.fixture(scope="session")
+def live_server():
+    server, _thread = emulator.local_server(app, "127.0.0.1", APP_PORT)
+    yield APP_URL
+    server.shutdown()
+
+
+@pytest.fixture(scope="session")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    assert CHROMIUM, "Debian's chromium is missing: `make test` installs it (apt-get install chromium)"
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield launched
+        launched.close()
+
+
+@pytest.fixture
+def page(browser, live_server):
+    context = browser.new_context(base_url=live_server, viewport={"width": 1360, "height": 860})
+    context.set_default_timeout(10_000)
+    opened = context.new_page()
+    yield opened
+    context.close()
+
+
+@pytest.fixture
+def sign_in(page):
+    def _sign_in(account, password=PASSWORD):
+        page.goto("/signin")
+        page.get_by_label("E-mail").fill(account.email)
+        page.get_by_label("Password").fill(password)
+        page.get_by_role("button", name="Sign in").click()
+        page.wait_for_load_state()
+        return page
+
+    return _sign_in
+
+
+def screenshot(page, name: str) -> Path:
+    """Saved under screenshots/ for people to look at."""
+    SCREENSHOTS.mkdir(exist_ok=True)
+    path = SCREENSHOTS / f"{name}.png"
+    page.screenshot(path=str(path), full_page=True)
+    return path
+
+
+def assert_accessible(page) -> None:
+    """No serious or critical axe-core violation on the current page."""
+    from axe_playwright_python.sync_playwright import Axe
+
+    results = Axe().run(page)
+    bad = [v for v in results.response["violations"] if v["impact"] in ("serious", "critical")]
+    assert not bad, "\n".join(f"{v['id']}: {v['help']} ({len(v['nodes'])} nodes: "
+                              f"{[n['target'] for n in v['nodes'][:3]]})" for v in bad)
+
+
+
