@@ -2,10 +2,25 @@
 from chalice import Blueprint
 
 from chalicelib import accounts
+from chalicelib.openapi import errors, json_schema
 from chalicelib.web.guard import json_ok, request, view, viewer
 from chalicelib.web.requests import json_body
 
 bp = Blueprint(__name__)
+ME = {"$ref": "#/components/schemas/Me"}
+SCHEMAS = {"Me": {"type": "object", "properties": {
+    "account_id": {"type": "string"}, "org_id": {"type": "string"}, "name": {"type": "string"},
+    "email": {"type": "string", "format": "email"}, "role": {"type": "string", "enum": ["admin", "staff", "client"]},
+    "status": {"type": "string", "enum": ["provisioned", "activated", "archived"]}}}}
+OPENAPI = {
+    "/api/v1/me": {
+        "get": {"summary": "The signed-in account", "responses": {"200": json_schema(ME), **errors(401)}},
+        "patch": {"summary": "Change your own name", "requestBody": {"required": True, "content": {
+            "application/json": {"schema": {"type": "object", "required": ["name"], "additionalProperties": False,
+                                            "properties": {"name": {"type": "string", "maxLength": 120}}}}}},
+                  "responses": {"200": json_schema(ME), **errors(400, 401, 403)}},
+    },
+}
 
 
 def _me(account) -> dict:
