@@ -65,6 +65,7 @@ def test_repeated_failures_are_throttled_with_retry_after(http, org):
     response = http.post_form("/signin", {"email": org.staff.email, "password": PASSWORD})
     assert response.status_code == 429
     assert 0 < int(response.headers["Retry-After"]) <= 15 * 60
+    assert "Too many failed sign-ins" in response.body.decode() and 'name="email"' in response.body.decode()
     # The window is short: once it has passed, the owner gets in.
     item = Throttle.get(f"email#{org.staff.email}")
     item.update(actions=[Throttle.window_start.set(utcnow() - timedelta(minutes=16))])

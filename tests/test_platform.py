@@ -63,9 +63,12 @@ def test_bad_json_bodies_get_clear_errors(http, org, body, code, field):
 def test_oversized_form_is_refused(http, org):
     http.sign_in(org.client)
     token = http.csrf("/home")
-    response = http.request("POST", "/home", f"csrf_token={token}&name={'x' * 70000}".encode(),
+    response = http.request("POST", "/home", f"csrf_token={token}&name={'x' * 300_000}".encode(),
                             {"content-type": "application/x-www-form-urlencoded"})
-    assert response.status_code in (400, 403)
+    assert response.status_code == 413 and b"too large" in response.body
+    api = http.request("PATCH", "/api/v1/me", b'{"name": "' + b"x" * 300_000 + b'"}',
+                       {"content-type": "application/json", "accept": "application/json", "x-csrf-token": token})
+    assert api.status_code == 413 and reply_json(api)["code"] == "too_large"
 
 
 def test_security_headers_on_every_page(http):

@@ -14,7 +14,8 @@ from chalicelib.local import emulator
 
 def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    logging.getLogger("werkzeug").setLevel(logging.WARNING)
+    for noisy in ("werkzeug", "botocore", "pynamodb"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
     host = os.environ.get("CASELOAD_HOST", "127.0.0.1")
     port = int(os.environ.get("CASELOAD_PORT", "8000"))
     moto_port = int(os.environ.get("CASELOAD_MOTO_PORT", "0"))

@@ -4,7 +4,7 @@ from urllib.parse import urlparse
 from chalice import Blueprint
 
 from chalicelib import accounts, auth, organisations
-from chalicelib.errors import CaseloadError, ValidationError
+from chalicelib.errors import CaseloadError, TooManyRequests, ValidationError
 from chalicelib.web import render
 from chalicelib.web.guard import (clear_session_cookie, form_errors, page, request, set_session_cookie, view,
                                   viewer)
@@ -51,11 +51,14 @@ def signin():
     try:
         cookie_value, _session, account = auth.sign_in(
             fields.get("email", ""), fields.get("password", ""), client_ip(req), req.headers.get("user-agent", ""))
-    except (ValidationError, CaseloadError) as error:
-        if error.status not in (400, 401):
+    except CaseloadError as error:
+        if error.status not in (400, 401, 429):
             raise
-        return page("auth/signin.html", 400 if error.status == 400 else 401,
-                    values={"email": fields.get("email", "")}, errors=form_errors(error), next=target)
+        response = page("auth/signin.html", error.status, values={"email": fields.get("email", "")},
+                        errors=form_errors(error), next=target)
+        if isinstance(error, TooManyRequests):
+            response.headers["Retry-After"] = str(error.retry_after)
+        return response
     set_session_cookie(cookie_value)
     return render.redirect(target or _landing(account.role))
 

@@ -16,7 +16,7 @@ from chalicelib import auth, config, sessions, tokens
 from chalicelib.accounts import Viewer
 from chalicelib.errors import CaseloadError, Forbidden, TooManyRequests, Unauthenticated, ValidationError
 from chalicelib.web import render
-from chalicelib.web.requests import FORM_TYPE, cookies, form, wants_json
+from chalicelib.web.requests import FORM_TYPE, MAX_BODY_BYTES, cookies, form, wants_json
 
 log = logging.getLogger("caseload")
 SESSION_COOKIE = "caseload_session"
@@ -84,7 +84,11 @@ def middleware(event, get_response):
         req.viewer, req.session, req.set_cookies, req.anon_id = None, None, [], ""
         if not req.path.startswith("/static/"):
             _authenticate(req)
-        if req.method in UNSAFE and not _uses_api_key(req) and not tokens.verify(
+        if len(req.raw_body or b"") > MAX_BODY_BYTES:
+            error = CaseloadError("The request is too large.", code="too_large")
+            error.status = 413
+            response = error_response(error, req)
+        elif req.method in UNSAFE and not _uses_api_key(req) and not tokens.verify(
             "csrf" if req.viewer else "csrf-anon",
             req.viewer.csrf_secret if req.viewer else req.anon_id,
             _submitted_csrf(req),

@@ -5,7 +5,8 @@ from urllib.parse import parse_qs
 from chalicelib.errors import ValidationError
 
 FORM_TYPE = "application/x-www-form-urlencoded"
-MAX_FORM_BYTES = 64 * 1024
+# Pages and the JSON API take small bodies; files go straight to S3 (presigned POST).
+MAX_BODY_BYTES = 256 * 1024
 
 
 def cookies(request) -> dict:
@@ -20,7 +21,7 @@ def cookies(request) -> dict:
 def form(request) -> dict:
     """The url-encoded body as {name: last value}. Oversized or undecodable bodies are refused."""
     raw = request.raw_body or b""
-    if len(raw) > MAX_FORM_BYTES:
+    if len(raw) > MAX_BODY_BYTES:
         raise ValidationError("The form is too large.", code="too_large")
     try:
         fields = parse_qs(raw.decode("utf-8"), keep_blank_values=True, strict_parsing=False, max_num_fields=500)
@@ -30,7 +31,7 @@ def form(request) -> dict:
 
 
 def form_list(request, name: str) -> list:
-    raw = (request.raw_body or b"")[:MAX_FORM_BYTES]
+    raw = (request.raw_body or b"")[:MAX_BODY_BYTES]
     try:
         return parse_qs(raw.decode("utf-8"), keep_blank_values=False).get(name, [])
     except (UnicodeDecodeError, ValueError):
@@ -41,7 +42,7 @@ def json_body(request, allowed: set) -> dict:
     """The JSON object in the body, with only `allowed` keys; anything else is an error naming it."""
     if not request.headers.get("content-type", "").startswith("application/json"):
         raise ValidationError("Send JSON (Content-Type: application/json).", code="unsupported_media_type")
-    if len(request.raw_body or b"") > MAX_FORM_BYTES:
+    if len(request.raw_body or b"") > MAX_BODY_BYTES:
         raise ValidationError("The request body is too large.", code="too_large")
     try:
         body = request.json_body
