@@ -217,3 +217,51 @@ class TestJoinLink:
         response = http.post_form(f"/join/{org.join_token}", {
             "mode": "signup", "name": "Out", "email": "out@gmail.com", "password": "a-long-passphrase-9"})
         assert response.status_code == 400 and "limited to addresses at northside.example.org" in response.body.decode()
+
+
+def test_passwords_are_argon2id_at_or_above_asvs_parameters(org):
+    from chalicelib import passwords
+
+    stored = Account.get(org.org_id, org.admin.account_id).password_hash
+    assert stored.startswith("$argon2id$")
+    params = dict(p.split("=") for p in stored.split("$")[3].split(","))
+    assert int(params["m"]) >= 19 * 1024 and int(params["t"]) >= 2 and int(params["p"]) == 1
+    long_password = "é" * 128  # 128 characters, 256 bytes: nothing is truncated
+    hashed = passwords.hash_password(long_password)
+    assert passwords.verify_password(hashed, long_password)
+    assert not passwords.verify_password(hashed, long_password[:-1])
+
+
+def test_unknown_email_costs_one_password_verification_like_a_wrong_password(http, org, monkeypatch):
+    from chalicelib import passwords
+
+    calls = []
+    original = passwords.verify_password
+    monkeypatch.setattr(passwords, "verify_password", lambda *a: calls.append(1) or original(*a))
+    http.post_form("/signin", {"email": "nobody@nowhere.example.org", "password": "whatever-123"})
+    unknown_calls = len(calls)
+    http.post_form("/signin", {"email": org.admin.email, "password": "whatever-123"})
+    assert unknown_calls == 1 and len(calls) - unknown_calls == 1
+
+
+def test_every_sign_in_gets_a_new_session_id(http, org, chalice_client):
+    from tests.conftest import Http
+
+    http.sign_in(org.admin)
+    first = http.cookies["caseload_session"]
+    second_browser = Http(chalice_client)
+    second_browser.cookies["caseload_session"] = first  # a fixated id is not reused
+    second_browser.sign_in(org.admin)
+    assert second_browser.cookies["caseload_session"] != first
+
+
+def test_last_seen_is_refreshed_at_most_every_few_minutes(http, org):
+    http.sign_in(org.admin)
+    session = Session.get(hash_token(http.cookies["caseload_session"]))
+    http.get("/home")
+    assert Session.get(session.session_hash).last_seen == session.last_seen
+    session.update(actions=[Session.last_seen.set(utcnow() - sessions.TOUCH_INTERVAL - timedelta(seconds=5))])
+    before = Account.get(org.org_id, org.admin.account_id).last_visit
+    http.get("/home")
+    assert Session.get(session.session_hash).last_seen > utcnow() - timedelta(seconds=30)
+    assert Account.get(org.org_id, org.admin.account_id).last_visit >= before
