@@ -252,9 +252,18 @@ class SearchToken(Model):
     bucket = UnicodeAttribute(hash_key=True)  # org_id#first two letters
     token = UnicodeAttribute(range_key=True)  # word#account_id
     account_id = UnicodeAttribute()
-    # The account's other words in the same bucket: a hit is skipped when a
-    # smaller sibling also matches, so every account appears once per search.
-    siblings = ListAttribute(of=UnicodeAttribute, default=list)
+    # A copy of what the Clients Table filters, sorts and counts on, so a search
+    # filters and counts its matches without reading the accounts.
+    org_id = UnicodeAttribute()
+    name = UnicodeAttribute(default="")
+    email = UnicodeAttribute()
+    role = UnicodeAttribute()
+    status = UnicodeAttribute()
+    group_id = UnicodeAttribute(null=True)
+    caseload_id = UnicodeAttribute(null=True)
+    created_at = UTCDateTimeAttribute()
+    last_visit = UTCDateTimeAttribute(null=True)
+    active_days = NumberSetAttribute(null=True)
 
 
 class Metric(Model):
@@ -266,9 +275,13 @@ class Metric(Model):
         table_name = _table("metrics")
 
     org_id = UnicodeAttribute(hash_key=True)
-    key = UnicodeAttribute(range_key=True)
+    key = UnicodeAttribute(range_key=True)  # c#role#status#group#staff, or a#account_id
     n = NumberAttribute(default=0)
-    expires_at = TTLAttribute(null=True)
+    rev = NumberAttribute(default=0)  # bumped by every change: reconciliation replaces only unchanged items
+    # a#account_id items: the stream record (zero-padded sequence number) and
+    # account version last applied, which make redelivered records no-ops.
+    seq = UnicodeAttribute(null=True)
+    applied_version = NumberAttribute(null=True)
 
 
 class Throttle(Model):

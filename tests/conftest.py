@@ -151,10 +151,14 @@ def http(chalice_client) -> Http:
     return Http(chalice_client)
 
 
+_PUMP = emulator.EventPump(app)
+
+
 @pytest.fixture
 def pump():
-    """Delivers pending stream records and queue messages, as Lambda would."""
-    return emulator.EventPump(app)
+    """Delivers pending stream records and queue messages, as Lambda would
+    (one pump for the run: it remembers how far each stream was read)."""
+    return _PUMP
 
 
 def reply_json(response) -> dict:

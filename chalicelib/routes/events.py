@@ -1,7 +1,10 @@
 """Event handlers: what AWS delivers to the functions, routed to the domain."""
 import os
+from dataclasses import asdict
 
-from chalice import Blueprint
+from chalice import Blueprint, Rate
+
+from chalicelib import aggregator
 
 bp = Blueprint(__name__)
 
@@ -11,3 +14,13 @@ ACCOUNTS_STREAM_ARN = os.environ.get(
     "CASELOAD_ACCOUNTS_STREAM_ARN",
     "arn:aws:dynamodb:eu-west-1:123456789012:table/caseload-local-accounts/stream/1970-01-01T00:00:00.000",
 )
+
+
+@bp.on_dynamodb_record(stream_arn=ACCOUNTS_STREAM_ARN, batch_size=100, name="aggregate_account_changes")
+def aggregate_account_changes(event):
+    return aggregator.apply_stream_batch(event.to_dict())
+
+
+@bp.schedule(Rate(1, unit=Rate.HOURS), name="reconcile_metrics")
+def reconcile_metrics(event):
+    return asdict(aggregator.reconcile())

@@ -1,0 +1,252 @@
+"""Keeps the metrics counters and search words in step with the accounts table.
+
+`apply_stream_batch` is the accounts stream's handler. Delivery is at least
+once, possibly as a retried tail of an earlier batch, so each account's item
+`a#account_id` in the metrics table remembers the last stream record applied
+to it: a record at or below that mark is skipped. The mark is written in the
+same transaction as the record's counter changes, so a change is counted
+exactly once whatever is redelivered. Changes of a whole batch are merged in
+memory and written in transactions of at most 100 items.
+
+`reconcile` recounts organisations from the accounts table and replaces any
+combination whose counters drifted (a bug, a manual edit, a lost record).
+"""
+import logging
+from collections import Counter, defaultdict
+from dataclasses import dataclass
+from typing import Optional
+
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType
+from botocore.exceptions import ClientError
+
+from chalicelib import aws, metrics, search
+from chalicelib.models import Account, Metric, Organisation
+
+log = logging.getLogger(__name__)
+TRANSACTION_ITEMS = 100
+COUNTERS_PER_UPDATE = 150  # keeps an UpdateExpression well under DynamoDB's 4 KB
+SEQUENCE_WIDTH = 40  # stream sequence numbers are up to 40 digits: compare them as padded strings
+
+
+@dataclass
+class AccountChange:
+    sequence: str
+    org_id: str
+    account_id: str
+    old: Optional[Account]
+    new: Optional[Account]
+
+    @property
+    def version(self) -> int:
+        return int((self.new or self.old).version or 0)
+
+
+def _image(raw: Optional[dict]) -> Optional[Account]:
+    return Account.from_raw_data(raw) if raw else None
+
+
+def _to_change(record) -> AccountChange:
+    stream = record.dynamodb
+    keys = stream.raw_event["Keys"]
+    return AccountChange(
+        sequence=stream.sequence_number.zfill(SEQUENCE_WIDTH),
+        org_id=keys["org_id"]["S"], account_id=keys["account_id"]["S"],
+        old=_image(stream.raw_event.get("OldImage")), new=_image(stream.raw_event.get("NewImage")),
+    )
+
+
+def apply_stream_batch(event: dict) -> dict:
+    """Lambda's partial batch response: records reported failed are redelivered
+    (with everything after them on the shard), and are then applied once."""
+    processor = BatchProcessor(event_type=EventType.DynamoDBStreams)
+    with processor(event.get("Records", []), _to_change):
+        outcomes = processor.process()
+    changes = [result for status, result, _ in outcomes if status == "success"]
+    response = processor.response()
+    failed = _apply(changes)
+    if failed:
+        response["batchItemFailures"].append({"itemIdentifier": failed.sequence.lstrip("0") or "0"})
+    return response
+
+
+def _apply(changes: list) -> Optional[AccountChange]:
+    """Apply in order; returns the first change that could not be applied."""
+    if not changes:
+        return None
+    applied = _applied_marks({(c.org_id, c.account_id) for c in changes})
+    pending = []
+    for change in changes:
+        mark = applied.get((change.org_id, change.account_id))
+        if mark is None or change.sequence > mark:
+            pending.append(change)
+            applied[(change.org_id, change.account_id)] = change.sequence
+    if not pending:
+        return None
+    search.sync([(c.old, c.new) for c in pending])
+    for chunk in _chunks(pending):
+        try:
+            _write_chunk(chunk)
+        except ClientError as error:
+            log.warning("metrics chunk failed, reporting for redelivery: %s", error)
+            return chunk[0]
+    return None
+
+
+def _applied_marks(accounts: set) -> dict:
+    marks = {}
+    keys = [(org, f"a#{account}") for org, account in accounts]
+    for item in Metric.batch_get(keys, attributes_to_get=["org_id", "key", "seq"]):
+        marks[(item.org_id, item.key[2:])] = item.seq
+    return marks
+
+
+def _chunks(changes: list):
+    """Groups of whole changes whose merged writes fit one transaction."""
+    chunk, merged = [], Counter()
+    for change in changes:
+        delta = Counter({((change.org_id, combo), counter): amount
+                         for (combo, counter), amount in metrics.change(change.old, change.new).items()})
+        trial = merged.copy()
+        trial.update(delta)
+        if chunk and not _fits(trial, len(chunk) + 1):
+            yield _Chunk(chunk, merged)
+            chunk, trial = [], delta
+        chunk.append(change)
+        merged = trial
+    if chunk:
+        yield _Chunk(chunk, merged)
+
+
+def _fits(merged: Counter, changes: int) -> bool:
+    per_combo = Counter(combo for (combo, _), amount in merged.items() if amount)
+    return (len(per_combo) + changes <= TRANSACTION_ITEMS
+            and max(per_combo.values(), default=0) <= COUNTERS_PER_UPDATE)
+
+
+class _Chunk(list):
+    def __init__(self, changes, merged):
+        super().__init__(changes)
+        self.merged = merged
+
+
+def _write_chunk(chunk: "_Chunk") -> None:
+    table = Metric.Meta.table_name
+    by_combo = defaultdict(dict)
+    for (combo, counter), amount in chunk.merged.items():
+        if amount:
+            by_combo[combo][counter] = amount
+    items = []
+    for combo, counters in by_combo.items():
+        org_id, key = combo
+        names = {f"#c{i}": name for i, name in enumerate(counters)}
+        values = {f":c{i}": {"N": str(amount)} for i, amount in enumerate(counters.values())}
+        adds = ", ".join(f"#c{i} :c{i}" for i in range(len(counters)))
+        items.append({"Update": {
+            "TableName": table, "Key": {"org_id": {"S": org_id}, "key": {"S": key}},
+            "UpdateExpression": f"ADD {adds}, #rev :one",
+            "ExpressionAttributeNames": {**names, "#rev": "rev"},
+            "ExpressionAttributeValues": {**values, ":one": {"N": "1"}},
+        }})
+    last = {}
+    for change in chunk:
+        last[(change.org_id, change.account_id)] = change
+    for (org_id, account_id), change in last.items():
+        items.append({"Update": {
+            "TableName": table, "Key": {"org_id": {"S": org_id}, "key": {"S": f"a#{account_id}"}},
+            "UpdateExpression": "SET seq = :seq, applied_version = :version",
+            "ConditionExpression": "attribute_not_exists(seq) OR seq < :seq",
+            "ExpressionAttributeValues": {":seq": {"S": change.sequence}, ":version": {"N": str(change.version)}},
+        }})
+    aws.client("dynamodb").transact_write_items(TransactItems=items)
+
+
+# Reading --------------------------------------------------------------------
+
+def read_counters(org_id: str, key: str) -> dict:
+    """One combination's counters: a single GetItem whatever the organisation's size."""
+    item = aws.client("dynamodb").get_item(
+        TableName=Metric.Meta.table_name, Key={"org_id": {"S": org_id}, "key": {"S": key}}).get("Item", {})
+    return {name: int(value["N"]) for name, value in item.items() if "N" in value}
+
+
+def read_counts(org_id: str, keys: list) -> list:
+    """How many accounts each combination holds, in one BatchGetItem."""
+    table = Metric.Meta.table_name
+    wanted = list(dict.fromkeys(keys))
+    request = {table: {"Keys": [{"org_id": {"S": org_id}, "key": {"S": k}} for k in wanted],
+                       "ProjectionExpression": "#k, n", "ExpressionAttributeNames": {"#k": "key"}}}
+    counts = {}
+    while request:
+        reply = aws.client("dynamodb").batch_get_item(RequestItems=request)
+        for item in reply["Responses"].get(table, []):
+            counts[item["key"]["S"]] = int(item.get("n", {}).get("N", "0"))
+        request = reply.get("UnprocessedKeys") or None
+    return [counts.get(k, 0) for k in keys]
+
+
+# Reconciliation ---------------------------------------------------------------
+
+@dataclass
+class Drift:
+    combinations_checked: int = 0
+    combinations_repaired: int = 0
+    counters_off: int = 0
+    skipped_busy: int = 0
+
+
+def reconcile(org_id: Optional[str] = None) -> Drift:
+    """Recount one organisation (or all) and repair drifted combinations.
+
+    A combination is replaced only if nothing changed it meanwhile (its `rev`)
+    and every account in it has been applied by the stream at its current
+    version; anything else is left for the next run rather than double-counted.
+    """
+    drift = Drift()
+    org_ids = [org_id] if org_id else [org.org_id for org in Organisation.scan(attributes_to_get=["org_id"])]
+    for org in org_ids:
+        _reconcile_org(org, drift)
+    log.info("metrics reconciliation: %s", drift)
+    return drift
+
+
+def _reconcile_org(org_id: str, drift: Drift) -> None:
+    dynamodb = aws.client("dynamodb")
+    table = Metric.Meta.table_name
+    stored, applied = {}, {}
+    pages = dynamodb.get_paginator("query").paginate(
+        TableName=table, KeyConditionExpression="org_id = :o", ExpressionAttributeValues={":o": {"S": org_id}})
+    for page in pages:
+        for item in page["Items"]:
+            key = item["key"]["S"]
+            if key.startswith("a#"):
+                applied[key[2:]] = int(item.get("applied_version", {}).get("N", "-1"))
+            else:
+                stored[key] = {name: int(v["N"]) for name, v in item.items() if "N" in v}
+    expected = defaultdict(Counter)
+    lagging = set()
+    for account in Account.query(org_id):
+        for combo_and_counter, amount in metrics.contribution(account).items():
+            combo, counter = combo_and_counter
+            expected[combo][counter] += amount
+        if applied.get(account.account_id) != int(account.version or 0):
+            lagging.update(metrics.combos_of(account))
+    for key in set(stored) | set(expected):
+        drift.combinations_checked += 1
+        have = {k: v for k, v in stored.get(key, {}).items() if k != "rev" and v}
+        want = {k: v for k, v in expected.get(key, Counter()).items() if v}
+        if have == want:
+            continue
+        if key in lagging:
+            drift.skipped_busy += 1
+            continue
+        drift.counters_off += sum(abs(have.get(k, 0) - want.get(k, 0)) for k in set(have) | set(want))
+        rev = stored.get(key, {}).get("rev")
+        item = {"org_id": {"S": org_id}, "key": {"S": key}, "rev": {"N": str((rev or 0) + 1)},
+                **{k: {"N": str(v)} for k, v in want.items()}}
+        condition = ({"ConditionExpression": "rev = :rev", "ExpressionAttributeValues": {":rev": {"N": str(rev)}}}
+                     if rev is not None else {"ConditionExpression": "attribute_not_exists(org_id)"})
+        try:
+            dynamodb.put_item(TableName=table, Item=item, **condition)
+            drift.combinations_repaired += 1
+        except dynamodb.exceptions.ConditionalCheckFailedException:
+            drift.skipped_busy += 1
