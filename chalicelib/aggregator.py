@@ -20,11 +20,11 @@ from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType
 from botocore.exceptions import ClientError
 
 from chalicelib import aws, metrics, search
-from chalicelib.models import Account, Metric, Organisation
+from chalicelib.models import Account, Metric, Organisation, SearchToken
 
 log = logging.getLogger(__name__)
 TRANSACTION_ITEMS = 100
-COUNTERS_PER_UPDATE = 150  # keeps an UpdateExpression well under DynamoDB's 4 KB
+COUNTERS_PER_UPDATE = 40
 SEQUENCE_WIDTH = 40  # stream sequence numbers are up to 40 digits: compare them as padded strings
 
 
@@ -58,7 +58,7 @@ def _to_change(record) -> AccountChange:
 def apply_stream_batch(event: dict) -> dict:
     """Lambda's partial batch response: records reported failed are redelivered
     (with everything after them on the shard), and are then applied once."""
-    processor = BatchProcessor(event_type=EventType.DynamoDBStreams)
+    processor = BatchProcessor(event_type=EventType.DynamoDBStreams, raise_on_entire_batch_failure=False)
     with processor(event.get("Records", []), _to_change):
         outcomes = processor.process()
     changes = [result for status, result, _ in outcomes if status == "success"]
@@ -73,13 +73,13 @@ def _apply(changes: list) -> Optional[AccountChange]:
     """Apply in order; returns the first change that could not be applied."""
     if not changes:
         return None
-    applied = _applied_marks({(c.org_id, c.account_id) for c in changes})
+    marks = _applied_marks({(c.org_id, c.account_id) for c in changes})
     pending = []
     for change in changes:
-        mark = applied.get((change.org_id, change.account_id))
-        if mark is None or change.sequence > mark:
+        mark = marks.get((change.org_id, change.account_id))
+        if mark is None or (change.sequence > mark.seq and not (mark.rebuilt and change.version <= mark.version)):
             pending.append(change)
-            applied[(change.org_id, change.account_id)] = change.sequence
+            marks[(change.org_id, change.account_id)] = _Mark(change.sequence, change.version, False)
     if not pending:
         return None
     search.sync([(c.old, c.new) for c in pending])
@@ -92,12 +92,17 @@ def _apply(changes: list) -> Optional[AccountChange]:
     return None
 
 
+@dataclass
+class _Mark:
+    seq: str
+    version: int
+    rebuilt: bool  # counted by `rebuild`: records up to `version` are already in the counters
+
+
 def _applied_marks(accounts: set) -> dict:
-    marks = {}
     keys = [(org, f"a#{account}") for org, account in accounts]
-    for item in Metric.batch_get(keys, attributes_to_get=["org_id", "key", "seq"]):
-        marks[(item.org_id, item.key[2:])] = item.seq
-    return marks
+    return {(item.org_id, item.key[2:]): _Mark(item.seq or "", int(item.applied_version or 0), bool(item.rebuilt))
+            for item in Metric.batch_get(keys)}
 
 
 def _chunks(changes: list):
@@ -153,7 +158,7 @@ def _write_chunk(chunk: "_Chunk") -> None:
     for (org_id, account_id), change in last.items():
         items.append({"Update": {
             "TableName": table, "Key": {"org_id": {"S": org_id}, "key": {"S": f"a#{account_id}"}},
-            "UpdateExpression": "SET seq = :seq, applied_version = :version",
+            "UpdateExpression": "SET seq = :seq, applied_version = :version REMOVE rebuilt",
             "ConditionExpression": "attribute_not_exists(seq) OR seq < :seq",
             "ExpressionAttributeValues": {":seq": {"S": change.sequence}, ":version": {"N": str(change.version)}},
         }})
@@ -209,6 +214,38 @@ def reconcile(org_id: Optional[str] = None) -> Drift:
     return drift
 
 
+def rebuild(org_id: str) -> int:
+    """Count an organisation from scratch (a bulk load: demo data, benchmarks,
+    a restore) and mark every account as counted, so the stream records of the
+    load are skipped. Returns the number of accounts counted."""
+    expected, counted = defaultdict(Counter), 0
+    with Metric.batch_write() as marks, SearchToken.batch_write() as words:
+        for account in Account.query(org_id):
+            counted += 1
+            for (combo, counter), amount in metrics.contribution(account).items():
+                expected[combo][counter] += amount
+            marks.save(Metric(org_id=org_id, key=f"a#{account.account_id}", seq="0" * SEQUENCE_WIDTH,
+                              applied_version=int(account.version or 0), rebuilt=True))
+            for token in search.tokens_for(account):
+                words.save(token)
+    _put_counters([_counter_item(org_id, key, counters) for key, counters in expected.items()])
+    return counted
+
+
+def _counter_item(org_id: str, key: str, counters: dict, rev: int = 0) -> dict:
+    """A combination as DynamoDB JSON: its counters are attributes the model does not declare."""
+    return {"org_id": {"S": org_id}, "key": {"S": key}, "rev": {"N": str(rev)},
+            **{name: {"N": str(amount)} for name, amount in counters.items() if amount and name != "rev"}}
+
+
+def _put_counters(items: list) -> None:
+    table = Metric.Meta.table_name
+    for start in range(0, len(items), 25):
+        request = {table: [{"PutRequest": {"Item": item}} for item in items[start:start + 25]]}
+        while request:
+            request = aws.client("dynamodb").batch_write_item(RequestItems=request).get("UnprocessedItems") or None
+
+
 def _reconcile_org(org_id: str, drift: Drift) -> None:
     dynamodb = aws.client("dynamodb")
     table = Metric.Meta.table_name
@@ -241,8 +278,7 @@ def _reconcile_org(org_id: str, drift: Drift) -> None:
             continue
         drift.counters_off += sum(abs(have.get(k, 0) - want.get(k, 0)) for k in set(have) | set(want))
         rev = stored.get(key, {}).get("rev")
-        item = {"org_id": {"S": org_id}, "key": {"S": key}, "rev": {"N": str((rev or 0) + 1)},
-                **{k: {"N": str(v)} for k, v in want.items()}}
+        item = _counter_item(org_id, key, want, (rev or 0) + 1)
         condition = ({"ConditionExpression": "rev = :rev", "ExpressionAttributeValues": {":rev": {"N": str(rev)}}}
                      if rev is not None else {"ConditionExpression": "attribute_not_exists(org_id)"})
         try:

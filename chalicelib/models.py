@@ -282,6 +282,7 @@ class Metric(Model):
     # account version last applied, which make redelivered records no-ops.
     seq = UnicodeAttribute(null=True)
     applied_version = NumberAttribute(null=True)
+    rebuilt = BooleanAttribute(null=True)
 
 
 class Throttle(Model):

@@ -43,10 +43,60 @@ def configure_environment(public_url: str, endpoint: Optional[str] = None, **ove
     os.environ.update(overrides)
 
 
+def _make_moto_transactions_cheap() -> None:
+    """moto backs up each table a transaction touches by deep-copying it, once
+    per item: 100 items on a 100,000-account table take seconds and gigabytes,
+    and restoring the copy replays stream records. DynamoDB checks every
+    condition before writing anything; doing the same here (under a lock, as
+    DynamoDB serialises conflicting transactions) makes the backup unneeded."""
+    import types
+
+    from moto.dynamodb import models as dynamodb_models
+    from moto.dynamodb.comparisons import get_filter_expression
+    from moto.dynamodb.exceptions import MultipleTransactionsException, TransactionCanceledException
+    from moto.dynamodb.models.table import Table
+
+    if getattr(dynamodb_models, "_caseload_patched", False):
+        return
+    real_copy = dynamodb_models.copy
+    dynamodb_models.copy = types.SimpleNamespace(
+        deepcopy=lambda obj, memo=None: obj if isinstance(obj, Table) else real_copy.deepcopy(obj, memo),
+        copy=real_copy.copy)
+    write_all = dynamodb_models.DynamoDBBackend.transact_write_items
+    lock = threading.Lock()
+
+    def transact_write_items(backend, transact_items):
+        with lock:
+            outcomes, seen = [], set()
+            for entry in transact_items:
+                kind, op = next(iter(entry.items()))
+                table = backend.get_table(op["TableName"])
+                key = op.get("Key") or {name: op["Item"][name] for name in (table.hash_key_attr, table.range_key_attr)
+                                        if name}
+                identity = (op["TableName"], repr(sorted(key.items())))
+                if identity in seen:
+                    raise MultipleTransactionsException()
+                seen.add(identity)
+                condition = op.get("ConditionExpression")
+                if condition and not get_filter_expression(
+                        condition, op.get("ExpressionAttributeNames"), op.get("ExpressionAttributeValues"),
+                ).expr(backend.get_item(op["TableName"], key)):
+                    outcomes.append(("ConditionalCheckFailed", "The conditional request failed", None))
+                else:
+                    outcomes.append((None, None, None))
+            if any(code for code, _, _ in outcomes):
+                raise TransactionCanceledException(outcomes)
+            return write_all(backend, transact_items)
+
+    dynamodb_models.DynamoDBBackend.transact_write_items = transact_write_items
+    dynamodb_models._caseload_patched = True
+
+
 def start_moto_server(port: int = 0):
     """moto's server on loopback; returns (server, endpoint URL)."""
     from moto.server import ThreadedMotoServer
 
+    _make_moto_transactions_cheap()
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     server.start()

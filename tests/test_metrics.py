@@ -1,0 +1,277 @@
+"""The stat boxes' counters against brute force: pure, then through the stream with redeliveries."""
+import random
+from collections import Counter, defaultdict
+from datetime import datetime, time, timedelta, timezone
+
+from hypothesis import HealthCheck, example, given, settings
+from hypothesis import strategies as st
+
+from chalicelib import accounts, aggregator, aws, metrics
+from chalicelib.local import emulator
+from chalicelib.models import NO_VALUE, Account, Metric
+from chalicelib.tokens import new_id
+from tests.conftest import make_account
+
+TODAY = datetime.now(timezone.utc).date().toordinal()
+GROUPS = ["g1", "g2"]
+STAFF = ["s1", "s2"]
+
+
+def _at(day: int) -> datetime:
+    return datetime.combine(datetime.fromordinal(day).date(), time(12), tzinfo=timezone.utc)
+
+
+def brute_force(people, role, status, group, staff, no_visit=None) -> dict:
+    """The boxes straight from their definitions, for one filter combination."""
+    def selected(a):
+        if status == metrics.LIVE:
+            if a.archived:
+                return False
+        elif a.status != status:
+            return False
+        return ((role == metrics.ANY or a.role == role)
+                and (group == metrics.ANY or (a.group_id or NO_VALUE) == group)
+                and (staff == metrics.ANY or (a.caseload_id or NO_VALUE) == staff))
+
+    rows = [a for a in people if selected(a)]
+    if no_visit:
+        rows = [a for a in rows if metrics.day_of(a.last_visit) <= TODAY - no_visit]
+
+    def active_in(a, start, end):  # (start, end]
+        return any(start < d <= end for d in (a.active_days or ()))
+
+    def created_in(a, start, end):
+        return start < metrics.day_of(a.created_at) <= end
+
+    result = {
+        "total": len(rows),
+        "new": sum(created_in(a, TODAY - 30, TODAY) for a in rows),
+        "new_before": sum(created_in(a, TODAY - 60, TODAY - 30) for a in rows),
+        "engaged": sum(TODAY - 30 < metrics.day_of(a.last_visit) for a in rows if a.last_visit),
+    }
+    if not no_visit:
+        result["engaged_before"] = sum(active_in(a, TODAY - 60, TODAY - 30) for a in rows)
+        result["trend"] = [sum(active_in(a, TODAY - 7 * (w + 1), TODAY - 7 * w) for a in rows)
+                           for w in reversed(range(metrics.TREND_WEEKS))]
+    return result
+
+
+def boxes_as_dict(counters, no_visit=None) -> dict:
+    boxes = metrics.boxes(counters, TODAY, no_visit)
+    result = {"total": boxes.total, "new": boxes.new, "new_before": boxes.new_before, "engaged": boxes.engaged}
+    if not no_visit:
+        result["engaged_before"] = boxes.engaged_before
+        result["trend"] = boxes.trend
+    return result
+
+
+def every_combination():
+    for role in (metrics.ANY, "admin", "staff", "client"):
+        for status in (metrics.LIVE, "provisioned", "activated", "archived"):
+            for group in (metrics.ANY, NO_VALUE, *GROUPS):
+                for staff in (metrics.ANY, NO_VALUE, *STAFF):
+                    yield role, status, group, staff
+
+
+# Days ago, weighted to the edges of every window the boxes use.
+days_ago = st.one_of(st.sampled_from([0, 1, 6, 7, 8, 29, 30, 31, 59, 60, 61, 83, 84, 85, 89, 90, 91]),
+                     st.integers(0, 120))
+# Operations on an account, as (name, argument); applied the way the app does.
+operation = st.one_of(
+    st.tuples(st.just("visit"), days_ago),
+    st.tuples(st.just("group"), st.sampled_from([None, *GROUPS])),
+    st.tuples(st.just("staff"), st.sampled_from([None, *STAFF])),
+    st.tuples(st.just("role"), st.sampled_from(["admin", "staff", "client"])),
+    st.tuples(st.just("archive"), st.none()),
+    st.tuples(st.just("restore"), st.none()),
+    st.tuples(st.just("activate"), st.none()),
+)
+new_person = st.fixed_dictionaries({"created_days_ago": days_ago,
+                                    "role": st.sampled_from(["admin", "staff", "client"]),
+                                    "group": st.sampled_from([None, *GROUPS]),
+                                    "staff": st.sampled_from([None, *STAFF])})
+
+
+def apply(account: Account, name: str, argument) -> None:
+    if name == "visit":
+        accounts.note_visit(account, _at(TODAY - argument))
+        # the app never moves a last visit backwards
+        account.last_visit = _at(max(int(d) for d in account.active_days))
+    elif name == "group":
+        account.group_id = argument
+    elif name == "staff":
+        account.staff_id = argument
+    elif name == "role":
+        account.role = argument
+    elif name == "archive" and not account.archived:
+        account.previous_status, account.status = account.status, "archived"
+    elif name == "restore" and account.archived:
+        account.status = account.previous_status or "provisioned"
+    elif name == "activate" and account.status == "provisioned":
+        account.status = "activated"
+    account.derive_keys()
+
+
+def _person(org_id: str, spec: dict) -> Account:
+    account = accounts.new_account(org_id, f"{new_id()[:8]}@example.org", "Some Body", spec["role"],
+                                   group_id=spec["group"], staff_id=spec["staff"],
+                                   created_at=_at(TODAY - spec["created_days_ago"]))
+    account.derive_keys()
+    return account
+
+
+TWO_VISITS_ENDING_WINDOWS = [(0, ("visit", ago)) for ago in (31, 30, 8, 7, 15, 14)]
+
+
+@settings(max_examples=150, deadline=None)
+@given(people=st.lists(new_person, min_size=1, max_size=6),
+       steps=st.lists(st.tuples(st.integers(0, 5), operation), max_size=25))
+@example(people=[{"created_days_ago": 45, "role": "client", "group": None, "staff": None}],
+         steps=TWO_VISITS_ENDING_WINDOWS)
+def test_counters_equal_brute_force_for_every_combination(people, steps):
+    population = [_person("org", spec) for spec in people]
+    store = defaultdict(Counter)
+    for account in population:
+        for (combo, counter), amount in metrics.change(None, account).items():
+            store[combo][counter] += amount
+    for index, (name, argument) in steps:
+        account = population[index % len(population)]
+        before = Account.from_raw_data(account.serialize())
+        apply(account, name, argument)
+        for (combo, counter), amount in metrics.change(before, account).items():
+            store[combo][counter] += amount
+    for combination in every_combination():
+        counters = store.get(metrics.combo_key(*combination), {})
+        assert boxes_as_dict(counters) == brute_force(population, *combination), combination
+        for days in (7, 30, 90):
+            assert boxes_as_dict(counters, days) == brute_force(population, *combination, days), (combination, days)
+
+
+# Through the real stream, with duplicate and partial redeliveries ------------------------------
+
+class StreamReader:
+    """Records written since the last read, shaped as Lambda delivers them."""
+
+    def __init__(self):
+        self.position = {}
+
+    def read(self) -> list:
+        streams, dynamodb = aws.client("dynamodbstreams"), aws.client("dynamodb")
+        arn = dynamodb.describe_table(TableName=Account.Meta.table_name)["Table"]["LatestStreamArn"]
+        records = []
+        for shard in streams.describe_stream(StreamArn=arn)["StreamDescription"]["Shards"]:
+            while True:
+                last = self.position.get(shard["ShardId"])
+                args = ({"ShardIteratorType": "AFTER_SEQUENCE_NUMBER", "SequenceNumber": last} if last
+                        else {"ShardIteratorType": "TRIM_HORIZON"})
+                iterator = streams.get_shard_iterator(StreamArn=arn, ShardId=shard["ShardId"], **args)["ShardIterator"]
+                found = streams.get_records(ShardIterator=iterator, Limit=1000)["Records"]
+                if not found:
+                    break
+                self.position[shard["ShardId"]] = found[-1]["dynamodb"]["SequenceNumber"]
+                records += [emulator._lambda_stream_record(r, arn) for r in found]
+        return records
+
+
+READER = StreamReader()
+
+
+def deliver_at_least_once(records: list, rng: random.Random) -> None:
+    """Batches as Lambda would send them, plus duplicates and retried tails."""
+    start = 0
+    while start < len(records):
+        size = rng.randint(1, 7)
+        batch = records[start:start + size]
+        reply = aggregator.apply_stream_batch({"Records": batch})
+        assert reply == {"batchItemFailures": []}
+        if rng.random() < 0.4:  # the same batch again
+            aggregator.apply_stream_batch({"Records": batch})
+        if rng.random() < 0.3:  # a retry from somewhere inside the batch, with later records in it
+            cut = rng.randrange(len(batch))
+            aggregator.apply_stream_batch({"Records": records[start + cut:start + size + rng.randint(0, 3)]})
+        start += size
+
+
+def _read_all_combinations(org_id: str) -> dict:
+    found = {}
+    pages = aws.client("dynamodb").get_paginator("query").paginate(
+        TableName=Metric.Meta.table_name, KeyConditionExpression="org_id = :o",
+        ExpressionAttributeValues={":o": {"S": org_id}})
+    for page in pages:
+        for item in page["Items"]:
+            found[item["key"]["S"]] = {k: int(v["N"]) for k, v in item.items() if "N" in v}
+    return found
+
+
+@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
+                                                                  HealthCheck.too_slow])
+@given(people=st.lists(new_person, min_size=1, max_size=4),
+       steps=st.lists(st.tuples(st.integers(0, 3), operation), max_size=12),
+       seed=st.integers(0, 10 ** 6))
+def test_stream_counts_once_whatever_is_redelivered(people, steps, seed):
+    org_id = new_id()
+    READER.read()
+    population = []
+    for spec in people:
+        account = _person(org_id, spec)
+        account.save()
+        population.append(account)
+    for index, (name, argument) in steps:
+        account = population[index % len(population)]
+        apply(account, name, argument)
+        account.save()
+    records = [r for r in READER.read() if r["dynamodb"]["Keys"]["org_id"]["S"] == org_id]
+    deliver_at_least_once(records, random.Random(seed))
+
+    stored = _read_all_combinations(org_id)
+    current = list(Account.query(org_id))
+    for combination in every_combination():
+        counters = stored.get(metrics.combo_key(*combination), {})
+        assert boxes_as_dict(counters) == brute_force(current, *combination), combination
+    assert aggregator.reconcile(org_id).counters_off == 0
+
+
+def test_reconciliation_repairs_drift_and_reports_it(org, pump):
+    pump.drain()
+    key = metrics.combo_key()
+    aws.client("dynamodb").update_item(
+        TableName=Metric.Meta.table_name, Key={"org_id": {"S": org.org_id}, "key": {"S": key}},
+        UpdateExpression="ADD n :five, rev :one", ExpressionAttributeValues={":five": {"N": "5"}, ":one": {"N": "1"}})
+    assert aggregator.read_counters(org.org_id, key)["n"] == 8
+
+    drift = aggregator.reconcile(org.org_id)
+
+    assert drift.combinations_repaired == 1 and drift.counters_off == 5
+    assert aggregator.read_counters(org.org_id, key)["n"] == 3
+    assert aggregator.reconcile(org.org_id).counters_off == 0
+
+
+def test_reconciliation_leaves_accounts_the_stream_has_not_reached(org, pump):
+    pump.drain()
+    late = make_account(org.org_id, name="Not Yet Counted")  # its stream record is still pending
+    drift = aggregator.reconcile(org.org_id)
+    assert drift.combinations_repaired == 0 and drift.skipped_busy > 0
+    pump.drain()
+    assert aggregator.read_counters(org.org_id, metrics.combo_key())["n"] == 4
+    assert aggregator.reconcile(org.org_id).counters_off == 0
+    assert late.account_id
+
+
+def test_a_record_that_cannot_be_read_is_reported_for_redelivery(org, pump):
+    pump.drain()
+    broken = {"eventID": "1", "eventName": "MODIFY", "eventSource": "aws:dynamodb", "awsRegion": "eu-west-1",
+              "eventSourceARN": "arn:aws:dynamodb:eu-west-1:123456789012:table/x/stream/1",
+              "dynamodb": {"SequenceNumber": "123", "Keys": {}, "StreamViewType": "NEW_AND_OLD_IMAGES"}}
+    reply = aggregator.apply_stream_batch({"Records": [broken]})
+    assert reply == {"batchItemFailures": [{"itemIdentifier": "123"}]}
+
+
+def test_rebuild_counts_a_bulk_load_once(org, pump):
+    for index in range(5):
+        make_account(org.org_id, name=f"Bulk {index}", last_visit=datetime.now(timezone.utc) - timedelta(days=2),
+                     active_days={TODAY - 2})
+    assert aggregator.rebuild(org.org_id) == 8
+    pump.drain()  # the load's own records arrive after the rebuild and must not count twice
+    counters = aggregator.read_counters(org.org_id, metrics.combo_key())
+    assert metrics.boxes(counters).total == 8 and metrics.boxes(counters).engaged == 5
+    assert aggregator.reconcile(org.org_id).counters_off == 0
