@@ -7,13 +7,14 @@ the same plain shape, so a test can prove the two agree (`differences`).
 from typing import Dict, List
 
 from chalicelib.models import ALL_MODELS, TTL_ATTRIBUTE
+from deploy import names
 
 KEY_ORDER = {"HASH": 0, "RANGE": 1}
 
 
 def logical_id(model) -> str:
     """`Account` -> `AccountTable`: stable names that other resources Ref."""
-    return f"{model.__name__}Table"
+    return names.table_id(model.__name__)
 
 
 def _key_schema(keys: List[dict]) -> List[dict]:
@@ -29,12 +30,12 @@ def _projection(projection: dict) -> dict:
     return shaped
 
 
-def table_resource(model, deletion_protection: bool) -> dict:
-    """The CloudFormation resource for one model's table."""
+def table_resource(model, prefix: str, deletion_protection: bool) -> dict:
+    """The CloudFormation resource for one model's table, named with the stage's prefix."""
     schema = model._get_schema()
     definitions = {d["AttributeName"]: d["AttributeType"] for d in schema["attribute_definitions"]}
     properties = {
-        "TableName": model.Meta.table_name,
+        "TableName": prefix + names.table_suffix(model),
         "BillingMode": "PAY_PER_REQUEST",
         "AttributeDefinitions": [{"AttributeName": name, "AttributeType": kind}
                                  for name, kind in sorted(definitions.items())],
@@ -60,8 +61,8 @@ def table_resource(model, deletion_protection: bool) -> dict:
             "Properties": properties}
 
 
-def table_resources(deletion_protection: bool) -> Dict[str, dict]:
-    return {logical_id(model): table_resource(model, deletion_protection) for model in ALL_MODELS}
+def table_resources(prefix: str, deletion_protection: bool) -> Dict[str, dict]:
+    return {logical_id(model): table_resource(model, prefix, deletion_protection) for model in ALL_MODELS}
 
 
 # --- the check: model and template read independently into one shape ---------
@@ -96,7 +97,7 @@ def describe_model(model) -> dict:
     table_keys = key_types(attributes)
     key_attributes.update({a.attr_name: a for a in attributes.values() if a.attr_name in table_keys.values()})
     return {
-        "name": model.Meta.table_name,
+        "name": names.table_suffix(model),
         "keys": table_keys,
         "types": {name: key_attributes[name].attr_type for name in sorted(key_attributes)},
         "indexes": indexes,
@@ -105,16 +106,17 @@ def describe_model(model) -> dict:
     }
 
 
-def describe_resource(resource: dict) -> dict:
-    """The same shape, read from a template's table resource."""
+def describe_resource(resource: dict, prefix: str) -> dict:
+    """The same shape, read from a template's table resource (named with `prefix`)."""
     properties = resource["Properties"]
+    name = properties.get("TableName") or ""
 
     def keys(schema) -> dict:
         return {k["KeyType"]: k["AttributeName"] for k in schema}
 
     ttl = properties.get("TimeToLiveSpecification") or {}
     return {
-        "name": properties.get("TableName"),
+        "name": name[len(prefix):] if name.startswith(prefix) else name,
         "keys": keys(properties["KeySchema"]),
         "types": {d["AttributeName"]: d["AttributeType"] for d in properties["AttributeDefinitions"]},
         "indexes": {
@@ -130,9 +132,9 @@ def describe_resource(resource: dict) -> dict:
     }
 
 
-def differences(model, resource: dict) -> List[str]:
+def differences(model, resource: dict, prefix: str) -> List[str]:
     """Every way the template's table differs from the model ([] when they agree)."""
-    want, have = describe_model(model), describe_resource(resource)
+    want, have = describe_model(model), describe_resource(resource, prefix)
     found = []
     for field in ("name", "keys", "types", "stream", "ttl"):
         if want[field] != have[field]:

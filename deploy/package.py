@@ -1,0 +1,131 @@
+"""`python -m deploy.package --stage prod --region eu-west-1 --out build/package-prod`
+
+What `make package` runs:
+1. check the stage settings (one-line message naming a bad one, exit 2);
+2. lay out a build copy of the app in build/src-<stage>: app.py, chalicelib/
+   (without the local emulator), the .chalice settings, and templates/ +
+   static/ under chalicelib/assets/, because Chalice packages only app.py,
+   chalicelib/ and vendor/ (chalicelib/web/render.py looks there);
+3. write the merge template (deploy.template) and run `chalice package` with it,
+   offline: fake credentials, the region given;
+4. check the merged template and print the zip sizes.
+"""
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+from deploy import template
+from deploy.settings import PROJECT, SettingError, load
+
+# The Lambda build copy leaves out what only a laptop needs.
+IGNORED = shutil.ignore_patterns("__pycache__", "*.pyc", "local")
+OFFLINE_ENV = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_SESSION_TOKEN": "testing"}
+# Chalice adds its own runtime module to every function; the CLI and its
+# dependencies (click, yaml, inquirer, ...) have no business in the layer.
+NOT_DEPLOYED = ("chalice",)
+
+
+def _runtime_requirements(text: str) -> str:
+    kept = [line for line in text.splitlines()
+            if line.split("==")[0].split("#")[0].strip().lower() not in NOT_DEPLOYED]
+    return "\n".join(kept) + "\n"
+
+
+def lay_out(stage: str, project: Path = PROJECT) -> Path:
+    """The build copy of the app; its .chalice/deployments cache survives between builds."""
+    source = project / "build" / f"src-{stage}"
+    source.mkdir(parents=True, exist_ok=True)
+    for stale in ("app.py", "chalicelib", "requirements.txt"):
+        path = source / stale
+        shutil.rmtree(path) if path.is_dir() else path.unlink(missing_ok=True)
+    shutil.copy2(project / "app.py", source / "app.py")
+    shutil.copytree(project / "chalicelib", source / "chalicelib", ignore=IGNORED)
+    assets = source / "chalicelib" / "assets"
+    for folder in ("templates", "static"):
+        shutil.copytree(project / folder, assets / folder, ignore=IGNORED)
+    (source / "requirements.txt").write_text(_runtime_requirements((project / "requirements.txt").read_text()))
+    settings_dir = source / ".chalice"
+    settings_dir.mkdir(exist_ok=True)
+    for settings_file in (project / ".chalice").glob("*.json"):
+        shutil.copy2(settings_file, settings_dir / settings_file.name)
+    return source
+
+
+def merge_problems(merged: dict) -> list:
+    """What `chalice package` merged wrongly: a section for a function Chalice did
+    not generate (no Type), or an intrinsic merged over another one."""
+    problems = []
+
+    def walk(value, where):
+        if isinstance(value, dict):
+            intrinsics = [k for k in value if k == "Ref" or k.startswith("Fn::")]
+            if intrinsics and len(value) > 1:
+                problems.append(f"{where}: mixed values {sorted(value)}")
+            for key, child in value.items():
+                walk(child, f"{where}.{key}")
+        elif isinstance(value, list):
+            for i, child in enumerate(value):
+                walk(child, f"{where}[{i}]")
+
+    for name, resource in merged["Resources"].items():
+        if "Type" not in resource:
+            problems.append(f"{name}: no Type (the merge template names a resource Chalice did not generate)")
+        walk(resource, name)
+    return problems
+
+
+def zip_sizes(out: Path) -> dict:
+    return {path.name: path.stat().st_size for path in sorted(out.glob("*.zip"))}
+
+
+def package(stage: str, region: str, out: Path) -> dict:
+    settings = load(stage, region)
+    source = lay_out(stage)
+    merge_file = PROJECT / "build" / f"merge-{stage}.json"
+    merge_file.write_text(json.dumps(template.build(settings), indent=2) + "\n")
+    if out.exists():
+        shutil.rmtree(out)
+    env = {**os.environ, **OFFLINE_ENV, "AWS_DEFAULT_REGION": region, "AWS_REGION": region}
+    env.pop("AWS_ENDPOINT_URL", None)
+    command = [sys.executable, "-c", "import sys; from chalice.cli import main; sys.exit(main())", "package",
+               "--stage", stage, "--pkg-format", "cloudformation", "--merge-template", str(merge_file), str(out)]
+    done = subprocess.run(command, cwd=source, env=env, capture_output=True, text=True)
+    if done.returncode != 0:
+        raise SettingError(f"chalice package failed: {(done.stderr or done.stdout).strip().splitlines()[-1:]}")
+    merged = json.loads((out / "sam.json").read_text())
+    problems = merge_problems(merged)
+    if problems:
+        raise SettingError("the merged template is wrong: " + "; ".join(problems))
+    return zip_sizes(out)
+
+
+def assets_in(zip_path: Path) -> list:
+    with zipfile.ZipFile(zip_path) as archive:
+        return [n for n in archive.namelist() if n.startswith("chalicelib/assets/")]
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--stage", default=os.environ.get("STAGE", ""))
+    parser.add_argument("--region", default=os.environ.get("AWS_DEFAULT_REGION", ""))
+    parser.add_argument("--out", default="")
+    args = parser.parse_args(argv)
+    out = Path(args.out or PROJECT / "build" / f"package-{args.stage}")
+    try:
+        sizes = package(args.stage, args.region, out.resolve())
+    except SettingError as problem:
+        print(f"deploy: {problem}", file=sys.stderr)
+        return 2
+    for name, size in sizes.items():
+        print(f"deploy: {out / name}: {size / 1e6:.2f} MB")
+    print(f"deploy: template {out / 'sam.json'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
