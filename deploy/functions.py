@@ -8,7 +8,12 @@ merged only over plain strings in Chalice's output (see FIELD-NOTES).
 
 Adding a handler: declare its access in `deploy/policies.py` ACCESS; stream,
 queue, topic and schedule handlers get their event settings here by kind.
+Queue and topic handlers name the stack's own queue/topic with the stage prefix,
+e.g. `@bp.on_sqs_message(queue=f"{config.table_prefix()}uploads")` or
+`@bp.on_sns_message(topic=f"{config.table_prefix()}mail-events")` (names in
+deploy/names.py); another name stops the build with a message.
 """
+import json
 from dataclasses import dataclass
 from typing import Dict, List, Optional
 
@@ -95,6 +100,17 @@ def _named(settings, function: Function, kind: str, literal: str, known: Dict[st
                        f"(it has {expected})")
 
 
+def _depends_on(settings, function: Function) -> List[str]:
+    """A queue or topic named (not Ref'd) in Chalice's `Fn::Sub` gives CloudFormation no
+    order: the function must wait for it, or the event source may be made first."""
+    if function.kind == "queue":
+        source = function.source
+        return [_named(settings, function, "queue", source.queue_arn or source.queue, names.QUEUES)]
+    if function.kind == "topic":
+        return [_named(settings, function, "topic", function.source.topic, names.TOPICS)]
+    return []
+
+
 def _event_properties(settings, function: Function) -> Optional[dict]:
     source = function.source
     if function.kind == "stream":
@@ -134,6 +150,10 @@ def function_sections(settings, app) -> Dict[str, dict]:
         if event:
             properties["Events"] = {function.event_id: {"Properties": event}}
         sections[function.logical_id] = {"Properties": properties}
+        already = json.dumps(properties)  # a Ref in the environment orders it already
+        depends_on = [d for d in _depends_on(settings, function) if f'"{d}"' not in already]
+        if depends_on:
+            sections[function.logical_id]["DependsOn"] = depends_on
         sections[function.role_id] = {"Properties": {"Policies": [
             {"PolicyName": f"{function.role_id}Policy", "PolicyDocument": document}]}}
         sections[f"{function.logical_id}ErrorsAlarm"] = resources.alarm(
