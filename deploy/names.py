@@ -34,7 +34,10 @@ def model_named(model_name: str):
 def table_suffix(model) -> str:
     """`accounts`: the model's table name without the prefix it was imported with."""
     name, prefix = model.Meta.table_name, config.table_prefix()
-    return name[len(prefix):] if name.startswith(prefix) else name
+    if not name.startswith(prefix):
+        raise RuntimeError(f"{name} was named before CASELOAD_TABLE_PREFIX became {prefix}: "
+                           "set the stage's environment before importing chalicelib.models")
+    return name[len(prefix):]
 
 
 def table_name(settings, model_name: str) -> str:

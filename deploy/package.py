@@ -85,6 +85,7 @@ def zip_sizes(out: Path) -> dict:
 
 def package(stage: str, region: str, out: Path) -> dict:
     settings = load(stage, region)
+    template.use_stage_environment(settings)
     source = lay_out(stage)
     merge_file = PROJECT / "build" / f"merge-{stage}.json"
     merge_file.write_text(json.dumps(template.build(settings), indent=2) + "\n")
@@ -129,3 +130,27 @@ def main(argv=None) -> int:
 
 if __name__ == "__main__":
     sys.exit(main())
+
+
+LAYER_SITE = Path("python") / "lib" / "python3.11" / "site-packages"
+
+
+def unpack(out: Path, target: Path) -> tuple:
+    """Unzip a package as Lambda lays it out: the function in /var/task, the layer in /opt.
+    Returns (code dir, layer site-packages) for PYTHONPATH."""
+    code, layer = target / "task", target / "opt"
+    with zipfile.ZipFile(out / "deployment.zip") as archive:
+        archive.extractall(code)
+    layer_zip = out / "layer-deployment.zip"
+    if layer_zip.exists():
+        with zipfile.ZipFile(layer_zip) as archive:
+            archive.extractall(layer)
+    return code, layer / LAYER_SITE
+
+
+def lambda_env(code: Path, layer_site: Path, base: dict) -> dict:
+    """An environment whose Python sees only the package (run it with `python -S`)."""
+    env = {k: v for k, v in base.items() if k not in ("PYTHONPATH", "PYTHONHOME")}
+    env["PYTHONPATH"] = os.pathsep.join([str(code), str(layer_site)])
+    env["PYTHONDONTWRITEBYTECODE"] = "1"
+    return env

@@ -12,7 +12,7 @@ import os
 import sys
 from pathlib import Path
 
-from deploy import names, resources, tables
+from deploy import names, resources
 from deploy.settings import PROJECT, SettingError, StageSettings, load
 
 
@@ -37,9 +37,15 @@ def outputs() -> dict:
     }
 
 
+def use_stage_environment(settings: StageSettings) -> None:
+    """The stage's environment, as Lambda and `chalice package` import the app with.
+    Must run before chalicelib.models is imported: table and queue names come from it."""
+    os.environ.update(settings.environment)
+
+
 def load_app(settings: StageSettings):
     """The app as Lambda will import it: with the stage's environment."""
-    os.environ.update(settings.environment)
+    use_stage_environment(settings)
     if str(PROJECT) not in sys.path:
         sys.path.insert(0, str(PROJECT))
     from app import app
@@ -49,7 +55,7 @@ def load_app(settings: StageSettings):
 
 def build(settings: StageSettings, app=None) -> dict:
     """The merge template for one stage (a dict, ready for json.dump)."""
-    from deploy import functions
+    from deploy import functions, tables
 
     app = app if app is not None else load_app(settings)
     template_resources = {}
@@ -76,6 +82,7 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     try:
         settings = load(args.stage, args.region)
+        use_stage_environment(settings)
         template = build(settings)
     except SettingError as problem:
         print(f"deploy: {problem}", file=sys.stderr)
