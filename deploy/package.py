@@ -16,6 +16,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 import zipfile
 from pathlib import Path
 
@@ -79,6 +80,37 @@ def merge_problems(merged: dict) -> list:
     return problems
 
 
+def add_bytecode(zip_path: Path) -> None:
+    """Add compiled modules to a zip. Lambda's code folders are read-only, so
+    without them every cold start compiles every module (measured: the import
+    of app takes about twice as long). Unchecked-hash .pyc files are used as
+    they are, whatever the files' timestamps after unzipping."""
+    import importlib.util
+    import py_compile
+
+    with tempfile.TemporaryDirectory() as scratch:
+        with zipfile.ZipFile(zip_path) as archive:
+            entries = archive.infolist()
+            archive.extractall(scratch)
+        rebuilt = zip_path.with_suffix(".tmp")
+        with zipfile.ZipFile(rebuilt, "w", zipfile.ZIP_DEFLATED) as archive:
+            for entry in entries:
+                source = Path(scratch) / entry.filename
+                archive.writestr(entry, source.read_bytes() if not entry.is_dir() else b"")
+                if entry.filename.endswith(".py") and not entry.is_dir():
+                    compiled = Path(importlib.util.cache_from_source(str(source)))
+                    try:
+                        py_compile.compile(str(source), cfile=str(compiled), doraise=True,
+                                           invalidation_mode=py_compile.PycInvalidationMode.UNCHECKED_HASH)
+                    except py_compile.PyCompileError:
+                        continue  # e.g. a Python 2 file shipped in a wheel: left as source, as before
+                    name = str(compiled.relative_to(scratch))
+                    info = zipfile.ZipInfo(name, date_time=entry.date_time)
+                    info.external_attr, info.compress_type = entry.external_attr, zipfile.ZIP_DEFLATED
+                    archive.writestr(info, compiled.read_bytes())
+        rebuilt.replace(zip_path)
+
+
 def zip_sizes(out: Path) -> dict:
     return {path.name: path.stat().st_size for path in sorted(out.glob("*.zip"))}
 
@@ -102,6 +134,8 @@ def package(stage: str, region: str, out: Path) -> dict:
     problems = merge_problems(merged)
     if problems:
         raise SettingError("the merged template is wrong: " + "; ".join(problems))
+    for zip_path in out.glob("*.zip"):
+        add_bytecode(zip_path)
     return zip_sizes(out)
 
 
