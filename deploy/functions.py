@@ -156,6 +156,10 @@ def function_sections(settings, app) -> Dict[str, dict]:
             sections[function.logical_id]["DependsOn"] = depends_on
         sections[function.role_id] = {"Properties": {"Policies": [
             {"PolicyName": f"{function.role_id}Policy", "PolicyDocument": document}]}}
+        if function.kind == "api" and settings.log_retention_days:
+            # Chalice names the API's log group after `ApiHandler`, which does not exist.
+            sections["ApiHandlerLogGroup"] = {"Properties": {"LogGroupName": {
+                "Fn::Sub": "/aws/lambda/${%s}" % function.logical_id}}}
         sections[f"{function.logical_id}ErrorsAlarm"] = resources.alarm(
             {"Namespace": "AWS/Lambda", "MetricName": "Errors", "Statistic": "Sum",
              "Dimensions": [{"Name": "FunctionName", "Value": {"Ref": function.logical_id}}]},

@@ -34,6 +34,7 @@ class StageSettings:
     region: str
     environment: Dict[str, str]
     api_gateway_stage: str
+    log_retention_days: Optional[int] = None
 
     @property
     def table_prefix(self) -> str:
@@ -107,4 +108,5 @@ def load(stage: str, region: Optional[str], config_file: Path = CONFIG_FILE) -> 
     environment = {**config.get("environment_variables", {}), **stage_config.get("environment_variables", {})}
     _check_environment(stage, environment)
     api_stage = stage_config.get("api_gateway_stage") or config.get("api_gateway_stage") or "api"
-    return StageSettings(stage, region, environment, api_stage)
+    retention = stage_config.get("log_retention_in_days", config.get("log_retention_in_days"))
+    return StageSettings(stage, region, environment, api_stage, retention)
