@@ -19,6 +19,7 @@ import sys
 import tempfile
 import zipfile
 from pathlib import Path
+from typing import Optional
 
 from deploy import template
 from deploy.settings import PROJECT, SettingError, load
@@ -80,14 +81,21 @@ def merge_problems(merged: dict) -> list:
     return problems
 
 
-def add_bytecode(zip_path: Path) -> None:
+def add_bytecode(zip_path: Path, cache: Optional[Path] = None) -> None:
     """Add compiled modules to a zip. Lambda's code folders are read-only, so
     without them every cold start compiles every module (measured: the import
     of app takes about twice as long). Unchecked-hash .pyc files are used as
     they are, whatever the files' timestamps after unzipping."""
+    import hashlib
     import importlib.util
     import py_compile
 
+    cached = None
+    if cache is not None:  # the layer rarely changes: compile each version once
+        cached = cache / f"compiled-{hashlib.sha256(zip_path.read_bytes()).hexdigest()[:20]}.zip"
+        if cached.exists():
+            shutil.copy2(cached, zip_path)
+            return
     with tempfile.TemporaryDirectory() as scratch:
         with zipfile.ZipFile(zip_path) as archive:
             entries = archive.infolist()
@@ -109,6 +117,9 @@ def add_bytecode(zip_path: Path) -> None:
                     info.external_attr, info.compress_type = entry.external_attr, zipfile.ZIP_DEFLATED
                     archive.writestr(info, compiled.read_bytes())
         rebuilt.replace(zip_path)
+    if cached is not None:
+        cached.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(zip_path, cached)
 
 
 def zip_sizes(out: Path) -> dict:
@@ -135,7 +146,7 @@ def package(stage: str, region: str, out: Path) -> dict:
     if problems:
         raise SettingError("the merged template is wrong: " + "; ".join(problems))
     for zip_path in out.glob("*.zip"):
-        add_bytecode(zip_path)
+        add_bytecode(zip_path, cache=source / ".chalice" / "deployments")
     return zip_sizes(out)
 
 

@@ -43,6 +43,12 @@ def packaged(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session")
+def unpacked(packaged, tmp_path_factory) -> tuple:
+    """The package unzipped as Lambda lays it out: (function folder, layer site-packages)."""
+    return package.unpack(packaged, tmp_path_factory.mktemp("lambda"))
+
+
+@pytest.fixture(scope="session")
 def sam(packaged) -> dict:
     return json.loads((packaged / "sam.json").read_text())
 
@@ -154,8 +160,8 @@ def _results(stdout: str) -> list:
     return [json.loads(line[len("RESULT "):]) for line in stdout.splitlines() if line.startswith("RESULT ")]
 
 
-def test_the_unzipped_package_renders_the_sign_in_page_as_lambda_would(packaged, tmp_path):
-    code, layer_site = package.unpack(packaged, tmp_path)
+def test_the_unzipped_package_renders_the_sign_in_page_as_lambda_would(unpacked):
+    code, layer_site = unpacked
     # The moto server and the local tables of this test run stand in for AWS.
     env = package.lambda_env(code, layer_site, dict(os.environ))
     done = subprocess.run([sys.executable, "-S", "-c", INVOKE, json.dumps(API_EVENT), "/signin"], cwd=code,
@@ -167,8 +173,8 @@ def test_the_unzipped_package_renders_the_sign_in_page_as_lambda_would(packaged,
     assert '<form' in signin["body"] and 'name="password"' in signin["body"]
 
 
-def test_static_files_come_from_the_package(packaged, tmp_path):
-    code, layer_site = package.unpack(packaged, tmp_path)
+def test_static_files_come_from_the_package(unpacked):
+    code, layer_site = unpacked
     event = {**API_EVENT, "pathParameters": {"name": "app.css"}}
     env = package.lambda_env(code, layer_site, dict(os.environ))
     done = subprocess.run([sys.executable, "-S", "-c", INVOKE, json.dumps(event), "/static/{name}"], cwd=code,
