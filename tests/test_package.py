@@ -263,11 +263,25 @@ def test_a_handler_without_declared_access_stops_the_build(settings):
         functions.function_sections(settings, _handlers_app(name="count_things"))
 
 
-def test_policy_files_are_generated_from_deploy_policies(settings):
-    """`python -m deploy.policies --stage prod` writes them: they never drift from ACCESS."""
+@pytest.mark.parametrize("stage", ["prod", "dev"])
+def test_policy_files_are_generated_from_deploy_policies(stage):
+    """`python -m deploy.policies --stage STAGE` writes them: they never drift from ACCESS."""
+    stage_settings = load(stage, REGION)
+    config = json.loads((PROJECT / ".chalice" / "config.json").read_text())["stages"][stage]
+    assert config["iam_policy_file"] == policies.policy_file_name(stage, functions.API_FUNCTION)
     for function in policies.ACCESS:
-        path = PROJECT / ".chalice" / policies.policy_file_name("prod", function)
-        assert json.loads(path.read_text()) == policies.policy(function, policies.PatternArns(settings)), path
+        name = policies.policy_file_name(stage, function)
+        if function != functions.API_FUNCTION:
+            assert config["lambda_functions"][function]["iam_policy_file"] == name
+        expected = policies.policy(function, policies.PatternArns(stage_settings))
+        assert json.loads((PROJECT / ".chalice" / name).read_text()) == expected, name
+
+
+def test_dev_tables_can_be_deleted_with_the_stack():
+    dev = template.build(load("dev", REGION), app)
+    for model in ALL_MODELS:
+        table = dev["Resources"][tables.logical_id(model)]
+        assert table["Properties"]["DeletionProtectionEnabled"] is False and table["DeletionPolicy"] == "Delete"
 
 
 def test_mail_is_sent_only_from_the_configured_address(merge_template):
