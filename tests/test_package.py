@@ -326,3 +326,18 @@ def test_make_package_stops_on_bad_input_with_one_line(argv, named):
     assert done.returncode == 2
     assert done.stderr.strip().startswith(f"deploy: {named}"), done.stderr
     assert len(done.stderr.strip().splitlines()) == 1
+
+
+def test_the_aws_check_names_an_unverified_sender(settings):
+    """Against the emulator of this run, where only caseload.test is verified."""
+    from dataclasses import replace
+
+    from deploy import check
+
+    unverified = replace(settings, region=os.environ["AWS_DEFAULT_REGION"])
+    with pytest.raises(SettingError, match="^CASELOAD_MAIL_SENDER: neither caseload.example.org nor"):
+        check.check_aws(unverified)
+    verified = replace(unverified, environment={**settings.environment,
+                                                "CASELOAD_MAIL_SENDER": "Caseload <no-reply@caseload.test>"})
+    warnings = check.check_aws(verified)
+    assert len(warnings) == 1 and "sandbox" in warnings[0]
