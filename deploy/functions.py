@@ -61,7 +61,7 @@ def functions_of(app) -> List[Function]:
             raise SettingError(f"handler {source.name}: {type(source).__name__} events are not supported by "
                                f"deploy/functions.py (S3 events cannot be packaged: use the upload queue)")
         found.append(Function(source.name, kind, source))
-    found.extend(Function(name, "lambda") for name in getattr(app, "pure_lambda_functions", []))
+    found.extend(Function(f.name, "lambda") for f in getattr(app, "pure_lambda_functions", []))
     return found
 
 

@@ -232,10 +232,12 @@ def _handlers_app(queue="caseload-prod-uploads", name="aggregate_account_changes
     probe.schedule("rate(1 hour)", name="reconcile_metrics")(lambda event: None)
     probe.on_sqs_message(queue=queue, name="import_upload")(lambda event: None)
     probe.on_sns_message(topic="caseload-prod-mail-events", name="mail_feedback")(lambda event: None)
+    probe.lambda_function(name="import_upload_direct")(lambda event, context: None)
     return probe
 
 
-def test_the_stream_handler_gets_the_table_stream_and_bounded_retries(settings):
+def test_the_stream_handler_gets_the_table_stream_and_bounded_retries(settings, monkeypatch):
+    monkeypatch.setitem(policies.ACCESS, "import_upload_direct", policies.Access())
     sections = functions.function_sections(settings, _handlers_app())
     event = sections["AggregateAccountChanges"]["Properties"]["Events"]["AggregateAccountChangesDynamodbEventSource"]
     properties = event["Properties"]
@@ -253,12 +255,20 @@ def test_the_stream_handler_gets_the_table_stream_and_bounded_retries(settings):
     assert sections["MailFeedback"]["DependsOn"] == [names.MAIL_EVENTS_TOPIC]
 
 
-def test_a_handler_on_a_queue_the_stack_lacks_stops_the_build(settings):
+def test_every_kind_of_function_is_found():
+    kinds = {f.name: f.kind for f in functions.functions_of(_handlers_app())}
+    assert kinds == {"api_handler": "api", "aggregate_account_changes": "stream", "reconcile_metrics": "schedule",
+                     "import_upload": "queue", "mail_feedback": "topic", "import_upload_direct": "lambda"}
+
+
+def test_a_handler_on_a_queue_the_stack_lacks_stops_the_build(settings, monkeypatch):
+    monkeypatch.setitem(policies.ACCESS, "import_upload_direct", policies.Access())
     with pytest.raises(SettingError, match="listens to queue 'caseload-local-uploads'"):
         functions.function_sections(settings, _handlers_app(queue="caseload-local-uploads"))
 
 
-def test_a_handler_without_declared_access_stops_the_build(settings):
+def test_a_handler_without_declared_access_stops_the_build(settings, monkeypatch):
+    monkeypatch.setitem(policies.ACCESS, "import_upload_direct", policies.Access())
     with pytest.raises(SettingError, match="count_things has no entry in deploy/policies.py ACCESS"):
         functions.function_sections(settings, _handlers_app(name="count_things"))
 
