@@ -92,10 +92,11 @@ def _stream_table(settings, function: Function) -> str:
 def _named(settings, function: Function, kind: str, literal: str, known: Dict[str, str]) -> str:
     """The logical id of the queue/topic a handler names; SettingError when the stack lacks it."""
     name = literal.rsplit(":", 1)[-1]
+    physical = names.queue_name if kind == "queue" else names.topic_name
     for logical_id in known:
-        if name == (names.queue_name if kind == "queue" else names.topic_name)(settings, logical_id):
+        if name == physical(settings, logical_id):
             return logical_id
-    expected = ", ".join((names.queue_name if kind == "queue" else names.topic_name)(settings, i) for i in known)
+    expected = ", ".join(physical(settings, logical_id) for logical_id in known)
     raise SettingError(f"handler {function.name} listens to {kind} '{name}', which the stack does not create "
                        f"(it has {expected})")
 
@@ -130,9 +131,9 @@ def _event_properties(settings, function: Function) -> Optional[dict]:
             properties["Queue"] = {"Fn::GetAtt": [queue_id, "Arn"]}
         return properties
     if function.kind == "topic":
-        _named(settings, function, "topic", source.topic, names.TOPICS)
-        if source.topic.startswith("arn:"):
-            return {"Topic": {"Ref": names.MAIL_EVENTS_TOPIC}}
+        topic_id = _named(settings, function, "topic", source.topic, names.TOPICS)
+        if source.topic.startswith("arn:"):  # a plain string in Chalice's output: safe to replace
+            return {"Topic": {"Ref": topic_id}}
     return None
 
 
