@@ -66,13 +66,15 @@ def functions_of(app) -> List[Function]:
 
 
 def environment(settings) -> Dict[str, object]:
-    """Settings that only exist once the stack does, plus the secret (a NoEcho parameter)."""
+    """Settings that only exist once the stack does, and the stack's parameters."""
     return {
         "CASELOAD_BUCKET": {"Ref": names.BUCKET},
         "CASELOAD_UPLOAD_QUEUE_URL": {"Ref": names.UPLOAD_QUEUE},
         "CASELOAD_MAIL_CONFIGURATION_SET": {"Ref": names.CONFIGURATION_SET},
         "CASELOAD_ACCOUNTS_STREAM_ARN": {"Fn::GetAtt": [names.table_id("Account"), "StreamArn"]},
         "CASELOAD_SECRET_KEY": {"Ref": "SecretKey"},
+        "CASELOAD_PUBLIC_URL": {"Ref": "PublicUrl"},
+        "CASELOAD_BASE_PATH": {"Ref": "BasePath"},
     }
 
 

@@ -3,8 +3,6 @@ its upload queue, the mail configuration set and its notifications, alarms.
 
 Each builder returns {logical id: resource}; `deploy.template` merges them.
 """
-from urllib.parse import urlsplit
-
 from deploy import names
 
 FOURTEEN_DAYS = 14 * 24 * 3600
@@ -20,7 +18,8 @@ def _bucket_arn(settings) -> dict:
 
 
 def bucket(settings) -> dict:
-    origin = "{0.scheme}://{0.netloc}".format(urlsplit(settings.environment["CASELOAD_PUBLIC_URL"]))
+    # The origin (https://host) of the PublicUrl parameter: the pages that upload.
+    origin = {"Fn::Join": ["", ["https://", {"Fn::Select": [2, {"Fn::Split": ["/", {"Ref": "PublicUrl"}]}]}]]}
     policy = "Retain" if settings.production else "Delete"
     return {names.BUCKET: {
         "Type": "AWS::S3::Bucket",

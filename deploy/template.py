@@ -16,8 +16,16 @@ from deploy import names, resources
 from deploy.settings import PROJECT, SettingError, StageSettings, load
 
 
-def parameters() -> dict:
+def parameters(settings: StageSettings) -> dict:
+    """Deploy-time values. PublicUrl and BasePath default to the stage settings and
+    can be changed at deploy time (e.g. to API Gateway's address) without a new package."""
     return {
+        "PublicUrl": {"Type": "String", "Default": settings.environment["CASELOAD_PUBLIC_URL"],
+                      "AllowedPattern": r"^https://[^/\s]+(/\S*)?$",
+                      "Description": "The https address people open, which e-mails link to."},
+        "BasePath": {"Type": "String", "Default": settings.environment.get("CASELOAD_BASE_PATH", ""),
+                     "AllowedPattern": r"^(/[A-Za-z0-9_-]+)*$",
+                     "Description": "/api when people use API Gateway's own address; empty with a custom domain."},
         "SecretKey": {"Type": "String", "NoEcho": True, "MinLength": 32,
                       "Description": "Key for the app's HMACs (CSRF, cursors); changing it signs everyone out. "
                                      "Make one with: python -c 'import secrets; print(secrets.token_urlsafe(48))'"},
@@ -67,7 +75,7 @@ def build(settings: StageSettings, app=None) -> dict:
     template_resources.update(functions.function_sections(settings, app))
     return {
         "Description": f"Caseload, stage {settings.stage}: API, event functions, tables, bucket, queues, mail.",
-        "Parameters": parameters(),
+        "Parameters": parameters(settings),
         "Conditions": {"HasAlarmEmail": {"Fn::Not": [{"Fn::Equals": [{"Ref": "AlarmEmail"}, ""]}]}},
         "Resources": template_resources,
         "Outputs": outputs(),

@@ -200,6 +200,8 @@ def test_the_merge_left_no_half_merged_value(sam):
     assert variables["CASELOAD_BUCKET"] == {"Ref": names.BUCKET}
     assert variables["CASELOAD_UPLOAD_QUEUE_URL"] == {"Ref": names.UPLOAD_QUEUE}
     assert variables["CASELOAD_TABLE_PREFIX"] == PREFIX
+    assert variables["CASELOAD_PUBLIC_URL"] == {"Ref": "PublicUrl"}
+    assert sam["Parameters"]["PublicUrl"]["Default"] == "https://caseload.example.org"
 
 
 def test_the_stack_has_the_bucket_queue_mail_and_alarms(sam):
