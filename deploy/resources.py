@@ -14,7 +14,8 @@ MAX_RECEIVE_COUNT = 5
 def _bucket_arn(settings) -> dict:
     # Built from the name, not GetAtt: the queue policy must exist before the
     # bucket (S3 tests the notification target), so it cannot refer to the bucket.
-    return {"Fn::Sub": f"arn:${{AWS::Partition}}:s3:::{settings.table_prefix}files-${{AWS::AccountId}}-${{AWS::Region}}"}
+    name = names.bucket_name_sub(settings)["Fn::Sub"]
+    return {"Fn::Sub": f"arn:${{AWS::Partition}}:s3:::{name}"}
 
 
 def bucket(settings) -> dict:
