@@ -81,6 +81,34 @@ def test_tables_are_on_demand_recoverable_and_protected_in_prod(merge_template):
         "AttributeName": "expires_at", "Enabled": True}
 
 
+def _emulator_table(model) -> dict:
+    """The emulator's table (made by pynamodb from the model), in the template's shape."""
+    from chalicelib import aws
+
+    client = aws.client("dynamodb")
+    table = client.describe_table(TableName=model.Meta.table_name)["Table"]
+    properties = {key: table[key] for key in ("TableName", "KeySchema", "AttributeDefinitions")}
+    properties["GlobalSecondaryIndexes"] = [
+        {key: index[key] for key in ("IndexName", "KeySchema", "Projection")}
+        for index in table.get("GlobalSecondaryIndexes", [])]
+    if table.get("StreamSpecification", {}).get("StreamEnabled"):
+        properties["StreamSpecification"] = {"StreamViewType": table["StreamSpecification"]["StreamViewType"]}
+    ttl = client.describe_time_to_live(TableName=model.Meta.table_name)["TimeToLiveDescription"]
+    if ttl.get("TimeToLiveStatus") in ("ENABLED", "ENABLING"):
+        properties["TimeToLiveSpecification"] = {"AttributeName": ttl["AttributeName"], "Enabled": True}
+    return {"Properties": properties}
+
+
+def test_the_emulator_tables_match_the_template(merge_template):
+    """What `make run` and the tests use is what production gets."""
+    from chalicelib import config
+
+    for model in ALL_MODELS:
+        local = tables.describe_resource(_emulator_table(model), config.table_prefix())
+        deployed = tables.describe_resource(merge_template["Resources"][tables.logical_id(model)], PREFIX)
+        assert local == deployed, model.__name__
+
+
 def _alter(resource: dict, change) -> dict:
     altered = copy.deepcopy(resource)
     change(altered["Properties"])
