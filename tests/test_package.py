@@ -81,6 +81,12 @@ def test_tables_are_on_demand_recoverable_and_protected_in_prod(merge_template):
         "AttributeName": "expires_at", "Enabled": True}
 
 
+def test_no_table_has_more_indexes_than_dynamodb_allows():
+    """20 global secondary indexes per table is DynamoDB's default quota; moto does not enforce it."""
+    for model in ALL_MODELS:
+        assert len(model._indexes) <= 20, model.__name__
+
+
 def _emulator_table(model) -> dict:
     """The emulator's table (made by pynamodb from the model), in the template's shape."""
     from chalicelib import aws
