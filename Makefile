@@ -23,6 +23,12 @@ run: $(VENV)/.installed
 test: $(VENV)/.installed chromium
 	$(BIN)/python -m pytest
 
+# The CloudFormation package for a stage, built offline (fake credentials): build/package-$(STAGE)/sam.json
+# + zips. Bad settings stop it with one line naming the setting. Deploying: README, "Deploying to AWS".
+REGION ?= eu-west-1
+package: $(VENV)/.installed
+	@$(BIN)/python -m deploy.package --stage $(STAGE) --region $(REGION) --out build/package-$(STAGE)
+
 bench: $(VENV)/.installed
 	$(BIN)/python -m bench.run
 

@@ -1,0 +1,1 @@
+"""Deploying Caseload to AWS: stage settings, the merged CloudFormation template, the package."""
