@@ -73,6 +73,14 @@ def email_lookup_key(org_id: str, email: str) -> str:
     return f"email#{org_id}#{email}"
 
 
+def find_by_email(org_id: str, email: str) -> Optional[Account]:
+    try:
+        claim = Lookup.get(email_lookup_key(org_id, email))
+    except Lookup.DoesNotExist:
+        return None
+    return get_account(org_id, claim.account_id)
+
+
 def new_account(org_id: str, email: str, name: str = "", role: str = "client", **attributes) -> Account:
     if role not in ROLES:
         raise ValidationError("Choose Admin, Staff or Client.", "role")
@@ -125,7 +133,7 @@ def get_visible(viewer: Viewer, account_id: str) -> Account:
 def note_visit(account: Account, when: Optional[datetime] = None) -> None:
     """Set last visit and the day it falls on (unsaved): what Engagement counts."""
     when = when or utcnow()
-    account.last_visit = when
+    account.last_visit = max(account.last_visit, when) if account.last_visit else when
     today = when.toordinal()
     days = {d for d in (account.active_days or set()) if d > today - ACTIVE_DAYS_KEPT}
     days.add(today)

@@ -87,6 +87,8 @@ class Organisation(Model):
     join_token_hash = UnicodeAttribute(null=True)
     join_enabled = BooleanAttribute(default=True)
     allowed_domains = ListAttribute(of=UnicodeAttribute, default=list)
+    # API keys of other platform modules: key id -> label, prefix, hash, who and when.
+    api_keys = MapAttribute(default=dict)
 
 
 class Account(Model):

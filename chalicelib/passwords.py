@@ -14,7 +14,10 @@ MAX_LENGTH = 128
 _hasher = PasswordHasher(time_cost=3, memory_cost=64 * 1024, parallelism=1)
 # A valid hash of nothing in particular: unknown e-mails are verified against it
 # so that they cost the same time as a wrong password.
-_DUMMY_HASH = _hasher.hash("caseload-dummy-password")
+# Made on first use: hashing costs ~150 ms, too much for every cold start.
+@lru_cache(maxsize=1)
+def _dummy_hash() -> str:
+    return _hasher.hash("caseload-dummy-password")
 
 
 @lru_cache(maxsize=1)
@@ -40,6 +43,6 @@ def hash_password(password: str) -> str:
 
 def verify_password(stored_hash, password: str) -> bool:
     try:
-        return _hasher.verify(stored_hash or _DUMMY_HASH, password) and stored_hash is not None
+        return _hasher.verify(stored_hash or _dummy_hash(), password) and stored_hash is not None
     except (VerificationError, InvalidHashError):
         return False

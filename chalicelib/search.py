@@ -14,6 +14,9 @@ from chalicelib.models import Account, SearchToken
 MAX_QUERY = 100
 MIN_WORD = 2
 _WORD = re.compile(r"\w+", re.UNICODE)
+_APOSTROPHES = re.compile(r"['’`]")
+# A query without spaces holding one of these is an e-mail prefix ("dan.od", "jo_b@").
+_EMAIL_MARKS = set(".@+_")
 _COPIED = ("org_id", "account_id", "name", "email", "role", "status", "group_id", "caseload_id", "created_at",
            "last_visit", "active_days")
 
@@ -25,7 +28,13 @@ def clean_query(raw: str) -> str:
 
 
 def words_of(name: str) -> list:
-    return _WORD.findall((name or "").casefold())
+    """Words of a name, both split at apostrophes and joined: O'Donnell is "o", "donnell" and "odonnell"."""
+    text = (name or "").casefold()
+    return list(dict.fromkeys(_WORD.findall(text) + _WORD.findall(_APOSTROPHES.sub("", text))))
+
+
+def _is_email_query(query: str) -> bool:
+    return " " not in query and bool(_EMAIL_MARKS & set(query))
 
 
 def terms_of(account) -> set:
@@ -35,9 +44,9 @@ def terms_of(account) -> set:
 
 def anchor(query: str) -> Optional[str]:
     """The term a search queries on: the e-mail-like query itself, or its longest word."""
-    if "@" in query:
+    if _is_email_query(query):
         return query if len(query) >= MIN_WORD else None
-    words = words_of(query)
+    words = _WORD.findall(_APOSTROPHES.sub("", query))
     best = max(words, key=len, default="")
     return best if len(best) >= MIN_WORD else None
 
@@ -47,10 +56,10 @@ def matches(query: str, account) -> bool:
     email = account.email.casefold()
     if email.startswith(query):
         return True
-    if "@" in query:
+    if _is_email_query(query):
         return False
     name_words = words_of(account.name)
-    return all(any(w.startswith(q) for w in name_words) for q in words_of(query))
+    return all(any(w.startswith(q) for w in name_words) for q in _WORD.findall(_APOSTROPHES.sub("", query)))
 
 
 def first_term(query: str, account) -> str:

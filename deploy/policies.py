@@ -66,7 +66,7 @@ ACCESS: Dict[str, Access] = {
         send_queues=("StreamFailureQueue",),
     ),
     # Scheduled recount from the accounts (the source of truth) into the counters.
-    "reconcile_metrics": Access(read=("Account", "Metric"), write=("Metric",)),
+    "reconcile_metrics": Access(read=("Organisation", "Account", "Metric"), write=("Metric",)),
     # Upload queue -> CSV import: reads the file, creates accounts, sends invitations.
     "import_upload": Access(
         read=ALL_TABLES, write=("Account", "Lookup", "Activity", "Group"),

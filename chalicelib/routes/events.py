@@ -16,7 +16,8 @@ ACCOUNTS_STREAM_ARN = os.environ.get(
 )
 
 
-@bp.on_dynamodb_record(stream_arn=ACCOUNTS_STREAM_ARN, batch_size=100, name="aggregate_account_changes")
+@bp.on_dynamodb_record(stream_arn=ACCOUNTS_STREAM_ARN, batch_size=100, starting_position="TRIM_HORIZON",
+                      name="aggregate_account_changes")
 def aggregate_account_changes(event):
     return aggregator.apply_stream_batch(event.to_dict())
 
