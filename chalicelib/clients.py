@@ -374,7 +374,7 @@ def _search_stats(org_id: str, filters: Filters) -> Stats:
             account = search.as_account(token)
             if _visible_match(filters, account):
                 seen[token.account_id] = account
-    counters = metrics.sum_contributions(seen.values())
+    counters = metrics.sum_counters(seen.values())
     return Stats(metrics.boxes(counters, no_visit_days=filters.no_visit or None), exact=read <= SEARCH_READ_LIMIT)
 
 

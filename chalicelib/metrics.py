@@ -18,6 +18,11 @@ combination is one item in the metrics table whose attributes are counters:
 Contributions depend only on the account, never on the clock, so a change is
 old contribution out, new contribution in; the clock only decides which
 counters a box sums. Days are `date.toordinal()`.
+
+Stored, a combination is one small item for `n` plus one item per week of
+counters (by the counter's first day), so a change rewrites a few small items
+(write cost grows with item size) and the boxes read the ~15 items of the last
+90 days in one BatchGetItem, whatever the organisation's size or age.
 """
 from collections import Counter
 from dataclasses import dataclass
@@ -62,12 +67,33 @@ def counters_of(account: Account) -> Counter:
     return counters
 
 
+def _first_day(counter: str) -> int:
+    return int(counter[2 if counter.startswith("cv") else 1:].split("_")[0])
+
+
+def item_key(combo: str, counter: str) -> str:
+    """The stored item holding this counter of this combination."""
+    return combo if counter == "n" else f"{combo}@{_first_day(counter) // 7}"
+
+
+def combo_of_item(key: str) -> str:
+    return key.split("@", 1)[0]
+
+
+def item_keys_for_boxes(combo: str, today: Optional[int] = None) -> list:
+    """Every item the boxes read: `n`, and the weeks back to the oldest day a box sums."""
+    today = today or date.today().toordinal()
+    oldest = today - 3 * WINDOW
+    return [combo] + [f"{combo}@{week}" for week in range(oldest // 7, today // 7 + 1)]
+
+
 def contribution(account: Optional[Account]) -> Counter:
-    """(combination key, counter) -> amount, for one account (nothing when absent)."""
+    """(stored item key, counter) -> amount, for one account (nothing when absent)."""
     if account is None:
         return Counter()
     counters = counters_of(account)
-    return Counter({(key, name): amount for key in combos_of(account) for name, amount in counters.items()})
+    return Counter({(item_key(combo, name), name): amount
+                    for combo in combos_of(account) for name, amount in counters.items()})
 
 
 def change(old: Optional[Account], new: Optional[Account]) -> Counter:
@@ -128,15 +154,15 @@ def boxes(counters: dict, today: Optional[int] = None, no_visit_days: Optional[i
     today = today or date.today().toordinal()
     cutoff = today - no_visit_days if no_visit_days else None
     window_start = today - WINDOW  # a window is (start, end]
-    total = new = new_before = engaged = engaged_before = 0
+    visited_since_cutoff = new = new_before = engaged = engaged_before = 0
     weeks = [0] * TREND_WEEKS
     for kind, numbers, amount in _parse(counters):
         if kind == "v":
             (visit,) = numbers
-            if cutoff is None or visit <= cutoff:
-                total += amount
-                if visit > window_start:
-                    engaged += amount
+            if cutoff is not None and visit > cutoff:
+                visited_since_cutoff += amount
+            elif visit > window_start:
+                engaged += amount
         elif kind == "cv":
             created, visit = numbers
             if cutoff is not None and visit > cutoff:
@@ -152,13 +178,15 @@ def boxes(counters: dict, today: Optional[int] = None, no_visit_days: Optional[i
             weeks_ago = (today - active) // 7
             if 0 <= weeks_ago < TREND_WEEKS and (following == 0 or following > today - 7 * weeks_ago):
                 weeks[TREND_WEEKS - 1 - weeks_ago] += amount
+    total = int(counters.get("n", 0)) - visited_since_cutoff
     if cutoff is not None:
         return Boxes(total, new, new_before, engaged, None, None, today)
     return Boxes(total, new, new_before, engaged, engaged_before, weeks, today)
 
 
-def sum_contributions(accounts: Iterable[Account]) -> Counter:
-    total = Counter()
+def sum_counters(accounts: Iterable[Account]) -> Counter:
+    """All counters of these accounts summed, as one combination would hold them."""
+    summed = Counter()
     for account in accounts:
-        total.update(counters_of(account))
-    return total
+        summed.update(counters_of(account))
+    return summed

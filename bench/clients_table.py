@@ -1,0 +1,141 @@
+"""Issue 3's bounds: the Clients Table on 100,000 accounts, the stat boxes, the stream aggregator."""
+import random
+
+from bench.harness import line, quick
+from bench.seed import seed_org
+from chalicelib import accounts, aggregator, aws, clients
+from chalicelib.accounts import Viewer
+from chalicelib.local import emulator
+from chalicelib.models import Account
+
+
+def _page(meter, viewer, params, cursor=""):
+    filters = clients.parse_filters(params, viewer)
+    with meter.measure() as cost:
+        page = clients.list_page(viewer, filters, cursor)
+    return cost, page
+
+
+def listing(meter, org) -> None:
+    viewer = Viewer.of(org.admin)
+    group, staff = org.groups[0].group_id, org.staff[0].account_id
+    singles = [{}, {"role": "client"}, {"role": "staff"}, {"status": "provisioned"}, {"status": "archived"},
+               {"group": group}, {"group": "-"}, {"staff": staff}, {"staff": "-"}, {"no_visit": "30", "sort": "visit"}]
+    worst_requests, worst_extra, scans, pages = 0, 0, 0, 0
+    for params in singles:
+        for sort in clients.SORTS:
+            for direction in ("asc", "desc"):
+                query = {"sort": sort, "dir": direction, **params, "size": "50"}
+                cost, page = _page(meter, viewer, query)
+                measured_pages = [(cost, len(page.rows))]
+                if page.next_cursor:
+                    next_cost, next_page = _page(meter, viewer, query, page.next_cursor)
+                    measured_pages.append((next_cost, len(next_page.rows)))
+                for measured, rows in measured_pages:
+                    worst_requests = max(worst_requests, measured.count("dynamodb"))
+                    worst_extra = max(worst_extra, measured.items_read - 2 * rows)  # rows come back twice: index + BatchGet
+                    scans += measured.requests["dynamodb.Scan"]
+                    pages += 1
+    line(f"page of 50, no filter or one filter ({pages} pages, all sorts)", f"worst {worst_requests} requests",
+         "<= 2", worst_requests <= 2)
+    line("  items read beyond the rows returned (index + BatchGet)", f"worst +{worst_extra}", "<= 1", worst_extra <= 1)
+    line("  Scans", str(scans), "0", scans == 0)
+
+    combined = [("client + activated", {"role": "client", "status": "activated"}),
+                ("client + group", {"role": "client", "group": group}),
+                ("provisioned + staff", {"status": "provisioned", "staff": staff}),
+                ("group + staff", {"group": group, "staff": staff}),
+                ("client + activated + group + staff", {"role": "client", "status": "activated", "group": group,
+                                                        "staff": staff}),
+                ("archived + group", {"status": "archived", "group": group}),
+                ("activated + no visit 30 days", {"status": "activated", "no_visit": "30"})]
+    for label, params in combined:
+        cost, page = _page(meter, viewer, {**params, "size": "50"})
+        queried = cost.items_read - len(page.rows)  # what the Query read, without the BatchGet
+        ratio = queried / max(1, len(page.rows))
+        line(f"combined: {label}", f"{cost.summary()}, read/returned {ratio:.2f}", "<= 3", ratio <= 3)
+
+    for prefix in ("ma", "jo", "sa", "wi", "ch", "ha", "zz", "smi", "c1234"):
+        cost, page = _page(meter, viewer, {"q": prefix, "size": "50"})
+        line(f"search '{prefix}': first page ({len(page.rows)} rows)", cost.summary(), "<= 3",
+             cost.count("dynamodb") <= 3)
+        filters = clients.parse_filters({"q": prefix}, viewer)
+        with meter.measure() as stats_cost:
+            stats = clients.stats(viewer, filters)
+        line(f"  its boxes ({stats.boxes.total:,} matches)", f"{stats_cost.summary()}, {stats_cost.seconds:.2f} s")
+
+
+def boxes(meter, small, big) -> None:
+    for label, build in [("no filter", lambda o: {}),
+                         ("role", lambda o: {"role": "client"}),
+                         ("status + group", lambda o: {"status": "activated", "group": o.groups[1].group_id}),
+                         ("all four", lambda o: {"role": "client", "status": "provisioned",
+                                                 "group": o.groups[2].group_id, "staff": o.staff[3].account_id}),
+                         ("no visit in 7 days", lambda o: {"no_visit": "7"})]:
+        figures = []
+        for org in (small, big):
+            viewer = Viewer.of(org.admin)
+            filters = clients.parse_filters(build(org), viewer)
+            with meter.measure() as cost:
+                stats = clients.stats(viewer, filters)
+            figures.append((cost.count("dynamodb"), stats.boxes.total))
+        (small_requests, small_total), (big_requests, big_total) = figures
+        line(f"stat boxes, {label}", f"{small.size:,}: {small_requests} req ({small_total:,} shown) | "
+             f"{big.size:,}: {big_requests} req ({big_total:,})", "<= 2", max(small_requests, big_requests) <= 2)
+
+
+def _stream_records_after(position):
+    streams, dynamodb = aws.client("dynamodbstreams"), aws.client("dynamodb")
+    arn = dynamodb.describe_table(TableName=Account.Meta.table_name)["Table"]["LatestStreamArn"]
+    shard = streams.describe_stream(StreamArn=arn)["StreamDescription"]["Shards"][0]["ShardId"]
+    args = ({"ShardIteratorType": "AFTER_SEQUENCE_NUMBER", "SequenceNumber": position} if position
+            else {"ShardIteratorType": "TRIM_HORIZON"})
+    iterator = streams.get_shard_iterator(StreamArn=arn, ShardId=shard, **args)["ShardIterator"]
+    records = []
+    while iterator:
+        reply = streams.get_records(ShardIterator=iterator, Limit=1000)
+        if not reply["Records"]:
+            break
+        records += reply["Records"]
+        iterator = reply.get("NextShardIterator")
+    return [emulator._lambda_stream_record(r, arn) for r in records]
+
+
+def stream(meter, org) -> None:
+    position = _stream_records_after(None)[-1]["dynamodb"]["SequenceNumber"]
+    people = [a for a in Account.query(org.org_id, limit=20_000)]
+    rng = random.Random(3)
+    for changed in (100, 10_000 if not quick() else 1_000):
+        chosen = rng.sample(people, changed)
+        for person in chosen:
+            accounts.record_visit(person)
+        records = _stream_records_after(position)
+        position = records[-1]["dynamodb"]["SequenceNumber"]
+        with meter.measure(memory=True) as cost:
+            reply = aggregator.apply_stream_batch({"Records": records})
+        assert reply == {"batchItemFailures": []}
+        line(f"stream batch of {len(records):,} visits", f"{cost.summary()}, peak {cost.peak_bytes / 2**20:.1f} MiB "
+             f"(moto's own work included), {cost.seconds:.1f} s")
+        with meter.measure() as duplicate:
+            aggregator.apply_stream_batch({"Records": records})
+        line("  the same batch delivered again", duplicate.summary())
+    drift = aggregator.reconcile(org.org_id)
+    line("reconciliation after the batches", f"{drift.counters_off} counters off, "
+         f"{drift.combinations_checked} combinations checked", "0 off", drift.counters_off == 0)
+
+
+def run(meter) -> None:
+    size = 5_000 if quick() else 100_000
+    print(f"\nSeeding organisations of 1,000 and {size:,} accounts (bulk load + one recount)...")
+    with meter.measure() as cost:
+        small = seed_org(1_000, seed=11)
+    print(f"  1,000 seeded in {cost.seconds:.1f} s")
+    with meter.measure() as cost:
+        big = seed_org(size, seed=12)
+    print(f"  {size:,} seeded in {cost.seconds:.1f} s, {cost.summary()}")
+    print("\nClients Table")
+    listing(meter, big)
+    print("\nStat boxes (independent of organisation size)")
+    boxes(meter, small, big)
+    print("\nMetrics stream")
+    stream(meter, big)
