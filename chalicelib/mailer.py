@@ -1,15 +1,22 @@
 """E-mail through SES: invitations rendered by the app, sent in bulk.
 
-Why SendBulkTemplatedEmail: one request carries up to 50 recipients, so
-10,000 invitations cost 200 SES calls instead of 10,000, which keeps a large
-invite (or a CSV import chunk) well inside one Lambda invocation and far from
-SES's request-rate limits. The template itself is still ours: jinja renders
-`templates/email/invite.*` once, leaving SES placeholders (`{{link}}`...) for
-the per-recipient values, and the template name carries a hash of the content,
-so a changed template is a new SES template and never a stale one.
+Why SendBulkTemplatedEmail rather than one SendEmail per person: one request
+carries up to 50 recipients, so 10,000 invitations cost 200 SES calls instead
+of 10,000. That keeps a large invitation (or a CSV import chunk) well inside
+one Lambda invocation and far from SES's request-rate limit, and a failed
+call is retried or reported per chunk. The content is still ours: jinja
+renders `templates/email/invite.*` (HTML + text) once, leaving SES
+placeholders for the per-recipient values, and the template name carries a
+hash of the content, so a changed template is a new SES template, never a
+stale one.
 
-moto stores bulk sends unrendered; `render_template` fills the placeholders
-the way SES does, so the local outbox shows what a person would receive.
+SES templates are Handlebars: `{{x}}` is HTML-escaped (used in the HTML part),
+`{{{x}}}` is not (text part and subject, where escaping would show "&amp;").
+
+moto stores bulk sends unrendered (template name + data). The local outbox
+(`chalicelib.outbox`) therefore renders each recipient's message with
+`render_message`, which fills the same app-rendered template the way SES does:
+it shows what a person would receive, without giving up bulk sending.
 """
 import hashlib
 import html
@@ -19,13 +26,14 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Dict, Iterable, List
 
+from botocore.exceptions import ClientError
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from chalicelib import aws, config
 
 BULK_LIMIT = 50  # SES destinations per SendBulkTemplatedEmail call
 PLACEHOLDERS = ("name", "org_name", "inviter", "link", "expires_on")
-_PLACEHOLDER = re.compile(r"{{\s*(\w+)\s*}}")
+_PLACEHOLDER = re.compile(r"{{({)?\s*(\w+)\s*}?}}")
 _ensured: set = set()
 
 
@@ -54,11 +62,12 @@ def _environment() -> Environment:
 def template_parts(kind: str = "invite") -> dict:
     """SES template parts: our jinja layout with SES placeholders left in."""
     env = _environment()
-    blanks = {key: "{{%s}}" % key for key in PLACEHOLDERS}
+    escaped = {key: "{{%s}}" % key for key in PLACEHOLDERS}
+    raw = {key: "{{{%s}}}" % key for key in PLACEHOLDERS}
     return {
-        "SubjectPart": env.get_template(f"email/{kind}.subject.txt").render(**blanks).strip(),
-        "TextPart": env.get_template(f"email/{kind}.txt").render(**blanks),
-        "HtmlPart": env.get_template(f"email/{kind}.html").render(**blanks),
+        "SubjectPart": " ".join(env.get_template(f"email/{kind}.subject.txt").render(**raw).split()),
+        "TextPart": env.get_template(f"email/{kind}.txt").render(**raw),
+        "HtmlPart": env.get_template(f"email/{kind}.html").render(**escaped),
     }
 
 
@@ -67,13 +76,20 @@ def template_name(kind: str = "invite") -> str:
     return f"{config.table_prefix()}{kind}-{digest}"
 
 
-def render_template(part: str, data: dict, is_html: bool = False) -> str:
-    """Fill SES placeholders like SES does (HTML-escaped in HTML parts)."""
+def render_template(part: str, data: dict) -> str:
+    """Fill SES (Handlebars) placeholders as SES does: `{{x}}` escaped, `{{{x}}}` raw."""
     def value(match):
-        text = str(data.get(match.group(1), ""))
-        return html.escape(text) if is_html else text
+        text = str(data.get(match.group(2), ""))
+        return text if match.group(1) else html.escape(text)
 
     return _PLACEHOLDER.sub(value, part or "")
+
+
+def render_message(parts: dict, data: dict) -> dict:
+    """One recipient's message from SES template parts: {subject, text, html}."""
+    return {"subject": render_template(parts.get("SubjectPart", ""), data),
+            "text": render_template(parts.get("TextPart", ""), data),
+            "html": render_template(parts.get("HtmlPart", ""), data)}
 
 
 def _ensure_template(ses, kind: str) -> str:
@@ -115,8 +131,8 @@ def _send_chunk(ses, name: str, batch: List[Invitation]) -> Dict[str, str]:
             DefaultTemplateData=json.dumps({key: "" for key in PLACEHOLDERS}),
             Destinations=[{"Destination": {"ToAddresses": [i.email]},
                            "ReplacementTemplateData": json.dumps(i.data())} for i in batch])
-    except ses.exceptions.MessageRejected as exc:
-        return {i.email: f"SES refused the message: {exc.response['Error'].get('Message', '')}" for i in batch}
+    except ClientError as exc:  # rejected, throttled, quota: reported per address, never a 500
+        return {i.email: f"SES refused it: {exc.response['Error'].get('Message', '')}" for i in batch}
     statuses = reply.get("Status", [])
     results = {}
     for index, invitation in enumerate(batch):

@@ -43,10 +43,38 @@ def configure_environment(public_url: str, endpoint: Optional[str] = None, **ove
     os.environ.update(overrides)
 
 
+def atomic_dynamodb_writes() -> None:
+    """Make moto's DynamoDB writes atomic across its server threads, as DynamoDB's are.
+
+    moto's TransactWriteItems deep-copies the tables, applies the items one by
+    one and, when a condition fails, puts the copies back: a write that another
+    thread committed in between is then lost (two concurrent invitations of one
+    address could leave no account at all). One lock around every item write
+    gives the isolation the app relies on. Idempotent.
+    """
+    from moto.dynamodb.models import DynamoDBBackend
+
+    if getattr(DynamoDBBackend, "_caseload_atomic", False):
+        return
+    lock = threading.RLock()  # re-entrant: a transaction calls put_item/update_item inside
+
+    def locked(method):
+        def wrapper(*args, **kwargs):
+            with lock:
+                return method(*args, **kwargs)
+        return wrapper
+
+    for name in ("transact_write_items", "put_item", "update_item", "delete_item", "batch_write_item"):
+        if hasattr(DynamoDBBackend, name):
+            setattr(DynamoDBBackend, name, locked(getattr(DynamoDBBackend, name)))
+    DynamoDBBackend._caseload_atomic = True
+
+
 def start_moto_server(port: int = 0):
     """moto's server on loopback; returns (server, endpoint URL)."""
     from moto.server import ThreadedMotoServer
 
+    atomic_dynamodb_writes()
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     server.start()
