@@ -44,19 +44,90 @@ def configure_environment(public_url: str, endpoint: Optional[str] = None, **ove
 
 
 def atomic_dynamodb_writes() -> None:
-    """Make moto's DynamoDB writes atomic across its server threads, as DynamoDB's are.
+    """Give moto's TransactWriteItems DynamoDB's semantics: atomic across the
+    server's threads, all conditions checked before anything is written. Idempotent.
 
-    moto's TransactWriteItems deep-copies the tables, applies the items one by
-    one and, when a condition fails, puts the copies back: a write that another
-    thread committed in between is then lost (two concurrent invitations of one
-    address could leave no account at all). One lock around every item write
-    gives the isolation the app relies on. Idempotent.
+    moto deep-copies every table a transaction touches, applies the items one
+    by one and, when a condition fails, puts the copies back. So (1) a write
+    that another thread committed in between is lost (two concurrent
+    invitations of one address could leave no account at all), (2) the
+    rolled-back writes still reach the stream ("phantom" records), and (3) each
+    transaction costs a copy of whole tables: seconds per call once a table
+    holds a few thousand items. Here one lock serialises item writes, the
+    conditions are checked first (a failing transaction writes nothing and
+    copies nothing), and a transaction whose conditions hold runs without the
+    table copies.
     """
+    import copy as real_copy
+
+    from moto.dynamodb import models as dynamodb_models
+    from moto.dynamodb.comparisons import get_filter_expression
+    from moto.dynamodb.exceptions import TransactionCanceledException
     from moto.dynamodb.models import DynamoDBBackend
+    from moto.dynamodb.models.table import Table
 
     if getattr(DynamoDBBackend, "_caseload_atomic", False):
         return
     lock = threading.RLock()  # re-entrant: a transaction calls put_item/update_item inside
+    state = threading.local()
+
+    class _Copy:
+        """moto.dynamodb.models' `copy`, without the whole-table snapshot inside a checked transaction."""
+
+        def deepcopy(self, value, *args):
+            if getattr(state, "checked", False) and isinstance(value, Table):
+                return value
+            return real_copy.deepcopy(value, *args)
+
+        def __getattr__(self, name):
+            return getattr(real_copy, name)
+
+    dynamodb_models.copy = _Copy()
+
+    def check_conditions(backend, transact_items) -> bool:
+        """Raise the cancellation when a condition fails; False when moto's own path must answer."""
+        reasons, failed, seen = [], False, set()
+        for entry in transact_items:
+            if len(entry) != 1:
+                return False
+            kind, op = next(iter(entry.items()))
+            if op.get("ReturnValuesOnConditionCheckFailure"):
+                return False
+            try:
+                table = backend.get_table(op["TableName"])
+                if kind == "Put":
+                    key = {table.hash_key_attr: op["Item"][table.hash_key_attr]}
+                    if table.range_key_attr is not None:
+                        key[table.range_key_attr] = op["Item"][table.range_key_attr]
+                else:
+                    key = op["Key"]
+                marker = (op["TableName"], repr(sorted(key.items())))
+                if marker in seen:
+                    return False
+                seen.add(marker)
+                condition = op.get("ConditionExpression")
+                holds = condition is None or get_filter_expression(
+                    condition, op.get("ExpressionAttributeNames"), op.get("ExpressionAttributeValues"),
+                ).expr(backend.get_item(op["TableName"], key))
+            except Exception:  # malformed: moto's own checks give the right error
+                return False
+            failed = failed or not holds
+            reasons.append((None, None, None) if holds else
+                           ("ConditionalCheckFailed", "The conditional request failed", None))
+        if failed:
+            raise TransactionCanceledException(reasons)
+        return True
+
+    original_transaction = DynamoDBBackend.transact_write_items
+
+    def transact_write_items(self, transact_items):
+        with lock:
+            checked = check_conditions(self, transact_items)
+            state.checked = checked
+            try:
+                return original_transaction(self, transact_items)
+            finally:
+                state.checked = False
 
     def locked(method):
         def wrapper(*args, **kwargs):
@@ -64,9 +135,9 @@ def atomic_dynamodb_writes() -> None:
                 return method(*args, **kwargs)
         return wrapper
 
-    for name in ("transact_write_items", "put_item", "update_item", "delete_item", "batch_write_item"):
-        if hasattr(DynamoDBBackend, name):
-            setattr(DynamoDBBackend, name, locked(getattr(DynamoDBBackend, name)))
+    DynamoDBBackend.transact_write_items = transact_write_items
+    for name in ("put_item", "update_item", "delete_item"):
+        setattr(DynamoDBBackend, name, locked(getattr(DynamoDBBackend, name)))
     DynamoDBBackend._caseload_atomic = True
 
 
