@@ -101,8 +101,11 @@ def require_team(viewer) -> None:
 
 
 def staff_members(org_id: str) -> List[Account]:
-    """Live staff accounts, by name (the Staff dropdown)."""
-    return list(Account.role_name.query(f"{org_id}#staff#L"))
+    """Live staff accounts, by name (the Staff dropdown). The index projects only
+    the filter attributes, so the accounts themselves come in one BatchGet."""
+    keys = [(s.org_id, s.account_id) for s in Account.role_name.query(f"{org_id}#staff#L")]
+    found = {a.account_id: a for a in Account.batch_get(keys)} if keys else {}
+    return [found[account_id] for _org, account_id in keys if account_id in found]
 
 
 def groups_of(org_id: str) -> List[Group]:
@@ -148,6 +151,16 @@ def _optional_id(value, name: str) -> Optional[str]:
 
 # --------------------------------------------------------------------------- inviting
 
+@dataclass
+class Invitee:
+    """One valid, distinct address to invite, with what it gets (CSV rows carry their own)."""
+
+    email: str
+    outcome: Outcome
+    choices: Choices
+    name: str = ""
+
+
 def invite_many(viewer, addresses: Sequence[str], role="client", group_id=None, staff_id=None,
                 send_email: bool = True) -> Report:
     """Invite each address (one entry per address; see addresses.split_addresses for
@@ -157,42 +170,43 @@ def invite_many(viewer, addresses: Sequence[str], role="client", group_id=None, 
     require_team(viewer)
     entries = check_addresses(addresses)
     choices = resolve_choices(viewer, role, group_id, staff_id)
-    report = Report()
-    pending: Dict[str, Outcome] = {}
+    report, invitees = Report(), []
     for entry in entries:
         if entry.duplicate:
             continue
         outcome = Outcome(entry.raw, "invalid" if not entry.valid else "pending", entry.reason, entry.email)
         report.outcomes.append(outcome)
         if entry.valid:
-            pending[entry.email] = outcome
-    if pending:
-        org = get_organisation(viewer.org_id)
-        _invite(org, viewer, pending, choices, send_email)
+            invitees.append(Invitee(entry.email, outcome, choices))
+    if invitees:
+        invite_invitees(get_organisation(viewer.org_id), viewer, invitees, send_email)
         activities.audit(viewer.org_id, "invited", viewer, role=choices.role, emailed=send_email,
                          **{k: v for k, v in report.counts.items() if v})
     return report
 
 
-def _invite(org: Organisation, viewer, pending: Dict[str, Outcome], choices: Choices, send_email: bool) -> None:
-    existing, suppressed = _known(org.org_id, list(pending))
+def invite_invitees(org: Organisation, viewer, invitees: List[Invitee], send_email: bool = True) -> None:
+    """Create Provisioned accounts for distinct, valid addresses and mail them;
+    sets each invitee's outcome. Shared by typed invitations and CSV imports."""
+    by_email = {i.email: i for i in invitees}
+    existing, suppressed = _known(org.org_id, list(by_email))
     fresh = []
-    for email, outcome in pending.items():
-        if email in existing:
+    for invitee in invitees:
+        outcome = invitee.outcome
+        if invitee.email in existing:
             outcome.status, outcome.message = "exists", MESSAGES["exists"]
-        elif send_email and email in suppressed:
+        elif send_email and invitee.email in suppressed:
             outcome.status, outcome.message = "suppressed", MESSAGES["suppressed"]
         else:
-            fresh.append(email)
-    per_person = 3 if send_email else 2
-    size = TRANSACTION_ITEMS // per_person
+            fresh.append(invitee)
+    size = TRANSACTION_ITEMS // (3 if send_email else 2)
     mail: List[mailer.Invitation] = []
     for start in range(0, len(fresh), size):
-        created, taken = _create_chunk(org, viewer, fresh[start:start + size], choices, send_email)
+        created, taken = _create_chunk(org, viewer, fresh[start:start + size], send_email)
         for email in taken:
-            pending[email].status, pending[email].message = "exists", MESSAGES["exists"]
+            by_email[email].outcome.status, by_email[email].outcome.message = "exists", MESSAGES["exists"]
         for email, (account, token) in created.items():
-            outcome = pending[email]
+            outcome = by_email[email].outcome
             outcome.status, outcome.account_id = "invited", account.account_id
             outcome.message = MESSAGES["invited" if send_email else "invited_no_mail"]
             if send_email:
@@ -200,7 +214,7 @@ def _invite(org: Organisation, viewer, pending: Dict[str, Outcome], choices: Cho
     if mail:
         for email, why in mailer.send_invitations(mail).items():
             if why:
-                pending[email].message = f"Account created, but the e-mail was not sent ({why}). Use Resend."
+                by_email[email].outcome.message = f"Account created, but the e-mail was not sent ({why}). Use Resend."
 
 
 def _known(org_id: str, emails: List[str]) -> Tuple[Set[str], Set[str]]:
@@ -229,19 +243,20 @@ def _new_token(org_id: str, account: Account, now) -> Tuple[str, Lookup]:
     return token, lookup
 
 
-def _create_chunk(org, viewer, emails: List[str], choices: Choices, send_email: bool):
+def _create_chunk(org, viewer, invitees: List[Invitee], send_email: bool):
     """One transaction for a chunk. An address claimed meanwhile by someone else
     cancels the transaction; it is dropped and the rest retried, so a race costs a
     retry, never a duplicate. Returns ({email: (account, token)}, {emails taken})."""
-    pending, taken = list(emails), set()
+    pending, taken = list(invitees), set()
     for _attempt in range(TRANSACTION_ATTEMPTS):
         if not pending:
             return {}, taken
         now = utcnow()
         created, items = {}, []
-        for email in pending:
+        for invitee in pending:
+            email, choices = invitee.email, invitee.choices
             account = accounts.new_account(
-                org.org_id, email, "", choices.role, status="provisioned", group_id=choices.group_id,
+                org.org_id, email, invitee.name, choices.role, status="provisioned", group_id=choices.group_id,
                 staff_id=choices.staff_id, staff_email=choices.staff_email, created_by=viewer.account_id,
                 created_at=now)
             token, lookup = _new_token(org.org_id, account, now) if send_email else (None, None)
@@ -263,7 +278,7 @@ def _create_chunk(org, viewer, emails: List[str], choices: Choices, send_email: 
             if not lost and not any(r is not None and r.code == "TransactionConflict" for r in reasons):
                 raise
             taken.update(lost)
-            pending = [e for e in pending if e not in lost]
+            pending = [i for i in pending if i.email not in lost]
     raise Conflict("Other people are inviting the same addresses right now. Try again.", code="busy")
 
 

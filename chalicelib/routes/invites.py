@@ -7,7 +7,7 @@ from urllib.parse import urlparse
 
 from chalice import Blueprint
 
-from chalicelib import invites, suppression
+from chalicelib import imports, invites, suppression
 from chalicelib.addresses import MAX_ADDRESSES, check_addresses, split_addresses
 from chalicelib.errors import Gone, NotFound, ValidationError
 from chalicelib.openapi import errors, json_schema
@@ -19,6 +19,7 @@ bp = Blueprint(__name__)
 TEAM = ("admin", "staff")
 # Chalice needs the topic at import time; each stage's config names its own.
 SES_FEEDBACK_TOPIC = os.environ.get("CASELOAD_SES_FEEDBACK_TOPIC", "caseload-local-ses-feedback")
+UPLOAD_QUEUE = os.environ.get("CASELOAD_UPLOAD_QUEUE", "caseload-local-uploads")
 
 _IDS = {"type": "array", "items": {"type": "string"}, "minItems": 1, "maxItems": invites.MAX_SELECTED}
 _SELECTION = {"type": "array", "items": {"$ref": "#/components/schemas/InviteActionResult"}}
@@ -27,6 +28,17 @@ SCHEMAS = {
         "input": {"type": "string"}, "email": {"type": "string", "nullable": True},
         "status": {"type": "string", "enum": ["invited", "exists", "invalid", "suppressed"]},
         "message": {"type": "string"}, "account_id": {"type": "string", "nullable": True}}},
+    "ImportJob": {"type": "object", "properties": {
+        "job_id": {"type": "string"}, "filename": {"type": "string"},
+        "status": {"type": "string", "enum": ["waiting", "checking", "ready", "failed", "importing", "done",
+                                              "cancelled"]},
+        "message": {"type": "string", "nullable": True},
+        "dry_run": {"type": "object", "nullable": True, "additionalProperties": {"type": "integer"}},
+        "result": {"type": "object", "nullable": True, "additionalProperties": {"type": "integer"}},
+        "rows_done": {"type": "integer"}, "has_report": {"type": "boolean"},
+        "send_email": {"type": "boolean", "nullable": True},
+        "errors": {"type": "array", "items": {"type": "object", "properties": {
+            "row": {"type": "integer"}, "email": {"type": "string"}, "problem": {"type": "string"}}}}}},
     "InviteActionResult": {"type": "object", "properties": {
         "account_id": {"type": "string"}, "status": {"type": "string"}, "message": {"type": "string"}}},
 }
@@ -70,6 +82,30 @@ OPENAPI = {
         "requestBody": _body({"account_ids": _IDS}, ["account_ids"]),
         "responses": {"200": _results({"results": _SELECTION}), **errors(400, 401, 403)}}},
 }
+
+
+_JOB = {"$ref": "#/components/schemas/ImportJob"}
+_JOB_ID = [{"name": "job_id", "in": "path", "required": True, "schema": {"type": "string"}}]
+OPENAPI.update({
+    "/api/v1/invites/uploads": {"post": {
+        "summary": "Start a CSV upload: a job and a presigned POST to send the file straight to S3 (≤ 10 MB)",
+        "requestBody": _body({"filename": {"type": "string", "maxLength": 255}}, ["filename"]),
+        "responses": {"201": _results({"job_id": {"type": "string"}, "max_bytes": {"type": "integer"},
+                                       "upload": {"type": "object", "properties": {
+                                           "url": {"type": "string"}, "fields": {"type": "object"}}}}),
+                      **errors(400, 401, 403)}}},
+    "/api/v1/invites/uploads/{job_id}": {"get": {
+        "summary": "An upload's state: the dry run, then the import's progress and summary",
+        "parameters": _JOB_ID, "responses": {"200": json_schema(_JOB), **errors(401, 403, 404)}}},
+    "/api/v1/invites/uploads/{job_id}/commit": {"post": {
+        "summary": "Invite the rows of a checked upload (runs in the background, in chunks)",
+        "parameters": _JOB_ID,
+        "requestBody": _body({"send_email": {"type": "boolean", "default": True}}, ["send_email"]),
+        "responses": {"200": json_schema(_JOB), **errors(400, 401, 403, 404, 409)}}},
+    "/api/v1/invites/uploads/{job_id}/cancel": {"post": {
+        "summary": "Cancel a checked upload (nothing is written)", "parameters": _JOB_ID,
+        "responses": {"200": json_schema(_JOB), **errors(401, 403, 404, 409)}}},
+})
 
 
 # --------------------------------------------------------------------------- helpers
@@ -214,7 +250,49 @@ def api_revoke():
                                                                    "account_ids"))})
 
 
+@bp.route("/api/v1/invites/uploads", methods=["POST"])
+@view(*TEAM)
+def api_upload_start():
+    body = json_body(request(), {"filename"})
+    return json_ok(imports.start_upload(viewer(), str(body.get("filename") or "")), 201)
+
+
+@bp.route("/api/v1/invites/uploads/{job_id}")
+@view(*TEAM)
+def api_upload(job_id):
+    return json_ok(imports.job_view(imports.get_job(viewer(), job_id)))
+
+
+@bp.route("/api/v1/invites/uploads/{job_id}/commit", methods=["POST"])
+@view(*TEAM)
+def api_upload_commit(job_id):
+    send_email = json_body(request(), {"send_email"}).get("send_email", True)
+    if not isinstance(send_email, bool):
+        raise ValidationError("Send true or false.", "send_email")
+    return json_ok(imports.job_view(imports.commit_import(viewer(), job_id, send_email)))
+
+
+@bp.route("/api/v1/invites/uploads/{job_id}/cancel", methods=["POST"])
+@view(*TEAM)
+def api_upload_cancel(job_id):
+    return json_ok(imports.job_view(imports.cancel_import(viewer(), job_id)))
+
+
+@bp.route("/invites/uploads/{job_id}/errors.csv")
+@view(*TEAM)
+def upload_error_report(job_id):
+    return render.redirect(imports.report_url(viewer(), job_id), 302)
+
+
 # --------------------------------------------------------------------------- events
+
+@bp.on_sqs_message(queue=UPLOAD_QUEUE, batch_size=1, name="invite_uploads")
+def invite_uploads(event):
+    """The upload queue: the bucket's notifications (dry run) and import chunks.
+    An exception leaves the message for SQS to deliver again (the work is idempotent)."""
+    for record in event:
+        imports.handle_queue_message(record.body)
+
 
 @bp.on_sns_message(topic=SES_FEEDBACK_TOPIC, name="ses_feedback")
 def ses_feedback(event):
