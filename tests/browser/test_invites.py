@@ -126,3 +126,41 @@ def test_the_modal_window_traps_focus_closes_on_escape_and_returns_focus(page, o
     page.keyboard.press("Escape")
     dialog.wait_for(state="hidden")
     assert page.evaluate("document.activeElement.textContent.trim()") == "Invite users"
+
+
+def test_bulk_csv_dry_run_then_import(page, org, sign_in):
+    from app import app
+    from chalicelib.local import emulator
+
+    pump = emulator.EventPump(app, interval=0.2)  # S3 → SQS → handler, as Lambda would
+    pump.start()
+    try:
+        tag = new_id()[:8]
+        emails = [f"csv{i}.{tag}@example.org" for i in range(3)]
+        content = ("Email,First name,Last name\n" + "".join(f"{e},Person,{i}\n" for i, e in enumerate(emails))
+                   + f"not-an-address,Bad,Row\n{emails[0].upper()},Again,Dup\n").encode()
+        sign_in(org.admin)
+        page.goto("/invite")
+        section = page.locator("#invite-csv")
+        section.get_by_label("CSV file").set_input_files(
+            files=[{"name": "people.csv", "mimeType": "text/csv", "buffer": content}])
+        status = section.locator("[data-csv-status]")
+        expect(status).to_contain_text("Dry run of people.csv: nobody has been invited yet", timeout=15_000)
+        expect(section.locator("[data-count=rows]")).to_have_text("5")
+        expect(section.locator("[data-count=would_invite]")).to_have_text("3")
+        expect(section.locator("[data-count=invalid]")).to_have_text("1")
+        expect(section.locator("[data-count=duplicates]")).to_have_text("1")
+        expect(section.locator(".csv-errors")).to_contain_text("Row 5 (not-an-address)")
+        expect(section.get_by_role("link", name="Download the error report (CSV)")).to_be_visible()
+        assert _accounts(org.org_id, emails[0]) == []  # nothing written by the dry run
+        assert_accessible(page)
+        screenshot(page, "invite-csv-dry-run")
+        section.get_by_role("button", name="Invite").click()
+        expect(status).to_contain_text("Import finished: 3 invited.", timeout=15_000)
+        expect(section.locator("progress")).to_have_attribute("value", "100")
+        expect(section.locator("[data-count=invited]")).to_have_text("3")
+        screenshot(page, "invite-csv-done")
+        assert all(_accounts(org.org_id, e)[0].status == "provisioned" for e in emails)
+        assert not pump.errors
+    finally:
+        pump.stop()
