@@ -8,7 +8,6 @@
   var SEPARATORS = /[,;\s]+/;
   var HEADER = /(^|[\s,;<])(bcc|cc|to|from|reply-to|subject|sender)\s*:/i;
   var SIMPLE = /^[^@\s,;<>"]+@[^@\s,;<>"]+\.[^@\s,;<>".]{2,}$/;
-  var CHECK_URL = '/api/v1/invites/check';
   var MAX = 5000;
 
   function csrf() {
@@ -193,7 +192,7 @@
     this.timer = window.setTimeout(function () {
       var chips = self.chips.slice();
       if (!chips.length || chips.length > MAX) return;
-      fetch(CHECK_URL, {
+      fetch(self.textarea.getAttribute('data-check'), {
         method: 'POST', credentials: 'same-origin',
         headers: { 'Content-Type': 'application/json', 'Accept': 'application/json', 'X-CSRF-Token': csrf() },
         body: JSON.stringify({ emails: chips.map(function (c) { return c.raw; }) })
@@ -324,7 +323,7 @@
       this.summary.appendChild(list);
     }
     if (job.has_report) {
-      var link = el('a', { href: '/invites/uploads/' + job.job_id + '/errors.csv', 'class': 'csv-report' },
+      var link = el('a', { href: this.section.getAttribute('data-report') + job.job_id + '/errors.csv', 'class': 'csv-report' },
         'Download the error report (CSV)');
       this.summary.appendChild(el('p')).appendChild(link);
     }
