@@ -7,12 +7,17 @@ the upload queue (S3 → SQS → `on_sqs_message`, because `chalice package`
 cannot deploy `on_s3_event`); `check_upload` streams the file once and writes
 the dry run to the job: rows, would invite, already exist, duplicates within
 the file, invalid (with row numbers and reasons, the full list as an error
-report CSV in S3). Nothing is written to the accounts. `commit_import` then
-queues the first chunk; each `import_chunk` invites `CHUNK_ROWS` rows (well
-inside one Lambda invocation) and queues the next one.
+report CSV in S3). Nothing is written to the accounts. The dry run also
+writes the plan: one JSON line per row to invite, already checked (address
+normalised, group and staff resolved), to S3. `commit_import` then queues
+the first chunk; each `import_chunk` reads `CHUNK_ROWS` lines of the plan
+from a byte offset (a ranged GET), invites them (well inside one Lambda
+invocation) and queues the next offset. The whole import reads the file
+once and the plan once: linear in the row count, constant memory (the plan
+and the report are spooled to disk, not held).
 
-Resumable and idempotent: the job records the next row to import and a chunk
-runs only while the job expects it (a conditional update), so a redelivered
+Resumable and idempotent: the job records the next offset and a chunk runs
+only while the job expects it (a conditional update), so a redelivered
 message is a no-op, and a chunk that crashed is delivered again and re-runs;
 account creation itself never duplicates, so rows it had already invited are
 then reported as existing. Uploading the same file again invites nobody twice
@@ -23,6 +28,7 @@ import csv
 import io
 import json
 import re
+import tempfile
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Dict, Iterator, List, Optional
@@ -64,6 +70,15 @@ def report_key(org_id: str, job_id: str) -> str:
     return f"reports/{org_id}/{job_id}-errors.csv"
 
 
+def plan_key(org_id: str, job_id: str) -> str:
+    return f"plans/{org_id}/{job_id}.jsonl"
+
+
+def _spool():
+    """A file for the report or the plan: in memory while small, on disk (Lambda's /tmp) beyond."""
+    return tempfile.SpooledTemporaryFile(max_size=1024 * 1024, mode="w+b")
+
+
 # --------------------------------------------------------------------------- jobs
 
 def start_upload(viewer, filename: str = "") -> dict:
@@ -99,7 +114,8 @@ def job_view(job: Lookup) -> dict:
     job_id = job.key.split("#", 1)[1]
     return {"job_id": job_id, "status": data.get("status"), "filename": data.get("filename"),
             "message": data.get("message"), "dry_run": data.get("dry_run"), "result": data.get("result"),
-            "rows_done": int(data.get("rows_done") or 0), "errors": data.get("errors") or [],
+            "rows_done": int(data.get("rows_done") or 0), "planned": int(data.get("planned") or 0),
+            "errors": data.get("errors") or [],
             "has_report": bool(data.get("report")), "send_email": data.get("send_email")}
 
 
@@ -118,8 +134,10 @@ def commit_import(viewer, job_id: str, send_email: bool = True) -> Lookup:
     job = get_job(viewer, job_id)
     if _data(job).get("status") != "ready":
         raise Conflict("Only a checked upload can be imported.", code="not_ready")
-    _set(job, "ready", status="importing", next_row=0, rows_done=0, send_email=bool(send_email),
-         result={k: 0 for k in DONE_COUNTS})
+    dry_run = _data(job).get("dry_run") or {}
+    result = {k: 0 for k in DONE_COUNTS}
+    result.update(invalid=int(dry_run.get("invalid", 0)), duplicates=int(dry_run.get("duplicates", 0)))
+    _set(job, "ready", status="importing", next_row=0, rows_done=0, send_email=bool(send_email), result=result)
     _queue({"job_id": job_id, "start": 0})
     return Lookup.get(job.key, consistent_read=True)
 
@@ -240,41 +258,59 @@ def check_upload(key: str) -> Optional[str]:
     _set(job, "waiting", status="checking")
     context = Context.load(org_id, job.account_id)
     counts = dict.fromkeys(COUNTS, 0)
-    errors, report = [], io.StringIO()
-    writer = csv.writer(report)
-    writer.writerow(["row", "email", "problem"])
-    batch: List[str] = []
-    try:
-        for checked in _checked_rows(org_id, job_id, context):
-            counts["rows"] += 1
-            if checked.duplicate_of:
-                counts["duplicates"] += 1
-            elif checked.reason:
-                counts["invalid"] += 1
-            else:
-                batch.append(checked.email)
-                if len(batch) == 100:
-                    _count_known(org_id, batch, counts)
-                    batch = []
-                continue
-            writer.writerow([checked.row.number, csv_rows.report_cell(checked.row.email),
-                             csv_rows.report_cell(checked.reason)])
-            if len(errors) < ERRORS_SHOWN:
-                errors.append({"row": checked.row.number, "email": checked.row.email[:200],
-                               "problem": checked.reason})
-        _count_known(org_id, batch, counts)
-    except csv_rows.FileProblem as problem:
-        _set(job, "checking", status="failed", message=problem.message, code=problem.code)
-        return job_id
-    if counts["rows"] == 0:
-        _set(job, "checking", status="failed", message="The file has no rows to invite.", code="empty")
-        return job_id
-    has_report = counts["invalid"] + counts["duplicates"] > 0
-    if has_report:
-        aws.client("s3").put_object(Bucket=config.bucket(), Key=report_key(org_id, job_id),
-                                    Body=report.getvalue().encode("utf-8-sig"), ContentType="text/csv")
-    _set(job, "checking", status="ready", dry_run=counts, errors=errors, report=has_report)
+    errors: List[dict] = []
+    with _spool() as report_file, _spool() as plan_file:
+        report_file.write(b"\xef\xbb\xbf" + _csv_line(["row", "email", "problem"]))  # BOM: spreadsheets read UTF-8
+        batch: List[str] = []
+        try:
+            for checked in _checked_rows(org_id, job_id, context):
+                counts["rows"] += 1
+                if not checked.reason:
+                    plan_file.write(_plan_line(checked))
+                    batch.append(checked.email)
+                    if len(batch) == 100:
+                        _count_known(org_id, batch, counts)
+                        batch = []
+                    continue
+                counts["duplicates" if checked.duplicate_of else "invalid"] += 1
+                report_file.write(_csv_line([checked.row.number, csv_rows.report_cell(checked.row.email),
+                                             csv_rows.report_cell(checked.reason)]))
+                if len(errors) < ERRORS_SHOWN:
+                    errors.append({"row": checked.row.number, "email": checked.row.email[:200],
+                                   "problem": checked.reason})
+            _count_known(org_id, batch, counts)
+        except csv_rows.FileProblem as problem:
+            _set(job, "checking", status="failed", message=problem.message, code=problem.code)
+            return job_id
+        if counts["rows"] == 0:
+            _set(job, "checking", status="failed", message="The file has no rows to invite.", code="empty")
+            return job_id
+        s3 = aws.client("s3")
+        has_report = counts["invalid"] + counts["duplicates"] > 0
+        if has_report:
+            report_file.seek(0)
+            s3.put_object(Bucket=config.bucket(), Key=report_key(org_id, job_id), Body=report_file,
+                          ContentType="text/csv")
+        planned = counts["rows"] - counts["invalid"] - counts["duplicates"]
+        if planned:
+            plan_file.seek(0)
+            s3.put_object(Bucket=config.bucket(), Key=plan_key(org_id, job_id), Body=plan_file)
+    _set(job, "checking", status="ready", dry_run=counts, errors=errors, report=has_report, planned=planned)
     return job_id
+
+
+def _csv_line(cells: list) -> bytes:
+    line = io.StringIO()
+    csv.writer(line).writerow(cells)
+    return line.getvalue().encode("utf-8")
+
+
+def _plan_line(checked: Checked) -> bytes:
+    """One row to invite, as checked: JSON with escapes, so a line is always one row."""
+    choices = checked.choices
+    return (json.dumps({"row": checked.row.number, "email": checked.email, "name": checked.name,
+                        "role": choices.role, "group_id": choices.group_id, "staff_id": choices.staff_id,
+                        "staff_email": choices.staff_email}) + "\n").encode("ascii")
 
 
 def _count_known(org_id: str, emails: List[str], counts: dict) -> None:
@@ -289,8 +325,8 @@ def _count_known(org_id: str, emails: List[str], counts: dict) -> None:
 # --------------------------------------------------------------------------- the import
 
 def import_chunk(job_id: str, start: int) -> Optional[int]:
-    """Invite rows [start, start + CHUNK_ROWS) of a committed job; queue the next
-    chunk. Returns the next start, or None when the job is finished or the
+    """Invite the `CHUNK_ROWS` planned rows from byte `start` of the plan; queue the
+    next chunk. Returns the next offset, or None when the job is finished or the
     message was stale (a redelivery of a chunk already done)."""
     try:
         job = Lookup.get(_job_key(job_id), consistent_read=True)
@@ -299,34 +335,23 @@ def import_chunk(job_id: str, start: int) -> Optional[int]:
     data = _data(job)
     if data.get("status") != "importing" or int(data.get("next_row", -1)) != start:
         return None
-    context = Context.load(job.org_id, job.account_id)
-    org = get_organisation(job.org_id)
-    send_email = bool(data.get("send_email", True))
+    lines, more = _plan_lines(job.org_id, job_id, start, int(data.get("planned") or 0), int(data["rows_done"]))
     result = {k: int((data.get("result") or {}).get(k, 0)) for k in DONE_COUNTS}
-    invitees, seen, index, more = [], 0, 0, False
-    for checked in _checked_rows(job.org_id, job_id, context):
-        if index < start:
-            index += 1
-            continue
-        if index >= start + CHUNK_ROWS:
-            more = True
-            break
-        index += 1
-        seen += 1
-        if checked.duplicate_of:
-            result["duplicates"] += 1
-        elif checked.reason:
-            result["invalid"] += 1
-        else:
-            outcome = invites.Outcome(checked.row.email, "pending", "", checked.email)
-            invitees.append(invites.Invitee(checked.email, outcome, checked.choices, checked.name))
+    invitees = []
+    for line in lines:
+        item = json.loads(line)
+        outcome = invites.Outcome(item["email"], "pending", "", item["email"])
+        choices = invites.Choices(item["role"], item["group_id"], item["staff_id"], item["staff_email"])
+        invitees.append(invites.Invitee(item["email"], outcome, choices, item["name"]))
     if invitees:
-        invites.invite_invitees(org, context.viewer, invitees, send_email)
+        uploader = accounts.Viewer.of(Account.get(job.org_id, job.account_id))
+        invites.invite_invitees(get_organisation(job.org_id), uploader, invitees, bool(data.get("send_email", True)))
         for invitee in invitees:
             result[invitee.outcome.status] = result.get(invitee.outcome.status, 0) + 1
-    next_start = start + seen
+    next_start = start + sum(len(line) for line in lines)
     try:
-        job.update(actions=[Lookup.data["next_row"].set(next_start), Lookup.data["rows_done"].set(next_start),
+        job.update(actions=[Lookup.data["next_row"].set(next_start),
+                            Lookup.data["rows_done"].set(int(data["rows_done"]) + len(lines)),
                             Lookup.data["result"].set(result),
                             Lookup.data["status"].set("importing" if more else "done")],
                    condition=(Lookup.data["status"] == "importing") & (Lookup.data["next_row"] == start))
@@ -336,6 +361,23 @@ def import_chunk(job_id: str, start: int) -> Optional[int]:
         _queue({"job_id": job_id, "start": next_start})
         return next_start
     return None
+
+
+def _plan_lines(org_id: str, job_id: str, start: int, planned: int, done: int):
+    """Up to CHUNK_ROWS lines of the plan from byte `start`, and whether more follow."""
+    if done >= planned:
+        return [], False
+    body = aws.client("s3").get_object(Bucket=config.bucket(), Key=plan_key(org_id, job_id),
+                                       Range=f"bytes={start}-")["Body"]
+    lines = []
+    try:
+        for line in body.iter_lines(keepends=True):
+            lines.append(line)
+            if len(lines) == CHUNK_ROWS:
+                break
+    finally:
+        body.close()
+    return lines, done + len(lines) < planned
 
 
 def handle_queue_message(body: str) -> None:

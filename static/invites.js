@@ -330,7 +330,7 @@
   };
 
   Upload.prototype.show = function (job) {
-    var rows = job.dry_run ? job.dry_run.rows : 0;
+    var rows = job.planned || 0; // the import goes through the rows the dry run found to invite
     this.summary.textContent = '';
     this.actions.hidden = job.status !== 'ready';
     this.progress.hidden = ['importing', 'done'].indexOf(job.status) < 0;
@@ -344,7 +344,7 @@
       this.details(job);
     } else if (job.status === 'importing') {
       this.progress.value = rows ? Math.round(100 * job.rows_done / rows) : 0;
-      this.say('Importing: ' + job.rows_done + ' of ' + rows + ' rows done.');
+      this.say('Importing: ' + job.rows_done + ' of ' + rows + ' people done.');
       this.later();
     } else if (job.status === 'done') {
       this.progress.value = 100;

@@ -35,7 +35,7 @@ SCHEMAS = {
         "message": {"type": "string", "nullable": True},
         "dry_run": {"type": "object", "nullable": True, "additionalProperties": {"type": "integer"}},
         "result": {"type": "object", "nullable": True, "additionalProperties": {"type": "integer"}},
-        "rows_done": {"type": "integer"}, "has_report": {"type": "boolean"},
+        "rows_done": {"type": "integer"}, "planned": {"type": "integer"}, "has_report": {"type": "boolean"},
         "send_email": {"type": "boolean", "nullable": True},
         "errors": {"type": "array", "items": {"type": "object", "properties": {
             "row": {"type": "integer"}, "email": {"type": "string"}, "problem": {"type": "string"}}}}}},
