@@ -25,12 +25,11 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Dict, List, Optional, Sequence, Set, Tuple
 
-from botocore.exceptions import ClientError
 from pynamodb.exceptions import DoesNotExist, TransactWriteError, UpdateError
 from pynamodb.transactions import TransactWrite
 
 from chalicelib import accounts, activities, auth, aws, config, mailer, passwords, tokens
-from chalicelib.addresses import MAX_ADDRESSES, check_addresses
+from chalicelib.addresses import check_addresses
 from chalicelib.errors import Conflict, Forbidden, Gone, NotFound, ValidationError
 from chalicelib.models import ROLES, Account, Group, Lookup, Organisation, utcnow
 from chalicelib.organisations import get_organisation

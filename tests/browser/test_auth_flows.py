@@ -42,7 +42,7 @@ def test_sign_up_through_the_organisation_link(page, org):
     page.get_by_label("Password").first.fill("a-sturdy-passphrase-7")
     page.get_by_role("button", name="Create account").click()
     assert page.url.endswith("/home")
-    assert page.get_by_role("heading", name="Welcome, Maya Newcomer").is_visible()
+    page.get_by_role("heading", name="Welcome, Maya Newcomer").wait_for()  # is_visible() does not wait for the load
     assert_accessible(page)
     screenshot(page, "client-home")
 
