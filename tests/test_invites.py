@@ -487,3 +487,24 @@ def test_transient_bounces_and_junk_are_ignored(org):
     assert handle_ses_notification({"notificationType": "Complaint", "complaint": {
         "complainedRecipients": [{"emailAddress": 5}, "x"]}}) == []
     assert accounts_for(org.org_id, email)[0].invite_state == "invited"
+
+
+def test_a_refused_email_is_reported_and_the_account_kept_for_resend(org, monkeypatch):
+    email = fresh()
+    monkeypatch.setenv("CASELOAD_MAIL_SENDER", "Nobody <nobody@unverified.example>")  # SES refuses the sender
+    report = invites.invite_many(Viewer.of(org.admin), [email])
+    assert report.outcomes[0].status == "invited"
+    assert "the e-mail was not sent" in report.outcomes[0].message and "Use Resend" in report.outcomes[0].message
+    assert mail_to(email) == []
+    monkeypatch.undo()
+    account = accounts_for(org.org_id, email)[0]
+    assert invites.resend(Viewer.of(org.admin), [account.account_id])[0]["status"] == "sent"
+    assert len(mail_to(email)) == 1
+
+
+def test_resend_skips_suppressed_addresses(org):
+    email, _token = invited(org)
+    account = accounts_for(org.org_id, email)[0]
+    mark_suppressed(email, "complained")
+    assert invites.resend(Viewer.of(org.admin), [account.account_id])[0]["status"] == "suppressed"
+    assert len(mail_to(email)) == 1
