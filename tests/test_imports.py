@@ -231,3 +231,14 @@ def test_a_key_outside_the_job_layout_is_ignored(org):
     job = imports.start_upload(Viewer.of(org.admin), "x.csv")
     assert imports.check_upload(f"uploads/{new_id()}/{job['job_id']}.csv") is None  # another org's prefix
     assert Lookup.get(f"import#{job['job_id']}").data["status"] == "waiting"
+
+
+def test_formula_cells_are_row_errors_in_the_dry_run_and_defused_in_the_report(admin_http, pump, org):
+    email = people(1)[0]
+    state = checked(admin_http, pump, f'email,name\n{email},=HYPERLINK("http://evil.example")\n'
+                                      f'=1+1,Someone\n'.encode())
+    assert state["dry_run"]["invalid"] == 2 and state["dry_run"]["would_invite"] == 0
+    assert all("formulas are not accepted" in e["problem"] for e in state["errors"])
+    report = admin_http.get(f"/invites/uploads/{state['job_id']}/errors.csv")
+    text = requests.get(report.headers["Location"], timeout=10).content.decode("utf-8-sig")
+    assert "\n3,'=1+1," in text  # a spreadsheet shows it as text, never runs it
