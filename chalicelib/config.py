@@ -52,3 +52,12 @@ def public_url() -> str:
 
 def secure_cookies() -> bool:
     return public_url().startswith("https://")
+
+
+def upload_origin() -> str:
+    """Where browsers send CSV uploads (the bucket's origin), allowed by the pages'
+    Content-Security-Policy. Set per stage; locally it is the emulator's endpoint."""
+    origin = os.environ.get("CASELOAD_UPLOAD_ORIGIN", "").strip()
+    if not origin and is_local():
+        origin = os.environ.get("AWS_ENDPOINT_URL", "").strip()
+    return origin.rstrip("/")

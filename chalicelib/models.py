@@ -117,6 +117,13 @@ class Account(Model):
     # stream derives sliding-window engagement from it without reading history.
     active_days = NumberSetAttribute(null=True)
     version = VersionAttribute()
+    # Invitation lifecycle (chalicelib.invites), shown on Provisioned rows:
+    # invite_state is invited | revoked | bounced | complained | accepted;
+    # "expired" is derived (invited and invite_expires_at passed), never stored.
+    invite_state = UnicodeAttribute(null=True)
+    invite_hash = UnicodeAttribute(null=True)  # sha256 of the live invite token
+    invited_at = UTCDateTimeAttribute(null=True)
+    invite_expires_at = UTCDateTimeAttribute(null=True)
 
     # Derived: whose caseload the account is in (the assigned staff member for
     # clients, the staff member themselves for staff). Staff see this caseload.

@@ -1,33 +1,85 @@
-"""What the local emulator's SES "sent": the local stage's /dev/outbox page reads it."""
+"""What the local emulator's SES "sent": the local stage's /dev/outbox page reads it.
+
+Invitations go out with SendBulkTemplatedEmail (see chalicelib.mailer for why),
+and moto keeps those as template name + data, never rendered. The outbox
+renders each recipient's message from the stored template with
+`mailer.render_message` (the same substitution SES does), so it shows the
+app-rendered e-mail a person would receive, one entry per recipient.
+"""
 import json
 import os
 import urllib.request
+from typing import Dict, List
+
+from chalicelib import aws, mailer
 
 
-def sent_messages() -> list:
-    """Newest first: [{id, source, to, subject, text, html}]."""
-    endpoint = os.environ.get("AWS_ENDPOINT_URL")
-    if endpoint:
-        with urllib.request.urlopen(f"{endpoint}/moto-api/data.json", timeout=5) as reply:
-            raw = json.load(reply).get("ses", {}).get("sent_messages", [])
-    else:
+def sent_messages() -> List[dict]:
+    """Newest first: [{id, source, to, subject, text, html, raw}], one per recipient."""
+    templates: Dict[str, dict] = {}
+    shaped: List[dict] = []
+    for message in _raw_messages():
+        shaped.extend(_shape(message, templates))
+    return list(reversed(shaped))
+
+
+def _raw_messages() -> List[dict]:
+    """Oldest first. The local run and the tests start moto in this process, where
+    its backend keeps the order of sending; otherwise ask the server (data.json
+    groups messages by kind, so the order across kinds is lost)."""
+    try:
         from moto.core import DEFAULT_ACCOUNT_ID
         from moto.ses.models import ses_backends
 
         backend = ses_backends[DEFAULT_ACCOUNT_ID][os.environ.get("AWS_DEFAULT_REGION", "us-east-1")]
-        raw = [vars(m) for m in backend.sent_messages]
-    return [_shape(m) for m in reversed(raw)]
+        if backend.sent_messages:
+            return [vars(m) for m in backend.sent_messages]
+    except ImportError:  # moto is a dev dependency; a deployed stage has no outbox
+        pass
+    endpoint = os.environ.get("AWS_ENDPOINT_URL")
+    if not endpoint:
+        return []
+    with urllib.request.urlopen(f"{endpoint}/moto-api/data.json", timeout=5) as reply:
+        by_kind = json.load(reply).get("ses", {})
+    return [m for kind in ("Message", "TemplateMessage", "RawMessage") for m in by_kind.get(kind, [])]
 
 
-def _shape(message: dict) -> dict:
-    body = message.get("body") or {}
+def _template(name: str, cache: Dict[str, dict]) -> dict:
+    if name not in cache:
+        try:
+            cache[name] = aws.client("ses").get_template(TemplateName=name)["Template"]
+        except Exception:  # a template deleted since: show the data instead of failing the page
+            cache[name] = {}
+    return cache[name]
+
+
+def _data(raw) -> dict:
+    try:
+        data = json.loads(raw or "{}")
+    except (TypeError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def _shape(message: dict, templates: Dict[str, dict]) -> List[dict]:
+    base = {"id": message.get("id"), "source": message.get("source"), "raw": message.get("raw_data", "")}
     destinations = message.get("destinations") or {}
-    return {
-        "id": message.get("id"),
-        "source": message.get("source"),
-        "to": ", ".join(destinations.get("ToAddresses", []) if isinstance(destinations, dict) else destinations),
-        "subject": message.get("subject", ""),
-        "text": body.get("text", "") if isinstance(body, dict) else str(body),
-        "html": body.get("html", "") if isinstance(body, dict) else "",
-        "raw": message.get("raw_data", ""),
-    }
+    if message.get("template"):
+        parts = _template(message["template"], templates)
+        default = _data(message.get("template_data"))
+        # Bulk: [{Destination, ReplacementTemplateData}]; single templated send: {ToAddresses: [...]}.
+        recipients = destinations if isinstance(destinations, list) else [{"Destination": destinations}]
+        shaped = []
+        for recipient in recipients:
+            data = {**default, **_data(recipient.get("ReplacementTemplateData"))}
+            rendered = mailer.render_message(parts, data) if parts else {"subject": message["template"],
+                                                                         "text": json.dumps(data), "html": ""}
+            to = ", ".join((recipient.get("Destination") or {}).get("ToAddresses", []))
+            shaped.append({**base, "to": to, **rendered})
+        return shaped
+    body = message.get("body") or {}
+    return [{**base,
+             "to": ", ".join(destinations.get("ToAddresses", []) if isinstance(destinations, dict) else destinations),
+             "subject": message.get("subject", ""),
+             "text": body.get("text", "") if isinstance(body, dict) else str(body),
+             "html": body.get("html", "") if isinstance(body, dict) else ""}]

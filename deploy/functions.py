@@ -75,6 +75,7 @@ def environment(settings) -> Dict[str, object]:
         "CASELOAD_SECRET_KEY": {"Ref": "SecretKey"},
         "CASELOAD_PUBLIC_URL": {"Ref": "PublicUrl"},
         "CASELOAD_BASE_PATH": {"Ref": "BasePath"},
+        "CASELOAD_UPLOAD_ORIGIN": {"Fn::Sub": "https://${%s.RegionalDomainName}" % names.BUCKET},
     }
 
 
@@ -95,8 +96,11 @@ def _named(settings, function: Function, kind: str, literal: str, known: Dict[st
     """The logical id of the queue/topic a handler names; SettingError when the stack lacks it."""
     name = literal.rsplit(":", 1)[-1]
     physical = names.queue_name if kind == "queue" else names.topic_name
-    for logical_id in known:
-        if name == physical(settings, logical_id):
+    from chalicelib import config
+
+    for logical_id, suffix in known.items():
+        # The app names it with the prefix it was imported under (the stage's when packaging).
+        if name in (physical(settings, logical_id), f"{config.table_prefix()}{suffix}"):
             return logical_id
     expected = ", ".join(physical(settings, logical_id) for logical_id in known)
     raise SettingError(f"handler {function.name} listens to {kind} '{name}', which the stack does not create "

@@ -29,7 +29,7 @@ STREAM_ACTIONS = ["dynamodb:DescribeStream", "dynamodb:GetRecords", "dynamodb:Ge
                   "dynamodb:ListStreams"]
 QUEUE_CONSUME_ACTIONS = ["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes",
                          "sqs:ChangeMessageVisibility"]
-MAIL_ACTIONS = ["ses:SendEmail", "ses:SendRawEmail"]
+MAIL_ACTIONS = ["ses:SendEmail", "ses:SendRawEmail", "ses:SendTemplatedEmail", "ses:SendBulkTemplatedEmail"]
 ALL_TABLES = ("Organisation", "Account", "Session", "Activity", "Group", "Lookup", "SearchToken", "Metric",
               "Throttle")
 
@@ -54,8 +54,9 @@ ACCESS: Dict[str, Access] = {
     "api_handler": Access(
         read=ALL_TABLES,
         write=tuple(t for t in ALL_TABLES if t not in ("Metric", "SearchToken")),
-        get_objects=("uploads/", "exports/"),
-        put_objects=("uploads/", "exports/"),
+        get_objects=("uploads/", "exports/", "reports/", "plans/"),
+        put_objects=("uploads/", "exports/", "reports/", "plans/"),
+        send_queues=("UploadQueue",),
         mail=True,
     ),
     # Accounts stream -> counters and search tokens; failed batches go to the failure queue.
@@ -68,12 +69,12 @@ ACCESS: Dict[str, Access] = {
     # Scheduled recount from the accounts (the source of truth) into the counters.
     "reconcile_metrics": Access(read=("Organisation", "Account", "Metric"), write=("Metric",)),
     # Upload queue -> CSV import: reads the file, creates accounts, sends invitations.
-    "import_upload": Access(
+    "invite_uploads": Access(
         read=ALL_TABLES, write=("Account", "Lookup", "Activity", "Group"),
         get_objects=("uploads/",), delete_objects=("uploads/",), consume_queues=("UploadQueue",), mail=True,
     ),
     # SES bounce/complaint notifications (SNS) -> mark the invitation's row.
-    "mail_feedback": Access(read=("Account", "Lookup"), write=("Account", "Lookup", "Activity")),
+    "ses_feedback": Access(read=("Account", "Lookup"), write=("Account", "Lookup", "Activity")),
 }
 
 
@@ -180,6 +181,8 @@ def policy(function: str, arns) -> dict:
         # Only from the configured address, whatever the identity would allow.
         statements.append(_statement("SendMail", MAIL_ACTIONS, [arns.mail_identity(), arns.configuration_set()],
                                      {"StringEquals": {"ses:FromAddress": arns.settings.mail_address}}))
+        # SES (v1) templates take no resource-level permission: the app registers its rendered e-mail.
+        statements.append(_statement("MailTemplates", ["ses:CreateTemplate", "ses:GetTemplate"], ["*"]))
     statements.extend(access.extra)
     return {"Version": "2012-10-17", "Statement": statements}
 

@@ -277,3 +277,9 @@ def test_rebuild_counts_a_bulk_load_once(org, pump):
     counters = aggregator.read_counters(org.org_id, metrics.combo_key())
     assert metrics.boxes(counters).total == 8 and metrics.boxes(counters).engaged == 5
     assert aggregator.reconcile(org.org_id).counters_off == 0
+
+
+def test_the_hourly_reconciliation_runs_as_lambda_calls_it(org):
+    pump = emulator.EventPump(__import__("app").app)
+    assert "reconcile_metrics" in pump.run_schedules()
+    assert pump.errors == []

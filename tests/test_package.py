@@ -266,8 +266,8 @@ def _handlers_app(queue="caseload-prod-uploads", name="aggregate_account_changes
         stream_arn="arn:aws:dynamodb:eu-west-1:123456789012:table/caseload-local-accounts/stream/1970",
         name=name)(lambda event: None)
     probe.schedule("rate(1 hour)", name="reconcile_metrics")(lambda event: None)
-    probe.on_sqs_message(queue=queue, name="import_upload")(lambda event: None)
-    probe.on_sns_message(topic="caseload-prod-mail-events", name="mail_feedback")(lambda event: None)
+    probe.on_sqs_message(queue=queue, name="invite_uploads")(lambda event: None)
+    probe.on_sns_message(topic="caseload-prod-mail-events", name="ses_feedback")(lambda event: None)
     probe.lambda_function(name="import_upload_direct")(lambda event, context: None)
     return probe
 
@@ -286,21 +286,21 @@ def test_the_stream_handler_gets_the_table_stream_and_bounded_retries(settings, 
     statements = sections["AggregateAccountChangesRole"]["Properties"]["Policies"][0]["PolicyDocument"]["Statement"]
     assert {"Fn::GetAtt": ["AccountTable", "StreamArn"]} in next(s for s in statements
                                                                 if s["Sid"] == "ReadStreams")["Resource"]
-    for function in ("AggregateAccountChanges", "ReconcileMetrics", "ImportUpload", "MailFeedback"):
+    for function in ("AggregateAccountChanges", "ReconcileMetrics", "InviteUploads", "SesFeedback"):
         assert f"{function}ErrorsAlarm" in sections
-    assert sections["MailFeedback"]["DependsOn"] == [names.MAIL_EVENTS_TOPIC]
+    assert sections["SesFeedback"]["DependsOn"] == [names.MAIL_EVENTS_TOPIC]
 
 
 def test_every_kind_of_function_is_found():
     kinds = {f.name: f.kind for f in functions.functions_of(_handlers_app())}
     assert kinds == {"api_handler": "api", "aggregate_account_changes": "stream", "reconcile_metrics": "schedule",
-                     "import_upload": "queue", "mail_feedback": "topic", "import_upload_direct": "lambda"}
+                     "invite_uploads": "queue", "ses_feedback": "topic", "import_upload_direct": "lambda"}
 
 
 def test_a_handler_on_a_queue_the_stack_lacks_stops_the_build(settings, monkeypatch):
     monkeypatch.setitem(policies.ACCESS, "import_upload_direct", policies.Access())
-    with pytest.raises(SettingError, match="listens to queue 'caseload-local-uploads'"):
-        functions.function_sections(settings, _handlers_app(queue="caseload-local-uploads"))
+    with pytest.raises(SettingError, match="listens to queue 'caseload-prod-imports'"):
+        functions.function_sections(settings, _handlers_app(queue="caseload-prod-imports"))
 
 
 def test_a_handler_without_declared_access_stops_the_build(settings, monkeypatch):

@@ -43,60 +43,109 @@ def configure_environment(public_url: str, endpoint: Optional[str] = None, **ove
     os.environ.update(overrides)
 
 
-def _make_moto_transactions_cheap() -> None:
-    """moto backs up each table a transaction touches by deep-copying it, once
-    per item: 100 items on a 100,000-account table take seconds and gigabytes,
-    and restoring the copy replays stream records. DynamoDB checks every
-    condition before writing anything; doing the same here (under a lock, as
-    DynamoDB serialises conflicting transactions) makes the backup unneeded."""
-    import types
+def atomic_dynamodb_writes() -> None:
+    """Give moto's TransactWriteItems DynamoDB's semantics: atomic across the
+    server's threads, all conditions checked before anything is written. Idempotent.
+
+    moto deep-copies every table a transaction touches, applies the items one
+    by one and, when a condition fails, puts the copies back. So (1) a write
+    that another thread committed in between is lost (two concurrent
+    invitations of one address could leave no account at all), (2) the
+    rolled-back writes still reach the stream ("phantom" records), and (3) each
+    transaction costs a copy of whole tables: seconds per call once a table
+    holds a few thousand items. Here one lock serialises item writes, the
+    conditions are checked first (a failing transaction writes nothing and
+    copies nothing), and a transaction whose conditions hold runs without the
+    table copies.
+    """
+    import copy as real_copy
 
     from moto.dynamodb import models as dynamodb_models
     from moto.dynamodb.comparisons import get_filter_expression
-    from moto.dynamodb.exceptions import MultipleTransactionsException, TransactionCanceledException
+    from moto.dynamodb.exceptions import TransactionCanceledException
+    from moto.dynamodb.models import DynamoDBBackend
     from moto.dynamodb.models.table import Table
 
-    if getattr(dynamodb_models, "_caseload_patched", False):
+    if getattr(DynamoDBBackend, "_caseload_atomic", False):
         return
-    real_copy = dynamodb_models.copy
-    dynamodb_models.copy = types.SimpleNamespace(
-        deepcopy=lambda obj, memo=None: obj if isinstance(obj, Table) else real_copy.deepcopy(obj, memo),
-        copy=real_copy.copy)
-    write_all = dynamodb_models.DynamoDBBackend.transact_write_items
-    lock = threading.Lock()
+    lock = threading.RLock()  # re-entrant: a transaction calls put_item/update_item inside
+    state = threading.local()
 
-    def transact_write_items(backend, transact_items):
-        with lock:
-            outcomes, seen = [], set()
-            for entry in transact_items:
-                kind, op = next(iter(entry.items()))
+    class _Copy:
+        """moto.dynamodb.models' `copy`, without the whole-table snapshot inside a checked transaction."""
+
+        def deepcopy(self, value, *args):
+            if getattr(state, "checked", False) and isinstance(value, Table):
+                return value
+            return real_copy.deepcopy(value, *args)
+
+        def __getattr__(self, name):
+            return getattr(real_copy, name)
+
+    dynamodb_models.copy = _Copy()
+
+    def check_conditions(backend, transact_items) -> bool:
+        """Raise the cancellation when a condition fails; False when moto's own path must answer."""
+        reasons, failed, seen = [], False, set()
+        for entry in transact_items:
+            if len(entry) != 1:
+                return False
+            kind, op = next(iter(entry.items()))
+            if op.get("ReturnValuesOnConditionCheckFailure"):
+                return False
+            try:
                 table = backend.get_table(op["TableName"])
-                key = op.get("Key") or {name: op["Item"][name] for name in (table.hash_key_attr, table.range_key_attr)
-                                        if name}
-                identity = (op["TableName"], repr(sorted(key.items())))
-                if identity in seen:
-                    raise MultipleTransactionsException()
-                seen.add(identity)
-                condition = op.get("ConditionExpression")
-                if condition and not get_filter_expression(
-                        condition, op.get("ExpressionAttributeNames"), op.get("ExpressionAttributeValues"),
-                ).expr(backend.get_item(op["TableName"], key)):
-                    outcomes.append(("ConditionalCheckFailed", "The conditional request failed", None))
+                if kind == "Put":
+                    key = {table.hash_key_attr: op["Item"][table.hash_key_attr]}
+                    if table.range_key_attr is not None:
+                        key[table.range_key_attr] = op["Item"][table.range_key_attr]
                 else:
-                    outcomes.append((None, None, None))
-            if any(code for code, _, _ in outcomes):
-                raise TransactionCanceledException(outcomes)
-            return write_all(backend, transact_items)
+                    key = op["Key"]
+                marker = (op["TableName"], repr(sorted(key.items())))
+                if marker in seen:
+                    return False
+                seen.add(marker)
+                condition = op.get("ConditionExpression")
+                holds = condition is None or get_filter_expression(
+                    condition, op.get("ExpressionAttributeNames"), op.get("ExpressionAttributeValues"),
+                ).expr(backend.get_item(op["TableName"], key))
+            except Exception:  # malformed: moto's own checks give the right error
+                return False
+            failed = failed or not holds
+            reasons.append((None, None, None) if holds else
+                           ("ConditionalCheckFailed", "The conditional request failed", None))
+        if failed:
+            raise TransactionCanceledException(reasons)
+        return True
 
-    dynamodb_models.DynamoDBBackend.transact_write_items = transact_write_items
-    dynamodb_models._caseload_patched = True
+    original_transaction = DynamoDBBackend.transact_write_items
+
+    def transact_write_items(self, transact_items):
+        with lock:
+            checked = check_conditions(self, transact_items)
+            state.checked = checked
+            try:
+                return original_transaction(self, transact_items)
+            finally:
+                state.checked = False
+
+    def locked(method):
+        def wrapper(*args, **kwargs):
+            with lock:
+                return method(*args, **kwargs)
+        return wrapper
+
+    DynamoDBBackend.transact_write_items = transact_write_items
+    for name in ("put_item", "update_item", "delete_item"):
+        setattr(DynamoDBBackend, name, locked(getattr(DynamoDBBackend, name)))
+    DynamoDBBackend._caseload_atomic = True
 
 
 def start_moto_server(port: int = 0):
     """moto's server on loopback; returns (server, endpoint URL)."""
     from moto.server import ThreadedMotoServer
 
-    _make_moto_transactions_cheap()
+    atomic_dynamodb_writes()
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     server.start()
@@ -237,7 +286,9 @@ class EventPump:
         ran = []
         for source in self._sources("ScheduledEventConfig"):
             if self._schedule_next.get(source.name, 0) <= now:
-                self._invoke(source.name, {"version": "0", "detail-type": "Scheduled Event", "source": "aws.events",
+                self._invoke(source.name, {"version": "0", "id": f"local-{int(now)}", "detail-type": "Scheduled Event",
+                                           "source": "aws.events", "account": "123456789012",
+                                           "region": os.environ.get("AWS_DEFAULT_REGION", "eu-west-1"),
                                            "time": datetime.utcfromtimestamp(now).isoformat() + "Z", "detail": {},
                                            "resources": [f"local:{source.name}"]})
                 self._schedule_next[source.name] = now + _schedule_seconds(source)

@@ -28,6 +28,12 @@ CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' 
        "object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'")
 
 
+def content_security_policy() -> str:
+    """CSV uploads go from the browser straight to S3: its origin is the one `connect-src` adds."""
+    origin = config.upload_origin()
+    return CSP + (f"; connect-src 'self' {origin}" if origin else "")
+
+
 def request():
     """The request being handled (safe beside the local server's threads)."""
     return _current.get()
@@ -117,7 +123,7 @@ def _authenticate(req) -> None:
 
 def _secure(response: Response, req) -> Response:
     headers = response.headers
-    headers.setdefault("Content-Security-Policy", CSP)
+    headers.setdefault("Content-Security-Policy", content_security_policy())
     headers["X-Content-Type-Options"] = "nosniff"
     headers["X-Frame-Options"] = "DENY"
     headers["Referrer-Policy"] = "no-referrer"

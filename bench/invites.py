@@ -1,0 +1,139 @@
+"""Inviting N addresses: AWS requests by service and operation, and time, in moto.
+
+Run: `python -m bench.invites [N ...]` (default 100 and 10,000). A request
+carries at most 5,000 addresses, so larger N are sent as several requests,
+as the window would.
+"""
+import sys
+import time
+from collections import Counter
+from contextlib import contextmanager
+
+
+def _environment():
+    import os
+
+    from chalicelib.local import emulator
+
+    if os.environ.get("AWS_ENDPOINT_URL"):  # already started (by another bench of this run)
+        return
+    _server, endpoint = emulator.start_moto_server()
+    emulator.configure_environment("http://127.0.0.1:8000", endpoint)
+    emulator.create_resources()
+
+
+@contextmanager
+def counting():
+    """Every botocore request made meanwhile, as {(service, operation): n}."""
+    import botocore.client
+
+    calls = Counter()
+    original = botocore.client.BaseClient._make_api_call
+
+    def counted(self, operation, params):
+        calls[(self.meta.service_model.service_name, operation)] += 1
+        return original(self, operation, params)
+
+    botocore.client.BaseClient._make_api_call = counted
+    try:
+        yield calls
+    finally:
+        botocore.client.BaseClient._make_api_call = original
+
+
+def invite(n: int) -> dict:
+    from chalicelib import accounts, invites, organisations
+    from chalicelib.addresses import MAX_ADDRESSES
+
+    org, _token = organisations.create_organisation(f"Bench {n}")
+    admin = accounts.create_account(accounts.new_account(org.org_id, f"admin@{org.org_id}.example.org", "Admin",
+                                                         "admin", status="activated"))
+    viewer = accounts.Viewer.of(admin)
+    addresses = [f"person{i}@{org.org_id[:8]}.example.org" for i in range(n)]
+    started = time.perf_counter()
+    invited = 0
+    with counting() as calls:
+        for start in range(0, n, MAX_ADDRESSES):
+            invited += invites.invite_many(viewer, addresses[start:start + MAX_ADDRESSES]).counts["invited"]
+    seconds = time.perf_counter() - started
+    dynamodb = {op: c for (service, op), c in calls.items() if service == "dynamodb"}
+    ses = {op: c for (service, op), c in calls.items() if service == "ses"}
+    target = -(-n // 25) + -(-n // 100)
+    return {"n": n, "invited": invited, "seconds": round(seconds, 1), "dynamodb": sum(dynamodb.values()),
+            "dynamodb_by_op": dynamodb, "dynamodb_target": f"<= {target} + small constant",
+            "ses": sum(ses.values()), "ses_by_op": ses, "ses_target": f"<= {-(-n // 50)} bulk sends"}
+
+
+def parse_peak_mib(rows: int) -> float:
+    """Peak Python memory while streaming a `rows`-row file through the CSV reader
+    and row checks (moto runs in this process, so the import's own peak is measured
+    apart from the emulator's tables)."""
+    import tracemalloc
+
+    from chalicelib import csv_rows
+    from chalicelib.addresses import check_address
+
+    def chunks():
+        line = "email,first_name,last_name\n"
+        for start in range(0, rows, 500):
+            yield (line + "".join(f"row{i}@example.org,First{i},Last{i}\n"
+                                  for i in range(start, min(rows, start + 500)))).encode()
+            line = ""
+
+    tracemalloc.start()
+    for row in csv_rows.rows(chunks()):
+        check_address(row.email)
+    _current, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    return round(peak / 2**20, 2)
+
+
+def csv_import(rows: int) -> dict:
+    """Dry run + import of a `rows`-row CSV as the queue handler runs them (chunk after chunk)."""
+    from chalicelib import accounts, aws, config, imports, organisations
+
+    org, _token = organisations.create_organisation(f"Bench CSV {rows}")
+    admin = accounts.create_account(accounts.new_account(org.org_id, f"admin@{org.org_id}.example.org", "Admin",
+                                                         "admin", status="activated"))
+    job = imports.start_upload(accounts.Viewer.of(admin), "bench.csv")
+    body = "email,first_name,last_name\n" + "".join(
+        f"row{i}@{org.org_id[:8]}.example.org,First{i},Last{i}\n" for i in range(rows))
+    aws.client("s3").put_object(Bucket=config.bucket(), Key=imports.upload_key(org.org_id, job["job_id"]),
+                                Body=body.encode())
+    del body
+    started = time.perf_counter()
+    with counting() as calls:
+        imports.check_upload(imports.upload_key(org.org_id, job["job_id"]))
+        checked = time.perf_counter() - started
+        imports.commit_import(accounts.Viewer.of(admin), job["job_id"], send_email=True)
+        start = 0
+        while start is not None:
+            start = imports.import_chunk(job["job_id"], start)
+    seconds = time.perf_counter() - started
+    by_service = Counter()
+    for (service, _op), count in calls.items():
+        by_service[service] += count
+    return {"rows": rows, "dry_run_seconds": round(checked, 1), "seconds": round(seconds, 1),
+            "peak_mib": parse_peak_mib(rows), "per_1000": {s: round(c * 1000 / rows, 1) for s, c in by_service.items()},
+            "calls": dict(by_service)}
+
+
+def main(argv=None) -> None:
+    args = list(argv if argv is not None else sys.argv[1:])
+    csv_rows = [int(a.split("=", 1)[1]) for a in args if a.startswith("csv=")] or [50_000]
+    sizes = [int(a) for a in args if not a.startswith("csv=")] or [100, 10_000]
+    _environment()
+    for n in sizes:
+        r = invite(n)
+        print(f"invite N={r['n']:,}: {r['invited']:,} invited in {r['seconds']} s (moto); "
+              f"DynamoDB requests {r['dynamodb']} ({r['dynamodb_target']}) {r['dynamodb_by_op']}; "
+              f"SES requests {r['ses']} ({r['ses_target']}) {r['ses_by_op']}", flush=True)
+    for rows in csv_rows:
+        r = csv_import(rows)
+        print(f"CSV import of {r['rows']:,} rows: dry run {r['dry_run_seconds']} s, total {r['seconds']} s (moto); "
+              f"peak memory of the streamed read {r['peak_mib']} MiB (5,000 rows: {parse_peak_mib(5000)} MiB); requests per 1,000 rows {r['per_1000']} "
+              f"(total {r['calls']})", flush=True)
+
+
+if __name__ == "__main__":
+    main()

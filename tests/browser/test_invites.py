@@ -1,0 +1,166 @@
+"""Invite Users in a real browser: chips typed with comma, space and Enter, the
+e-mail in the local outbox, accepting it, and the modal window."""
+from playwright.sync_api import expect
+
+from chalicelib.models import Account
+from chalicelib.tokens import new_id
+from chalicelib.web.render import environment
+from tests.browser.conftest import assert_accessible, screenshot
+
+
+def _accounts(org_id, email):
+    return [Account.get(a.org_id, a.account_id, consistent_read=True)
+            for a in Account.by_email.query(email) if a.org_id == org_id]
+
+
+def test_invite_by_typed_addresses_then_accept_from_the_outbox(page, browser, live_server, org, sign_in):
+    tag = new_id()[:8]
+    ana, bo = f"ana.{tag}@example.org", f"bo.{tag}@example.org"
+    sign_in(org.admin)
+    page.goto("/invite")
+    entry = page.get_by_label("Email addresses")
+    entry.press_sequentially(f"{ana},")
+    entry.press_sequentially(f"{bo} ")
+    entry.press_sequentially("not-an-address")
+    entry.press("Enter")
+    chips = page.locator(".chip")
+    assert chips.count() == 3
+    invalid = page.locator(".chip-invalid")
+    invalid.wait_for()
+    assert "Invalid:" in invalid.inner_text() and "not-an-address" in invalid.inner_text()
+    live = page.locator("[data-chips-live]")  # what screen readers announce
+    expect(live).to_contain_text("not-an-address is not valid")
+    entry.press_sequentially(f"{ana.upper()},")  # the same address in capitals: merged
+    assert chips.count() == 3
+    expect(live).to_contain_text("already in the list")
+    assert_accessible(page)
+    screenshot(page, "invite-chips")
+    page.get_by_role("button", name="Remove not-an-address").focus()
+    page.keyboard.press("Delete")  # keyboard-removable
+    expect(chips).to_have_count(2)
+    expect(page.locator(".chip-invalid")).to_have_count(0)
+    expect(live).to_contain_text("Removed not-an-address")
+    assert page.get_by_role("switch", name="Send invite email").is_checked()
+    page.get_by_role("button", name="Invite", exact=True).click()
+    page.wait_for_load_state()
+    results = page.locator("#invite-results")
+    assert "2 invited" in results.inner_text()
+    assert ana in results.inner_text() and bo in results.inner_text()
+    screenshot(page, "invite-results")
+
+    page.goto("/dev/outbox")
+    mail = page.locator("article.mail", has_text=f"to {ana}").first
+    link = mail.get_by_role("link", name="Accept invitation").get_attribute("href")
+    assert "/invite/" in link
+
+    invitee = browser.new_context(base_url=live_server).new_page()
+    try:
+        invitee.goto(link)
+        assert invitee.get_by_role("heading", name=f"Join {org.name}").is_visible()
+        assert_accessible(invitee)
+        screenshot(invitee, "invite-accept")
+        invitee.get_by_label("Full name").fill("Ana Newcomer")
+        invitee.get_by_label("Password").fill("a-sturdy-passphrase-7")
+        invitee.get_by_role("button", name="Accept and sign in").click()
+        invitee.wait_for_url("**/home")
+        invitee.get_by_role("heading", name="Welcome, Ana Newcomer").wait_for()
+        account = _accounts(org.org_id, ana)[0]
+        assert account.status == "activated" and account.name == "Ana Newcomer"
+
+        invitee.goto(link)  # the link works once
+        assert invitee.get_by_role("heading", name="This invitation has already been used").is_visible()
+        assert_accessible(invitee)
+    finally:
+        invitee.context.close()
+
+
+def test_paste_splits_on_commas_semicolons_spaces_and_newlines(page, org, sign_in):
+    sign_in(org.admin)
+    page.goto("/invite")
+    entry = page.get_by_label("Email addresses")
+    entry.focus()
+    page.evaluate("""() => {
+        const data = new DataTransfer();
+        data.setData('text/plain', 'a@example.org; b@example.org\\nc@example.org, d@example.org e@example.org');
+        document.activeElement.dispatchEvent(new ClipboardEvent('paste', {clipboardData: data, bubbles: true,
+                                                                          cancelable: true}));
+    }""")
+    assert page.locator(".chip").count() == 5
+    assert page.locator(".chips-summary").inner_text().startswith("5 addresses")
+
+
+def test_the_modal_window_traps_focus_closes_on_escape_and_returns_focus(page, org, sign_in):
+    """The lead includes templates/invites/_dialog.html on the Clients Table; here
+    it is put on a page the same way, with the button that opens it."""
+    sign_in(org.admin)
+    page.goto("/invite")
+    dialog_html = environment().get_template("invites/_dialog.html").render()
+    page.evaluate("""html => {
+        const holder = document.createElement('div');
+        holder.innerHTML = '<a class="btn btn-primary" href="/invite" data-open-invite>Invite users</a>' + html;
+        document.querySelector('main').prepend(holder);
+    }""", dialog_html)
+    opener = page.get_by_role("link", name="Invite users")
+    opener.click()
+    dialog = page.get_by_role("dialog", name="Invite Users")
+    dialog.wait_for()
+    page.locator("#invite-dialog .chips-entry").wait_for()
+    expect(page.locator("#invite-dialog .chips-entry")).to_be_focused()
+    for _ in range(15):  # Tab never leaves the window
+        page.keyboard.press("Tab")
+        assert page.evaluate("!!document.activeElement.closest('#invite-dialog')")
+    page.keyboard.press("Shift+Tab")
+    assert page.evaluate("!!document.activeElement.closest('#invite-dialog')")
+    assert_accessible(page)
+
+    email = f"dialog.{new_id()[:8]}@example.org"
+    entry = page.locator("#invite-dialog .chips-entry")
+    entry.press_sequentially(email)
+    entry.press("Enter")
+    dialog.get_by_role("button", name="Invite", exact=True).click()
+    dialog.locator("[data-invite-results]").wait_for()
+    assert "1 invited" in dialog.locator("[data-invite-results]").inner_text()
+    assert page.url.endswith("/invite")  # stayed on the page: the window updated in place
+    screenshot(page, "invite-dialog")
+
+    page.keyboard.press("Escape")
+    dialog.wait_for(state="hidden")
+    assert page.evaluate("document.activeElement.textContent.trim()") == "Invite users"
+
+
+def test_bulk_csv_dry_run_then_import(page, org, sign_in):
+    from app import app
+    from chalicelib.local import emulator
+
+    pump = emulator.EventPump(app, interval=0.2)  # S3 → SQS → handler, as Lambda would
+    pump.start()
+    try:
+        tag = new_id()[:8]
+        emails = [f"csv{i}.{tag}@example.org" for i in range(3)]
+        content = ("Email,First name,Last name\n" + "".join(f"{e},Person,{i}\n" for i, e in enumerate(emails))
+                   + f"not-an-address,Bad,Row\n{emails[0].upper()},Again,Dup\n").encode()
+        sign_in(org.admin)
+        page.goto("/invite")
+        section = page.locator("#invite-csv")
+        section.get_by_label("CSV file").set_input_files(
+            files=[{"name": "people.csv", "mimeType": "text/csv", "buffer": content}])
+        status = section.locator("[data-csv-status]")
+        expect(status).to_contain_text("Dry run of people.csv: nobody has been invited yet", timeout=15_000)
+        expect(section.locator("[data-count=rows]")).to_have_text("5")
+        expect(section.locator("[data-count=would_invite]")).to_have_text("3")
+        expect(section.locator("[data-count=invalid]")).to_have_text("1")
+        expect(section.locator("[data-count=duplicates]")).to_have_text("1")
+        expect(section.locator(".csv-errors")).to_contain_text("Row 5 (not-an-address)")
+        expect(section.get_by_role("link", name="Download the error report (CSV)")).to_be_visible()
+        assert _accounts(org.org_id, emails[0]) == []  # nothing written by the dry run
+        assert_accessible(page)
+        screenshot(page, "invite-csv-dry-run")
+        section.get_by_role("button", name="Invite").click()
+        expect(status).to_contain_text("Import finished: 3 invited.", timeout=15_000)
+        expect(section.locator("progress")).to_have_attribute("value", "100")
+        expect(section.locator("[data-count=invited]")).to_have_text("3")
+        screenshot(page, "invite-csv-done")
+        assert all(_accounts(org.org_id, e)[0].status == "provisioned" for e in emails)
+        assert not pump.errors
+    finally:
+        pump.stop()
