@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass, replace
 from datetime import datetime, time, timezone
 from typing import Optional
 
-from chalicelib import aggregator, metrics, search, tokens
+from chalicelib import aggregator, invites, metrics, search, tokens
 from chalicelib.accounts import Viewer
 from chalicelib.errors import ValidationError
 from chalicelib.models import NO_VALUE, ROLES, STATUSES, Account, Group, SearchToken, utcnow
@@ -117,13 +117,14 @@ class Row:
     staff_email: Optional[str]
     last_visit: Optional[datetime]
     created_at: datetime
+    invite: Optional[str] = None  # invited | expired | bounced | complained | revoked, on Provisioned rows
 
     def as_dict(self, group_names: dict) -> dict:
         return {"account_id": self.account_id, "name": self.name, "email": self.email, "role": self.role,
                 "status": self.status, "group_id": self.group_id, "group": group_names.get(self.group_id),
                 "staff_email": self.staff_email,
                 "last_visit": self.last_visit.isoformat() if self.last_visit else None,
-                "created_at": self.created_at.isoformat()}
+                "created_at": self.created_at.isoformat(), "invite": self.invite}
 
 
 @dataclass
@@ -343,7 +344,7 @@ def _load_rows(org_id: str, account_ids: list) -> list:
         return []
     found = {a.account_id: a for a in Account.batch_get([(org_id, i) for i in account_ids])}
     return [Row(a.account_id, a.name, a.email, a.role, a.status, a.group_id, a.staff_email, a.last_visit,
-                a.created_at) for a in (found.get(i) for i in account_ids) if a is not None]
+                a.created_at, invites.invitation_state(a)) for a in (found.get(i) for i in account_ids) if a is not None]
 
 
 # Stat boxes ------------------------------------------------------------------------

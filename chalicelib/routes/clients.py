@@ -29,7 +29,9 @@ SCHEMAS = {
         "role": {"type": "string"}, "status": {"type": "string"}, "group_id": {"type": "string", "nullable": True},
         "group": {"type": "string", "nullable": True}, "staff_email": {"type": "string", "nullable": True},
         "last_visit": {"type": "string", "format": "date-time", "nullable": True},
-        "created_at": {"type": "string", "format": "date-time"}}},
+        "created_at": {"type": "string", "format": "date-time"},
+        "invite": {"type": "string", "nullable": True,
+                   "enum": ["invited", "expired", "bounced", "complained", "revoked", None]}}},
     "ClientStats": {"type": "object", "properties": {
         "total": {"type": "integer"}, "total_30_days_ago": {"type": "integer"}, "new": {"type": "integer"},
         "new_previous_30_days": {"type": "integer"}, "engaged": {"type": "integer"},
@@ -67,7 +69,8 @@ def clients_table():
     req = request()
     table = clients.table_view(viewer(), query(req), lenient=True)
     partial = req.headers.get("x-requested-with") == "caseload"
-    return page("clients/_results.html" if partial else "clients/index.html", table=table)
+    notice = (query(req).get("notice") or "")[:200]  # after Resend / Revoke
+    return page("clients/_results.html" if partial else "clients/index.html", table=table, notice=notice)
 
 
 @bp.route("/api/v1/clients")

@@ -7,6 +7,7 @@ from playwright.sync_api import expect
 from chalicelib.local import demo
 from chalicelib.models import Account, Group
 from tests.browser.conftest import assert_accessible, screenshot
+from tests.conftest import _PUMP
 
 
 @pytest.fixture(scope="module")
@@ -28,8 +29,11 @@ def _total(page) -> int:
     return int(page.locator('[data-stat="total"]').inner_text().replace(",", ""))
 
 
+COLUMNS = {1: ".person", 2: ".c-role", 3: ".c-status .badge", 4: ".c-group", 5: ".c-staff"}
+
+
 def _column(page, index: int) -> list:
-    return page.locator(f"table.clients tbody tr td:nth-child({index})").all_inner_texts()
+    return page.locator(f"table.clients tbody tr td{COLUMNS[index]}").all_inner_texts()
 
 
 def _wait_for(page, pattern: str):
@@ -159,3 +163,34 @@ def _first_client_id(northside) -> str:
     for item in Account.role_name.query(f"{northside.org_id}#client#L", limit=1):
         return item.account_id
     raise AssertionError("the demo has clients")
+
+
+def test_invite_users_opens_from_the_table_and_rows_resend_or_revoke(admin_page, northside):
+    from chalicelib import invites
+    from chalicelib.accounts import Viewer
+
+    admin = Account.get(northside.org_id, next(
+        a.account_id for a in Account.role_name.query(f"{northside.org_id}#admin#L")))
+    invites.invite_many(Viewer.of(admin), ["aaron.aardvark@example.org", "aaron.abbott@example.org"])
+    _PUMP.drain()  # the stream adds their search words
+    page = admin_page
+    page.get_by_role("link", name="Invite users").click()
+    dialog = page.get_by_role("dialog")
+    expect(dialog).to_be_visible()
+    page.keyboard.press("Escape")
+    expect(dialog).to_be_hidden()
+
+    page.get_by_label("Search", exact=True).fill("aaron")
+    _wait_for(page, r"q=aaron")
+    expect(page.locator(".invite-state").first).to_have_text("Invited")
+    page.get_by_label("Select aaron.aardvark@example.org").check()
+    page.get_by_label("Select aaron.abbott@example.org").check()
+    page.get_by_role("button", name="Revoke invite").first.click()
+    expect(page.get_by_role("status").filter(has_text="Revoked 2 of 2 invitations.")).to_be_visible()
+    expect(page.locator(".invite-state").first).to_have_text("Revoked")
+    row = page.locator("table.clients tbody tr").first
+    row.get_by_label(re.compile("Actions for")).click()
+    row.get_by_role("button", name="Resend invite").click()
+    expect(page.get_by_role("status").filter(has_text="Resent 1 of 1 invitation.")).to_be_visible()
+    assert_accessible(page)
+    screenshot(page, "clients-invitations")
