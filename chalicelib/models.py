@@ -85,6 +85,7 @@ class Organisation(Model):
     created_at = UTCDateTimeAttribute(default=utcnow)
     # Organisation account link (SPEC 4.1): only the hash of the token is kept.
     join_token_hash = UnicodeAttribute(null=True)
+    join_nonce = UnicodeAttribute(null=True)  # the link's token is derived from it (organisations.py)
     join_enabled = BooleanAttribute(default=True)
     allowed_domains = ListAttribute(of=UnicodeAttribute, default=list)
     # API keys of other platform modules: key id -> label, prefix, hash, who and when.

@@ -492,3 +492,20 @@
   function start() { enhance(document); }
   if (document.readyState !== 'loading') start(); else document.addEventListener('DOMContentLoaded', start);
 })();
+
+// Copy buttons (the organisation account link): the clipboard, or selected text to copy by hand.
+document.addEventListener('click', function (event) {
+  var button = event.target.closest('[data-copy]');
+  if (!button) return;
+  var field = document.querySelector(button.getAttribute('data-copy'));
+  var status = button.parentNode.querySelector('[data-copy-status]');
+  if (!field) return;
+  field.select();
+  var done = function (text) { if (status) status.textContent = text; button.textContent = 'Copied'; };
+  if (navigator.clipboard && window.isSecureContext) {
+    navigator.clipboard.writeText(field.value).then(function () { done('Link copied.'); },
+      function () { done('Press Ctrl+C to copy the selected link.'); });
+  } else {
+    try { document.execCommand('copy'); done('Link copied.'); } catch (e) { done('Press Ctrl+C to copy the selected link.'); }
+  }
+});

@@ -7,13 +7,13 @@ from urllib.parse import urlparse
 
 from chalice import Blueprint
 
-from chalicelib import config, imports, invites, suppression
+from chalicelib import config, imports, invites, organisations, suppression
 from chalicelib.addresses import MAX_ADDRESSES, check_addresses, split_addresses
 from chalicelib.errors import Gone, NotFound, ValidationError
 from chalicelib.openapi import errors, json_schema
 from chalicelib.web import render
 from chalicelib.web.guard import form_errors, json_ok, page, request, set_session_cookie, view, viewer
-from chalicelib.web.requests import FORM_TYPE, client_ip, form, form_list, json_body
+from chalicelib.web.requests import FORM_TYPE, client_ip, form, form_list, json_body, query
 
 bp = Blueprint(__name__)
 TEAM = ("admin", "staff")
@@ -122,7 +122,11 @@ def _safe_next(raw: str) -> str:
 def _window(status: int = 200, **extra):
     """The whole page, or only the window's content when the dialog asks (X-Fragment: 1)."""
     me, req = viewer(), request()
+    org = organisations.get_organisation(me.org_id)
+    token = organisations.join_link_token(org)
     context = {"groups": invites.groups_of(me.org_id), "staff": invites.staff_members(me.org_id),
+               "link": {"url": f"{config.public_url()}/join/{token}" if token else None,
+                        "enabled": org.join_enabled, "domains": list(org.allowed_domains or [])},
                "is_admin": me.is_admin, "max_addresses": MAX_ADDRESSES, "errors": {}, "report": None,
                "values": {"emails": "", "role": "client", "group_id": "", "send_email": True,
                           "staff_id": me.account_id if me.role == "staff" else ""}}
@@ -145,7 +149,7 @@ def _json_list(body: dict, name: str) -> list:
 @bp.route("/invite")
 @view(*TEAM)
 def invite_window():
-    return _window()
+    return _window(notice=(query(request()).get("notice") or "")[:200])
 
 
 @bp.route("/invite", methods=["POST"], content_types=[FORM_TYPE])
@@ -183,6 +187,41 @@ def resend_form():
 @view(*TEAM)
 def revoke_form():
     return _selection_done(invites.revoke(viewer(), form_list(request(), "account_id")), "Revoked")
+
+
+# --------------------------------------------------------------------------- the organisation account link
+
+def _link_changed(notice: str):
+    return render.redirect(render.url("/invite", notice=notice) + "#account-link")
+
+
+@bp.route("/invite/link/regenerate", methods=["POST"], content_types=[FORM_TYPE])
+@view("admin")
+def regenerate_link():
+    organisations.regenerate_join_link(organisations.get_organisation(viewer().org_id))
+    return _link_changed("A new organisation link was made; the old one no longer works.")
+
+
+@bp.route("/invite/link/enabled", methods=["POST"], content_types=[FORM_TYPE])
+@view("admin")
+def switch_link():
+    enabled = form(request()).get("enabled") == "1"
+    organisations.set_join_enabled(organisations.get_organisation(viewer().org_id), enabled)
+    return _link_changed("Self sign-up through the link is on." if enabled else
+                         "Self sign-up through the link is off: the link shows a not-found page.")
+
+
+@bp.route("/invite/link/domains", methods=["POST"], content_types=[FORM_TYPE])
+@view("admin")
+def limit_link_domains():
+    fields = form(request())
+    try:
+        domains = organisations.set_allowed_domains(organisations.get_organisation(viewer().org_id),
+                                                    fields.get("domains", ""))
+    except ValidationError as error:
+        return _window(400, errors=form_errors(error), link_domains=fields.get("domains", ""))
+    return _link_changed(f"Sign-up limited to {', '.join(domains)}." if domains else
+                         "Sign-up through the link is open to any e-mail domain.")
 
 
 # --------------------------------------------------------------------------- accepting an invitation

@@ -177,6 +177,12 @@ def test_invite_users_opens_from_the_table_and_rows_resend_or_revoke(admin_page,
     page.get_by_role("link", name="Invite users").click()
     dialog = page.get_by_role("dialog")
     expect(dialog).to_be_visible()
+    expect(dialog.get_by_role("textbox", name="Organisation account link")).to_have_value(
+        re.compile(rf"/join/{northside.join_token}$"))
+    dialog.get_by_role("button", name="Copy").click()
+    expect(dialog.get_by_role("button", name="Copied")).to_be_visible()
+    assert_accessible(page)
+    screenshot(page, "invite-users-window")
     page.keyboard.press("Escape")
     expect(dialog).to_be_hidden()
 
