@@ -1,9 +1,9 @@
 """Signing in, signing up through an organisation's link, signing out."""
 from typing import Optional, Tuple
 
-from chalicelib import accounts, activities, passwords, sessions, throttle
+from chalicelib import accounts, activities, organisations, passwords, sessions, throttle
 from chalicelib.errors import Conflict, Unauthenticated, ValidationError
-from chalicelib.models import Account, Organisation, Session, utcnow
+from chalicelib.models import Account, Session, utcnow
 
 WRONG_CREDENTIALS = "The e-mail or password is not right."
 
@@ -55,17 +55,24 @@ def start_session(account: Account, ip: str, user_agent: str) -> Tuple[str, Sess
     return cookie_value, session
 
 
-def sign_up(org: Organisation, raw_name: str, raw_email: str, password: str, ip: str,
+def sign_up(link: organisations.JoinLink, raw_name: str, raw_email: str, password: str, ip: str,
             user_agent: str) -> Tuple[str, Session, Account]:
-    """A new Client of `org` through its account link, signed in at once."""
+    """A new Client through a sign-up link (placed in the link's group and caseload), signed in at once."""
+    org = link.org
     name = accounts.clean_name(raw_name)
     email = accounts.normalise_email(raw_email)
     domain = email.rsplit("@", 1)[1]
     if org.allowed_domains and domain not in org.allowed_domains:
         raise ValidationError(f"Sign-up is limited to addresses at {', '.join(org.allowed_domains)}.", "email")
     passwords.check_new_password(password)
+    staff = accounts.get_account(org.org_id, link.staff_id) if link.staff_id else None
     account = accounts.new_account(org.org_id, email, name, "client",
-                                   password_hash=passwords.hash_password(password), created_by="join_link")
+                                   password_hash=passwords.hash_password(password), created_by="join_link",
+                                   group_id=link.group_id, staff_id=staff.account_id if staff else None,
+                                   staff_email=staff.email if staff else None)
+    if accounts.find_by_email(org.org_id, email):
+        raise Conflict("An account with this e-mail already exists. Sign in instead.", "email", code="email_taken")
+    organisations.use_extra_link(link)
     try:
         accounts.create_account(account)
     except Conflict:

@@ -90,6 +90,8 @@ class Organisation(Model):
     allowed_domains = ListAttribute(of=UnicodeAttribute, default=list)
     # API keys of other platform modules: key id -> label, prefix, hash, who and when.
     api_keys = MapAttribute(default=dict)
+    # Extra sign-up links: link id -> nonce, group, staff, expiry, use limit (organisations.py).
+    extra_links = MapAttribute(default=dict)
 
 
 class Account(Model):

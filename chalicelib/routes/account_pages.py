@@ -76,14 +76,15 @@ def signout():
 @bp.route("/join/{token}")
 @view()
 def join_form(token):
-    org = organisations.organisation_for_join_token(token)
+    org = organisations.join_link(token).org
     return page("auth/join.html", org=org, token=token, values={}, errors={}, mode="signup")
 
 
 @bp.route("/join/{token}", methods=["POST"], content_types=[FORM_TYPE])
 @view()
 def join(token):
-    org = organisations.organisation_for_join_token(token)
+    link = organisations.join_link(token)
+    org = link.org
     req = request()
     fields = form(req)
     mode = "signin" if fields.get("mode") == "signin" else "signup"
@@ -94,7 +95,7 @@ def join(token):
                 req.headers.get("user-agent", ""), org_id=org.org_id)
         else:
             cookie_value, _session, account = auth.sign_up(
-                org, fields.get("name", ""), fields.get("email", ""), fields.get("password", ""),
+                link, fields.get("name", ""), fields.get("email", ""), fields.get("password", ""),
                 client_ip(req), req.headers.get("user-agent", ""))
     except CaseloadError as error:
         if error.status not in (400, 401, 409):

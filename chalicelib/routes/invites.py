@@ -127,6 +127,9 @@ def _window(status: int = 200, **extra):
     context = {"groups": invites.groups_of(me.org_id), "staff": invites.staff_members(me.org_id),
                "link": {"url": f"{config.public_url()}/join/{token}" if token else None,
                         "enabled": org.join_enabled, "domains": list(org.allowed_domains or [])},
+               "extra_links": [{**link, "url": f"{config.public_url()}/join/{link['token']}"}
+                               for link in organisations.extra_links(org)] if me.is_admin else [],
+               "link_values": {"days": "7"},
                "is_admin": me.is_admin, "max_addresses": MAX_ADDRESSES, "errors": {}, "report": None,
                "values": {"emails": "", "role": "client", "group_id": "", "send_email": True,
                           "staff_id": me.account_id if me.role == "staff" else ""}}
@@ -222,6 +225,26 @@ def limit_link_domains():
         return _window(400, errors=form_errors(error), link_domains=fields.get("domains", ""))
     return _link_changed(f"Sign-up limited to {', '.join(domains)}." if domains else
                          "Sign-up through the link is open to any e-mail domain.")
+
+
+@bp.route("/invite/links", methods=["POST"], content_types=[FORM_TYPE])
+@view("admin")
+def create_extra_link():
+    me, fields = viewer(), form(request())
+    try:
+        organisations.create_extra_link(organisations.get_organisation(me.org_id), me.name or me.email,
+                                        fields.get("group_id", ""), fields.get("staff_id", ""),
+                                        fields.get("days", ""), fields.get("max_uses", ""))
+    except ValidationError as error:
+        return _window(400, errors={f"link_{k}": v for k, v in form_errors(error).items()}, link_values=fields)
+    return _link_changed("A new sign-up link was made.")
+
+
+@bp.route("/invite/links/{link_id}/revoke", methods=["POST"], content_types=[FORM_TYPE])
+@view("admin")
+def revoke_extra_link(link_id):
+    organisations.revoke_extra_link(organisations.get_organisation(viewer().org_id), link_id)
+    return _link_changed("The sign-up link was revoked: it no longer works.")
 
 
 # --------------------------------------------------------------------------- accepting an invitation
