@@ -16,7 +16,7 @@ from typing import Optional
 from chalicelib import aggregator, invites, metrics, search, tokens
 from chalicelib.accounts import Viewer
 from chalicelib.errors import ValidationError
-from chalicelib.models import NO_VALUE, ROLES, STATUSES, Account, Group, SearchToken, utcnow
+from chalicelib.models import NO_VALUE, PAIRS, ROLES, STATUSES, Account, Group, SearchToken, utcnow
 
 PAGE_SIZES = (25, 50, 100)
 # A box's rows are a range of one sort key: newest first, read straight off the index.
@@ -94,7 +94,8 @@ def parse_filters(params: dict, viewer: Viewer) -> Filters:
         no_visit=int(no_visit) if no_visit else 0,
         box=box,
         q=search.clean_query(params.get("q", "")),
-        sort=BOX_SORTS.get(box) or _choice(params, "sort", list(SORTS), "name"),
+        # "No visit in N days" lists the longest-absent first unless a sort is chosen: it reads only its rows.
+        sort=BOX_SORTS.get(box) or _choice(params, "sort", list(SORTS), "visit" if no_visit else "name"),
         direction="desc" if box else _choice(params, "dir", ["asc", "desc"], "asc"),
         size=_page_size(params.get("size")),
     )
@@ -156,25 +157,31 @@ def _live(filters: Filters) -> str:
     return "A" if filters.status == "archived" else "L"
 
 
+# What each index's partition selects, so the other filters become FilterExpressions.
+COVERS = {"all": (), "role": ("role",), "status": ("status",), "group": ("group",), "staff": ("staff",),
+          **{pair: dims for pair, dims in PAIRS.items()}}
+
+
 def _partitions(org_id: str, filters: Filters) -> dict:
-    """dimension -> the listing partition selecting that filter."""
+    """index dimension -> the listing partition selecting that filter (or pair of filters)."""
     live = _live(filters)
-    options = {}
-    if filters.role:
-        options["role"] = f"{org_id}#{filters.role}#{live}"
-    if filters.group:
-        options["group"] = f"{org_id}#{filters.group}#{live}"
-    if filters.staff:
-        options["staff"] = f"{org_id}#{filters.staff}#{live}"
+    value = {"role": filters.role, "group": filters.group, "staff": filters.staff}
+    options = {d: f"{org_id}#{value[d]}#{live}" for d in ("role", "group", "staff") if value[d]}
     if filters.status:
         options["status"] = f"{org_id}#{filters.status}"
+    if filters.sort == "name":
+        for pair, (first, second) in PAIRS.items():
+            if first == "status" and filters.status and value[second]:
+                options[pair] = f"{org_id}#{filters.status}#{value[second]}"
+            elif first == "group" and filters.group and filters.staff:
+                options[pair] = f"{org_id}#{filters.group}#{filters.staff}#{live}"
     return options
 
 
-def _combo(filters: Filters, only: Optional[str] = None) -> str:
-    """The counters' key for these filters (or for one dimension of them)."""
+def _combo(filters: Filters, only=None) -> str:
+    """The counters' key for these filters (or for the dimensions one index covers)."""
     def pick(dimension, value, default):
-        return value if value and only in (None, dimension) else default
+        return value if value and (only is None or dimension in only) else default
     return metrics.combo_key(pick("role", filters.role, metrics.ANY),
                              pick("status", filters.status, metrics.LIVE),
                              pick("group", filters.group, metrics.ANY),
@@ -182,7 +189,7 @@ def _combo(filters: Filters, only: Optional[str] = None) -> str:
 
 
 def _plan(org_id: str, filters: Filters):
-    """(dimension, partition, expected share of the partition that matches)."""
+    """(index dimension, partition, expected share of the partition that matches)."""
     options = _partitions(org_id, filters)
     if not options:
         return "all", org_id, 1.0
@@ -193,7 +200,8 @@ def _plan(org_id: str, filters: Filters):
         (dimension, partition), = options.items()
         return dimension, partition, 1.0
     dimensions = list(options)
-    *sizes, combined = aggregator.read_counts(org_id, [_combo(filters, d) for d in dimensions] + [_combo(filters)])
+    *sizes, combined = aggregator.read_counts(
+        org_id, [_combo(filters, COVERS[d]) for d in dimensions] + [_combo(filters)])
     smallest = min(range(len(dimensions)), key=sizes.__getitem__)
     return dimensions[smallest], options[dimensions[smallest]], (combined / sizes[smallest]) if sizes[smallest] else 1.0
 
@@ -218,15 +226,15 @@ def _conditions(dimension: str, filters: Filters):
     """(range key condition, filter condition) for the chosen index."""
     index = getattr(Account, f"{dimension}_{filters.sort}")
     sort_attribute = getattr(Account, f"s_{filters.sort}")
-    checks = []
-    if filters.role and dimension != "role":
+    checks, covered = [], COVERS[dimension]
+    if filters.role and "role" not in covered:
         checks.append(Account.role == filters.role)
-    if filters.status and dimension != "status" and filters.status != "archived":
+    if filters.status and "status" not in covered and filters.status != "archived":
         checks.append(Account.status == filters.status)
-    if filters.group and dimension != "group":
+    if filters.group and "group" not in covered:
         checks.append(Account.group_id == filters.group if filters.group != NO_VALUE
                       else Account.group_id.does_not_exist())
-    if filters.staff and dimension != "staff":
+    if filters.staff and "staff" not in covered:
         checks.append(Account.caseload_id == filters.staff if filters.staff != NO_VALUE
                       else Account.caseload_id.does_not_exist())
     low, high = None, None

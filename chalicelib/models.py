@@ -35,6 +35,9 @@ STATUSES = ("provisioned", "activated", "archived")
 # Filter dimensions of the Clients Table and the account attribute behind each.
 DIMENSIONS = ("all", "role", "status", "group", "staff")
 SORTS = ("name", "visit", "created")
+# Pairs of the selective filters, indexed in the default (name) order only: with
+# them a combined filter reads about what it shows (DynamoDB allows 20 GSIs).
+PAIRS = {"sg": ("status", "group"), "st": ("status", "staff"), "gs": ("group", "staff")}
 LISTING_PROJECTION = ["role", "status", "group_id", "caseload_id", "last_visit"]
 NO_VALUE = "-"
 
@@ -136,6 +139,9 @@ class Account(Model):
     p_status = UnicodeAttribute(null=True)
     p_group = UnicodeAttribute(null=True)
     p_staff = UnicodeAttribute(null=True)
+    p_sg = UnicodeAttribute(null=True)
+    p_st = UnicodeAttribute(null=True)
+    p_gs = UnicodeAttribute(null=True)
     s_name = UnicodeAttribute(null=True)
     s_visit = UnicodeAttribute(null=True)
     s_created = UnicodeAttribute(null=True)
@@ -144,6 +150,8 @@ class Account(Model):
     for _dimension in DIMENSIONS:
         for _sort in SORTS:
             locals()[f"{_dimension}_{_sort}"] = _listing_index(_dimension, _sort)
+    for _dimension in PAIRS:
+        locals()[f"{_dimension}_name"] = _listing_index(_dimension, "name")
     del _dimension, _sort
 
     @property
@@ -166,6 +174,10 @@ class Account(Model):
         self.p_status = f"{org}#{self.status}"
         self.p_group = f"{org}#{self.group_id or NO_VALUE}#{live}"
         self.p_staff = f"{org}#{self.caseload_id or NO_VALUE}#{live}"
+        group, staff = self.group_id or NO_VALUE, self.caseload_id or NO_VALUE
+        self.p_sg = f"{org}#{self.status}#{group}"
+        self.p_st = f"{org}#{self.status}#{staff}"
+        self.p_gs = f"{org}#{group}#{staff}#{live}"
         self.s_name = f"{(self.name or self.email).casefold()}#{me}"
         self.s_visit = f"{self.last_visit.isoformat() if self.last_visit else '0'}#{me}"
         self.s_created = f"{self.created_at.isoformat()}#{me}"

@@ -261,3 +261,15 @@ def test_activity_pages_are_cursored(admin_http, org):
     assert len(second["events"]) == 5 and second["events_cursor"] is None
     assert {e["at"] for e in first["events"]}.isdisjoint({e["at"] for e in second["events"]})
     assert Account.get(org.org_id, org.client.account_id).name == "Cleo Client"
+
+
+@pytest.mark.parametrize("sort", ["name", "visit", "created"])
+def test_pairs_of_filters_select_exactly_their_rows_in_every_sort(admin_http, org, group, people, sort):
+    def names(query):
+        return set(_names(admin_http.json("GET", f"/api/v1/clients?sort={sort}&{query}")))
+
+    assert names(f"status=provisioned&group={group.group_id}") == {"Bob Baker"}
+    assert names(f"group={group.group_id}&staff={org.staff.account_id}") == {"Ann Archer"}
+    assert names(f"status=archived&staff={org.staff.account_id}") == {"Cat Cooper"}
+    assert names(f"status=activated&staff={org.staff.account_id}&role=client") == {
+        "Cleo Client", "Ann Archer", *(f"Zoe Zimmer {i}" for i in range(4))}
