@@ -82,21 +82,22 @@ def clients_api():
                     "next_cursor": table.page.next_cursor, "previous_cursor": table.page.previous_cursor})
 
 
+def _history(account_id: str) -> history.History:
+    params = query(request())
+    return history.person_history(viewer(), account_id, params.get("sessions_cursor", ""),
+                                  params.get("events_cursor", ""))
+
+
 @bp.route("/clients/{account_id}/activities")
 @view("admin", "staff")
 def client_activities(account_id):
-    params = query(request())
-    found = history.person_history(viewer(), account_id, params.get("sessions_cursor", ""),
-                                   params.get("events_cursor", ""))
-    return page("clients/activities.html", history=found)
+    return page("clients/activities.html", history=_history(account_id))
 
 
 @bp.route("/api/v1/clients/{account_id}/activities")
 @view("admin", "staff")
 def client_activities_api(account_id):
-    params = query(request())
-    found = history.person_history(viewer(), account_id, params.get("sessions_cursor", ""),
-                                   params.get("events_cursor", ""))
+    found = _history(account_id)
     return json_ok({
         "sessions": [s.as_dict() for s in found.sessions], "sessions_cursor": found.sessions_next,
         "events": [e.as_dict() for e in found.events],

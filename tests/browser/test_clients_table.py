@@ -15,14 +15,18 @@ def northside(live_server):
     return demo.seed(clients=120, seed_value=7, org_name="Northside Browser Centre")
 
 
-@pytest.fixture
-def admin_page(page, northside):
+def _signed_in(page, email: str, password: str):
     page.goto("/signin")
-    page.get_by_label("E-mail").fill(northside.admin_email)
-    page.get_by_label("Password").fill(northside.password)
+    page.get_by_label("E-mail").fill(email)
+    page.get_by_label("Password").fill(password)
     page.get_by_role("button", name="Sign in").click()
     expect(page).to_have_url(re.compile(r"/clients$"))
     return page
+
+
+@pytest.fixture
+def admin_page(page, northside):
+    return _signed_in(page, northside.admin_email, northside.password)
 
 
 def _total(page) -> int:
@@ -125,11 +129,7 @@ def test_view_activities_from_the_row_menu(admin_page, northside):
 
 
 def test_staff_see_their_own_caseload_without_a_staff_filter(page, northside):
-    page.goto("/signin")
-    page.get_by_label("E-mail").fill(northside.staff_email)
-    page.get_by_label("Password").fill(northside.password)
-    page.get_by_role("button", name="Sign in").click()
-    expect(page).to_have_url(re.compile(r"/clients$"))
+    _signed_in(page, northside.staff_email, northside.password)
     expect(page.get_by_label("Staff", exact=True)).to_have_count(0)
     staff_column = set(_column(page, 5))
     assert staff_column <= {northside.staff_email, "—"}
@@ -138,11 +138,7 @@ def test_staff_see_their_own_caseload_without_a_staff_filter(page, northside):
 
 def test_filters_work_without_javascript(browser, live_server, northside):
     context = browser.new_context(base_url=live_server, java_script_enabled=False)
-    page = context.new_page()
-    page.goto("/signin")
-    page.get_by_label("E-mail").fill(northside.admin_email)
-    page.get_by_label("Password").fill(northside.password)
-    page.get_by_role("button", name="Sign in").click()
+    page = _signed_in(context.new_page(), northside.admin_email, northside.password)
     page.get_by_label("Role", exact=True).select_option("staff")
     page.get_by_role("button", name="Apply").click()
     expect(page).to_have_url(re.compile(r"role=staff"))
