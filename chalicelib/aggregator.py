@@ -25,20 +25,24 @@ from chalicelib.models import Account, Metric, Organisation, SearchToken
 log = logging.getLogger(__name__)
 TRANSACTION_ITEMS = 100
 COUNTERS_PER_UPDATE = 40
+CHANGES_PER_WORD_WRITE = 100  # whose word items go out together: full batches, bounded memory
 SEQUENCE_WIDTH = 40  # stream sequence numbers are up to 40 digits: compare them as padded strings
 
 
 @dataclass
 class AccountChange:
+    """One stream record. The images stay raw (the event's own dicts) and are
+    parsed only while the chunk they belong to is built, so a batch of 10,000
+    records never holds 20,000 parsed accounts at once."""
     sequence: str
     org_id: str
     account_id: str
-    old: Optional[Account]
-    new: Optional[Account]
+    version: int
+    old_image: Optional[dict]
+    new_image: Optional[dict]
 
-    @property
-    def version(self) -> int:
-        return int((self.new or self.old).version or 0)
+    def accounts(self) -> tuple:
+        return _image(self.old_image), _image(self.new_image)
 
 
 def _image(raw: Optional[dict]) -> Optional[Account]:
@@ -46,12 +50,12 @@ def _image(raw: Optional[dict]) -> Optional[Account]:
 
 
 def _to_change(record) -> AccountChange:
-    stream = record.dynamodb
-    keys = stream.raw_event["Keys"]
+    stream = record.dynamodb.raw_event
+    keys, old, new = stream["Keys"], stream.get("OldImage"), stream.get("NewImage")
     return AccountChange(
-        sequence=stream.sequence_number.zfill(SEQUENCE_WIDTH),
+        sequence=record.dynamodb.sequence_number.zfill(SEQUENCE_WIDTH),
         org_id=keys["org_id"]["S"], account_id=keys["account_id"]["S"],
-        old=_image(stream.raw_event.get("OldImage")), new=_image(stream.raw_event.get("NewImage")),
+        version=int((new or old or {}).get("version", {}).get("N", 0)), old_image=old, new_image=new,
     )
 
 
@@ -70,7 +74,7 @@ def apply_stream_batch(event: dict) -> dict:
 
 
 def _apply(changes: list) -> Optional[AccountChange]:
-    """Apply in order; returns the first change that could not be applied."""
+    """Apply in order, a group of chunks at a time; returns the first change that could not be applied."""
     if not changes:
         return None
     marks = _applied_marks({(c.org_id, c.account_id) for c in changes})
@@ -80,10 +84,34 @@ def _apply(changes: list) -> Optional[AccountChange]:
         if mark is None or (change.sequence > mark.seq and not (mark.rebuilt and change.version <= mark.version)):
             pending.append(change)
             marks[(change.org_id, change.account_id)] = _Mark(change.sequence, change.version, False)
-    if not pending:
-        return None
-    search.sync([(c.old, c.new) for c in pending])
-    for chunk in _chunks(pending):
+    for group in _groups(pending):
+        failed = _write_group(group)
+        if failed:
+            return failed
+    return None
+
+
+def _groups(changes: list):
+    """Chunks in groups of about CHANGES_PER_WORD_WRITE changes, built lazily:
+    memory holds one group, whatever the batch size."""
+    group = []
+    for chunk in _chunks(changes):
+        group.append(chunk)
+        if sum(len(c) for c in group) >= CHANGES_PER_WORD_WRITE:
+            yield group
+            group = []
+    if group:
+        yield group
+
+
+def _write_group(chunks: list) -> Optional[AccountChange]:
+    """Word items first, for several chunks at once (full BatchWriteItems):
+    a chunk's mark must never be written before its words."""
+    words = {}
+    for chunk in chunks:
+        words.update(chunk.words)
+    search.write(words)
+    for chunk in chunks:
         try:
             _write_chunk(chunk)
         except ClientError as error:
@@ -106,20 +134,23 @@ def _applied_marks(accounts: set) -> dict:
 
 
 def _chunks(changes: list):
-    """Groups of whole changes whose merged writes fit one transaction."""
-    chunk, merged = [], Counter()
+    """Groups of whole changes whose merged counter writes fit one transaction,
+    with the word items they change. Built lazily: one chunk in memory at a time."""
+    chunk, merged, words = [], Counter(), {}
     for change in changes:
+        old, new = change.accounts()
         delta = Counter({((change.org_id, combo), counter): amount
-                         for (combo, counter), amount in metrics.change(change.old, change.new).items()})
+                         for (combo, counter), amount in metrics.change(old, new).items()})
         trial = merged.copy()
         trial.update(delta)
         if chunk and not _fits(trial, len(chunk) + 1):
-            yield _Chunk(chunk, merged)
-            chunk, trial = [], delta
+            yield _Chunk(chunk, merged, words)
+            chunk, trial, words = [], delta, {}
         chunk.append(change)
         merged = trial
+        words.update(search.word_changes(old, new))
     if chunk:
-        yield _Chunk(chunk, merged)
+        yield _Chunk(chunk, merged, words)
 
 
 def _fits(merged: Counter, changes: int) -> bool:
@@ -129,9 +160,10 @@ def _fits(merged: Counter, changes: int) -> bool:
 
 
 class _Chunk(list):
-    def __init__(self, changes, merged):
+    def __init__(self, changes, merged, words):
         super().__init__(changes)
         self.merged = merged
+        self.words = words
 
 
 def _write_chunk(chunk: "_Chunk") -> None:

@@ -7,7 +7,7 @@ reading the accounts; the accounts stream keeps the copies current.
 """
 import re
 import unicodedata
-from typing import Iterable, Optional
+from typing import Optional
 
 from chalicelib.models import Account, SearchToken
 
@@ -79,15 +79,19 @@ def tokens_for(account: Account) -> list:
             for term in sorted(terms_of(account))]
 
 
-def sync(changes: Iterable) -> None:
-    """Bring word items in line with (old, new) account images, in batch writes
-    (one final write per item: a batch may not name an item twice)."""
+def word_changes(old: Optional[Account], new: Optional[Account]) -> dict:
+    """(bucket, token) -> ("delete" | "save", item): what one change of an
+    account does to its word items. Later changes update() over earlier ones."""
     final = {}
-    for old, new in changes:
-        for token in tokens_for(old) if old else ():
-            final[(token.bucket, token.token)] = ("delete", token)
-        for token in tokens_for(new) if new else ():
-            final[(token.bucket, token.token)] = ("save", token)
+    for token in tokens_for(old) if old else ():
+        final[(token.bucket, token.token)] = ("delete", token)
+    for token in tokens_for(new) if new else ():
+        final[(token.bucket, token.token)] = ("save", token)
+    return final
+
+
+def write(final: dict) -> None:
+    """Word changes in batch writes (one write per item: a batch may not name an item twice)."""
     with SearchToken.batch_write() as batch:
         for action, token in final.values():
             getattr(batch, action)(token)

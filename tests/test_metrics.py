@@ -3,10 +3,11 @@ import random
 from collections import Counter, defaultdict
 from datetime import datetime, time, timedelta, timezone
 
+from botocore.exceptions import ClientError
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from chalicelib import accounts, aggregator, aws, metrics
+from chalicelib import accounts, aggregator, aws, clients, metrics
 from chalicelib.local import emulator
 from chalicelib.models import NO_VALUE, Account, Metric
 from chalicelib.tokens import new_id
@@ -266,6 +267,40 @@ def test_a_record_that_cannot_be_read_is_reported_for_redelivery(org, pump):
               "dynamodb": {"SequenceNumber": "123", "Keys": {}, "StreamViewType": "NEW_AND_OLD_IMAGES"}}
     reply = aggregator.apply_stream_batch({"Records": [broken]})
     assert reply == {"batchItemFailures": [{"itemIdentifier": "123"}]}
+
+
+def test_a_failed_transaction_is_reported_and_its_redelivery_counts_once(org, pump, monkeypatch):
+    pump.drain()
+    READER.read()
+    for index in range(6):  # a group each: many combinations, so more than one transaction
+        make_account(org.org_id, name=f"Chunked {index}", group_id=f"g-{index}", last_visit=datetime.now(timezone.utc),
+                     active_days={TODAY - 3 - index, TODAY})
+    records = [r for r in READER.read() if r["dynamodb"]["Keys"]["org_id"]["S"] == org.org_id]
+    write_chunk, written = aggregator._write_chunk, []
+
+    def second_transaction_fails(chunk):
+        written.append(len(chunk))
+        if len(written) == 2:
+            raise ClientError({"Error": {"Code": "TransactionCanceledException", "Message": "busy"}},
+                              "TransactWriteItems")
+        write_chunk(chunk)
+
+    monkeypatch.setattr(aggregator, "_write_chunk", second_transaction_fails)
+    reply = aggregator.apply_stream_batch({"Records": records})
+    applied = written[0]
+    assert 0 < applied < len(records)
+    assert reply == {"batchItemFailures": [{"itemIdentifier": records[applied]["dynamodb"]["SequenceNumber"]}]}
+    monkeypatch.setattr(aggregator, "_write_chunk", write_chunk)
+
+    # Lambda redelivers from the failed record on, and may repeat the whole batch too.
+    assert aggregator.apply_stream_batch({"Records": records[applied:]}) == {"batchItemFailures": []}
+    assert aggregator.apply_stream_batch({"Records": records}) == {"batchItemFailures": []}
+    counters = aggregator.read_counters(org.org_id, metrics.combo_key())
+    assert counters["n"] == 9 and metrics.boxes(counters).engaged == 6
+    assert aggregator.reconcile(org.org_id).counters_off == 0
+    viewer = accounts.Viewer.of(org.admin)
+    found = clients.list_page(viewer, clients.parse_filters({"q": "chunked"}, viewer))
+    assert sorted(row.name for row in found.rows) == [f"Chunked {index}" for index in range(6)]
 
 
 def test_rebuild_counts_a_bulk_load_once(org, pump):
