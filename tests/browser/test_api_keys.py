@@ -18,5 +18,10 @@ def test_admin_creates_and_revokes_an_api_key(page, org, sign_in):
     expect(page.get_by_role("cell", name="Learning platform", exact=True)).to_be_visible()
     assert_accessible(page)
     screenshot(page, "api-keys")
-    page.get_by_role("button", name="Revoke the key used by Learning platform").click()
+    page.get_by_text("Revoke", exact=True).click()  # asks first: apps using the key would stop at once
+    expect(page.get_by_text("stop recording activities at once")).to_be_visible()
+    expect(page.get_by_role("cell", name="Learning platform", exact=True)).to_be_visible()
+    assert_accessible(page)
+    screenshot(page, "api-keys-revoke")
+    page.get_by_role("button", name="Revoke key").click()
     expect(page.get_by_text("No keys yet.")).to_be_visible()

@@ -177,6 +177,11 @@ def test_invite_users_opens_from_the_table_and_rows_resend_or_revoke(admin_page,
         re.compile(rf"/join/{northside.join_token}$"))
     dialog.get_by_role("button", name="Copy").click()
     expect(dialog.get_by_role("button", name="Copied")).to_be_visible()
+    dialog.get_by_text("Regenerate link").click()  # asks first: the current link would stop working
+    expect(dialog.get_by_text("The current link stops working at once")).to_be_visible()
+    screenshot(page, "invite-users-regenerate")
+    dialog.get_by_text("Regenerate link").click()
+    expect(dialog.get_by_text("The current link stops working at once")).to_be_hidden()
     assert_accessible(page)
     screenshot(page, "invite-users-window")
     page.keyboard.press("Escape")
