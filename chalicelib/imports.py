@@ -88,11 +88,27 @@ def start_upload(viewer, filename: str = "") -> dict:
     name = " ".join(str(filename or "").split())[:120] or "invites.csv"
     Lookup(key=_job_key(job_id), org_id=viewer.org_id, account_id=viewer.account_id,
            expires_at=utcnow() + JOB_KEPT, data={"status": "waiting", "filename": name}).save()
+    return {"job_id": job_id, "upload": _presigned_post(viewer.org_id, job_id), "max_bytes": csv_rows.MAX_BYTES}
+
+
+def upload_form(viewer, job_id: str, return_to: str) -> Optional[dict]:
+    """A fresh presigned POST for a plain HTML form (no JavaScript): S3 sends
+    the browser back to `return_to` once the file is in. None once the job has its file."""
+    job = get_job(viewer, job_id)
+    if _data(job).get("status") != "waiting":
+        return None
+    return _presigned_post(viewer.org_id, job_id, return_to)
+
+
+def _presigned_post(org_id: str, job_id: str, return_to: str = "") -> dict:
+    fields, conditions = {}, [["content-length-range", 1, csv_rows.MAX_BYTES]]
+    if return_to:
+        fields["success_action_redirect"] = return_to
+        conditions.append({"success_action_redirect": return_to})
     post = aws.client("s3").generate_presigned_post(
-        Bucket=config.bucket(), Key=upload_key(viewer.org_id, job_id),
-        Conditions=[["content-length-range", 1, csv_rows.MAX_BYTES]], ExpiresIn=UPLOAD_SECONDS)
-    return {"job_id": job_id, "upload": {"url": post["url"], "fields": post["fields"]},
-            "max_bytes": csv_rows.MAX_BYTES}
+        Bucket=config.bucket(), Key=upload_key(org_id, job_id), Fields=fields, Conditions=conditions,
+        ExpiresIn=UPLOAD_SECONDS)
+    return {"url": post["url"], "fields": post["fields"]}
 
 
 def get_job(viewer, job_id: str) -> Lookup:

@@ -242,3 +242,26 @@ def test_formula_cells_are_row_errors_in_the_dry_run_and_defused_in_the_report(a
     report = admin_http.get(f"/invites/uploads/{state['job_id']}/errors.csv")
     text = requests.get(report.headers["Location"], timeout=10).content.decode("utf-8-sig")
     assert "\n3,'=1+1," in text  # a spreadsheet shows it as text, never runs it
+
+
+def test_the_upload_pages_without_javascript(admin_http, pump, org, other_org, chalice_client):
+    from tests.conftest import Http
+
+    assert admin_http.post_form("/invites/uploads", {}, csrf=False).status_code == 403
+    started = admin_http.post_form("/invites/uploads", {})
+    assert started.status_code == 303
+    job_id = started.headers["Location"].rsplit("/", 1)[1]
+    form = admin_http.get(f"/invites/uploads/{job_id}").body.decode()
+    # S3 receives the file and sends the browser back to this page (a signed field: the return cannot be changed).
+    assert 'enctype="multipart/form-data"' in form and 'name="success_action_redirect"' in form
+    assert f"/invites/uploads/{job_id}?uploaded=1" in form
+    assert "Checking your file" in admin_http.get(f"/invites/uploads/{job_id}?uploaded=1").body.decode()
+
+    too_early = admin_http.post_form(f"/invites/uploads/{job_id}/commit", {"send_email": "on"})
+    assert too_early.status_code == 409 and "Only a checked upload can be imported." in too_early.body.decode()
+    other = Http(chalice_client)
+    other.sign_in(other_org.admin)
+    assert other.get(f"/invites/uploads/{job_id}").status_code == 404
+    assert other.post_form(f"/invites/uploads/{job_id}/cancel", {}).status_code == 404
+    assert admin_http.get("/invites/uploads/not-a-job").status_code == 404
+    assert Lookup.get(f"import#{job_id}").data["status"] == "waiting"  # nothing above changed it

@@ -341,6 +341,44 @@ def api_upload_cancel(job_id):
     return json_ok(imports.job_view(imports.cancel_import(viewer(), job_id)))
 
 
+# Without JavaScript: the same jobs, as pages. The browser posts the file to S3
+# itself, and S3 sends it back to the job's page.
+
+def _upload_page_url(job_id: str) -> str:
+    return render.url(f"/invites/uploads/{job_id}")
+
+
+@bp.route("/invites/uploads", methods=["POST"], content_types=[FORM_TYPE])
+@view(*TEAM)
+def upload_start_form():
+    return render.redirect(_upload_page_url(imports.start_upload(viewer())["job_id"]))
+
+
+@bp.route("/invites/uploads/{job_id}")
+@view(*TEAM)
+def upload_page(job_id):
+    job = imports.job_view(imports.get_job(viewer(), job_id))
+    uploaded = query(request()).get("uploaded") == "1"
+    upload = None if uploaded else imports.upload_form(
+        viewer(), job_id, config.public_url() + _upload_page_url(job_id).removeprefix(render.base_path())
+        + "?uploaded=1")
+    return page("invites/upload.html", job=job, upload=upload)
+
+
+@bp.route("/invites/uploads/{job_id}/commit", methods=["POST"], content_types=[FORM_TYPE])
+@view(*TEAM)
+def upload_commit_form(job_id):
+    imports.commit_import(viewer(), job_id, form(request()).get("send_email") == "on")
+    return render.redirect(_upload_page_url(job_id))
+
+
+@bp.route("/invites/uploads/{job_id}/cancel", methods=["POST"], content_types=[FORM_TYPE])
+@view(*TEAM)
+def upload_cancel_form(job_id):
+    imports.cancel_import(viewer(), job_id)
+    return render.redirect(_upload_page_url(job_id))
+
+
 @bp.route("/invites/uploads/{job_id}/errors.csv")
 @view(*TEAM)
 def upload_error_report(job_id):

@@ -29,9 +29,12 @@ CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' 
 
 
 def content_security_policy() -> str:
-    """CSV uploads go from the browser straight to S3: its origin is the one `connect-src` adds."""
+    """CSV uploads go from the browser straight to S3 (a fetch, or a plain form without JavaScript):
+    its origin is the one `connect-src` and `form-action` add."""
     origin = config.upload_origin()
-    return CSP + (f"; connect-src 'self' {origin}" if origin else "")
+    if not origin:
+        return CSP
+    return CSP.replace("form-action 'self'", f"form-action 'self' {origin}") + f"; connect-src 'self' {origin}"
 
 
 def request():

@@ -1,11 +1,14 @@
 """Invite Users in a real browser: chips typed with comma, space and Enter, the
 e-mail in the local outbox, accepting it, and the modal window."""
+import re
+
 from playwright.sync_api import expect
 
 from chalicelib.models import Account
 from chalicelib.tokens import new_id
 from chalicelib.web.render import environment
 from tests.browser.conftest import assert_accessible, screenshot
+from tests.conftest import PASSWORD
 
 
 def _accounts(org_id, email):
@@ -163,4 +166,70 @@ def test_bulk_csv_dry_run_then_import(page, org, sign_in):
         assert all(_accounts(org.org_id, e)[0].status == "provisioned" for e in emails)
         assert not pump.errors
     finally:
+        pump.stop()
+
+
+def _sign_in(page, account):
+    page.goto("/signin")
+    page.get_by_label("E-mail").fill(account.email)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    return page
+
+
+def _assert_accessible_with_script(browser, live_server, org, url):
+    """axe-core runs as a script: check the same page in a context that allows one."""
+    checker = browser.new_context(base_url=live_server)
+    try:
+        page = _sign_in(checker.new_page(), org.admin)
+        page.goto(url)
+        assert_accessible(page)
+    finally:
+        checker.close()
+
+
+def test_bulk_csv_without_javascript(browser, live_server, org):
+    """The file goes to S3 in a plain form; S3 sends the browser back to the job's page."""
+    from app import app
+    from chalicelib.local import emulator
+
+    pump = emulator.EventPump(app, interval=0.2)
+    pump.start()
+    context = browser.new_context(base_url=live_server, java_script_enabled=False,
+                                  viewport={"width": 1360, "height": 860})
+    try:
+        tag = new_id()[:8]
+        emails = [f"plain{i}.{tag}@example.org" for i in range(2)]
+        page = _sign_in(context.new_page(), org.admin)
+        page.goto("/invite")
+        page.get_by_role("button", name="Upload a CSV file").click()
+        expect(page.get_by_role("heading", name="Upload CSV")).to_be_visible()
+        screenshot(page, "invite-csv-nojs-upload")
+        _assert_accessible_with_script(browser, live_server, org, page.url)
+        page.get_by_label("CSV file").set_input_files(files=[{
+            "name": "plain.csv", "mimeType": "text/csv",
+            "buffer": ("email,name\n" + "".join(f"{e},Plain {i}\n" for i, e in enumerate(emails)) + "=cmd(),Bad\n").encode()}])
+        page.get_by_role("button", name="Upload").click()
+        expect(page).to_have_url(re.compile(r"/invites/uploads/[0-9a-f]{32}\?uploaded=1"))
+        for _ in range(50):  # no script polls here: the person presses Check again
+            if page.get_by_role("button", name="Invite").count():
+                break
+            page.get_by_role("link", name="Check again").click()
+        expect(page.locator("[data-count=would_invite]")).to_have_text("2")
+        expect(page.locator("[data-count=invalid]")).to_have_text("1")
+        expect(page.locator(".csv-errors")).to_contain_text("Row 4")
+        assert _accounts(org.org_id, emails[0]) == []  # nothing written by the dry run
+        screenshot(page, "invite-csv-nojs-dry-run")
+        _assert_accessible_with_script(browser, live_server, org, page.url)
+        page.get_by_role("button", name="Invite").click()
+        for _ in range(50):
+            if page.get_by_text("Import finished: 2 invited.").count():
+                break
+            page.get_by_role("link", name="Check progress").click()
+        expect(page.locator("[data-count=invited]")).to_have_text("2")
+        screenshot(page, "invite-csv-nojs-done")
+        assert all(_accounts(org.org_id, e)[0].status == "provisioned" for e in emails)
+        assert not pump.errors
+    finally:
+        context.close()
         pump.stop()
