@@ -1,6 +1,7 @@
 """Counting what an operation costs: AWS requests (a botocore `after-call`
 hook on every session the app's clients come from), items DynamoDB read,
-and peak Python memory (tracemalloc)."""
+the capacity DynamoDB says it consumed (every call asks for
+`ReturnConsumedCapacity=TOTAL`), and peak Python memory (tracemalloc)."""
 import os
 import time
 import tracemalloc
@@ -15,6 +16,7 @@ import botocore.session
 class Cost:
     requests: Counter = field(default_factory=Counter)  # "dynamodb.Query" -> n
     items_read: int = 0
+    capacity: float = 0.0
     peak_bytes: int = 0
     seconds: float = 0.0
 
@@ -23,7 +25,8 @@ class Cost:
 
     def summary(self) -> str:
         calls = ", ".join(f"{name.split('.', 1)[1]} {n}" for name, n in sorted(self.requests.items()))
-        return f"{sum(self.requests.values())} requests ({calls or 'none'})"
+        capacity = f", {self.capacity:g} capacity units" if self.capacity else ""
+        return f"{sum(self.requests.values())} requests ({calls or 'none'}){capacity}"
 
 
 class Meter:
@@ -38,6 +41,7 @@ class Meter:
         def create_watched_client(session, *args, **kwargs):
             client = create_client(session, *args, **kwargs)
             client.meta.events.register("after-call", meter._after_call)
+            client.meta.events.register("before-parameter-build.dynamodb", _ask_for_capacity)
             return client
 
         botocore.session.Session.create_client = create_watched_client
@@ -47,6 +51,9 @@ class Meter:
             return
         self.current.requests[f"{model.service_model.service_name}.{model.name}"] += 1
         parsed = parsed or {}
+        consumed = parsed.get("ConsumedCapacity") or []
+        for used in consumed if isinstance(consumed, list) else [consumed]:
+            self.current.capacity += float(used.get("CapacityUnits", 0))
         if model.name in ("Query", "Scan"):
             self.current.items_read += int(parsed.get("ScannedCount", 0))
         elif model.name == "BatchGetItem":
@@ -69,6 +76,11 @@ class Meter:
                 cost.peak_bytes = tracemalloc.get_traced_memory()[1]
                 tracemalloc.stop()
             self.current = None
+
+
+def _ask_for_capacity(params, model, **_):
+    if "ReturnConsumedCapacity" in model.input_shape.members:
+        params.setdefault("ReturnConsumedCapacity", "TOTAL")
 
 
 def line(label: str, value: str, bound: str = "", ok=None) -> None:

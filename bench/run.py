@@ -19,7 +19,9 @@ def main() -> int:
     from bench import clients_table, invites
 
     started = time.perf_counter()
-    clients_table.run(meter)
+    big = clients_table.run(meter)
+    print("\nSign-in and page loads (own process: its peak memory is the app's alone)", flush=True)
+    subprocess.run([sys.executable, "-m", "bench.pages", big.org_id, big.admin.account_id], check=True)
     print("\nInvitations")
     invites.main(["100", "1000", "csv=5000"] if quick() else [])
     print("\nPackage", flush=True)
