@@ -42,17 +42,18 @@ def page(browser, live_server):
     context.close()
 
 
+def sign_in_as(page, account, password=PASSWORD):
+    page.goto("/signin")
+    page.get_by_label("E-mail").fill(account.email)
+    page.get_by_label("Password").fill(password)
+    page.get_by_role("button", name="Sign in").click()
+    page.wait_for_load_state()
+    return page
+
+
 @pytest.fixture
 def sign_in(page):
-    def _sign_in(account, password=PASSWORD):
-        page.goto("/signin")
-        page.get_by_label("E-mail").fill(account.email)
-        page.get_by_label("Password").fill(password)
-        page.get_by_role("button", name="Sign in").click()
-        page.wait_for_load_state()
-        return page
-
-    return _sign_in
+    return lambda account, password=PASSWORD: sign_in_as(page, account, password)
 
 
 def screenshot(page, name: str) -> Path:

@@ -7,8 +7,7 @@ from playwright.sync_api import expect
 from chalicelib.models import Account
 from chalicelib.tokens import new_id
 from chalicelib.web.render import environment
-from tests.browser.conftest import assert_accessible, screenshot
-from tests.conftest import PASSWORD
+from tests.browser.conftest import assert_accessible, screenshot, sign_in_as
 
 
 def _accounts(org_id, email):
@@ -169,19 +168,11 @@ def test_bulk_csv_dry_run_then_import(page, org, sign_in):
         pump.stop()
 
 
-def _sign_in(page, account):
-    page.goto("/signin")
-    page.get_by_label("E-mail").fill(account.email)
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
-    return page
-
-
 def _assert_accessible_with_script(browser, live_server, org, url):
     """axe-core runs as a script: check the same page in a context that allows one."""
     checker = browser.new_context(base_url=live_server)
     try:
-        page = _sign_in(checker.new_page(), org.admin)
+        page = sign_in_as(checker.new_page(), org.admin)
         page.goto(url)
         assert_accessible(page)
     finally:
@@ -200,7 +191,7 @@ def test_bulk_csv_without_javascript(browser, live_server, org):
     try:
         tag = new_id()[:8]
         emails = [f"plain{i}.{tag}@example.org" for i in range(2)]
-        page = _sign_in(context.new_page(), org.admin)
+        page = sign_in_as(context.new_page(), org.admin)
         page.goto("/invite")
         page.get_by_role("button", name="Upload a CSV file").click()
         expect(page.get_by_role("heading", name="Upload CSV")).to_be_visible()
