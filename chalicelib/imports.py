@@ -91,13 +91,12 @@ def start_upload(viewer, filename: str = "") -> dict:
     return {"job_id": job_id, "upload": _presigned_post(viewer.org_id, job_id), "max_bytes": csv_rows.MAX_BYTES}
 
 
-def upload_form(viewer, job_id: str, return_to: str) -> Optional[dict]:
+def upload_form(job: Lookup, return_to: str) -> Optional[dict]:
     """A fresh presigned POST for a plain HTML form (no JavaScript): S3 sends
     the browser back to `return_to` once the file is in. None once the job has its file."""
-    job = get_job(viewer, job_id)
     if _data(job).get("status") != "waiting":
         return None
-    return _presigned_post(viewer.org_id, job_id, return_to)
+    return _presigned_post(job.org_id, job.key.split("#", 1)[1], return_to)
 
 
 def _presigned_post(org_id: str, job_id: str, return_to: str = "") -> dict:

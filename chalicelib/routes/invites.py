@@ -357,12 +357,11 @@ def upload_start_form():
 @bp.route("/invites/uploads/{job_id}")
 @view(*TEAM)
 def upload_page(job_id):
-    job = imports.job_view(imports.get_job(viewer(), job_id))
+    job = imports.get_job(viewer(), job_id)
     uploaded = query(request()).get("uploaded") == "1"
     upload = None if uploaded else imports.upload_form(
-        viewer(), job_id, config.public_url() + _upload_page_url(job_id).removeprefix(render.base_path())
-        + "?uploaded=1")
-    return page("invites/upload.html", job=job, upload=upload)
+        job, f"{config.public_url()}/invites/uploads/{job_id}?uploaded=1")
+    return page("invites/upload.html", job=imports.job_view(job), upload=upload)
 
 
 @bp.route("/invites/uploads/{job_id}/commit", methods=["POST"], content_types=[FORM_TYPE])
