@@ -7,35 +7,12 @@ moto server: in a process of its own, the peak memory is the app's alone.
 Capacity units are what the endpoint reports: moto's are nominal (1 per
 Query, 1 per key of a BatchGetItem), AWS's follow the bytes read.
 """
-import re
 import sys
-from urllib.parse import urlencode
 
 from bench.harness import Meter, line
+from tests.http_client import Http
 
 PASSWORD = "bench-admin-passphrase"
-
-
-class Browser:
-    """Cookies and the page's CSRF token, as a browser keeps them."""
-
-    def __init__(self, client):
-        self.client, self.cookies = client, {}
-
-    def request(self, method: str, path: str, body: bytes = b"", headers=None):
-        cookie = "; ".join(f"{name}={value}" for name, value in self.cookies.items())
-        reply = self.client.http.request(method, path, body=body, headers={
-            "user-agent": "bench", "x-forwarded-for": "203.0.113.7", **({"cookie": cookie} if cookie else {}),
-            **(headers or {})})
-        set_cookie = reply.headers.get("set-cookie") or reply.headers.get("Set-Cookie") or []
-        for value in set_cookie if isinstance(set_cookie, list) else [set_cookie]:
-            name, _, rest = value.partition("=")
-            self.cookies[name] = rest.split(";")[0]
-        return reply
-
-    def csrf(self, path: str) -> str:
-        page = self.request("GET", path).body.decode()
-        return re.search(r'name="csrf-token" content="([^"]+)"', page).group(1)
 
 
 def main(org_id: str, account_id: str) -> None:
@@ -49,18 +26,15 @@ def main(org_id: str, account_id: str) -> None:
     admin = Account.get(org_id, account_id)
     admin.update(actions=[Account.password_hash.set(passwords.hash_password(PASSWORD))])
     with Client(app.app) as client:
-        browser = Browser(client)
+        browser = Http(client)
 
         def sign_in():
             browser.cookies.clear()  # a new visitor each time
-            form = urlencode({"email": admin.email, "password": PASSWORD, "csrf_token": browser.csrf("/signin")})
-            reply = browser.request("POST", "/signin", form.encode(),
-                                    {"content-type": "application/x-www-form-urlencoded"})
-            assert reply.status_code == 303, reply.body
+            browser.sign_in(admin, PASSWORD)
 
         _measure(meter, "sign in (POST /signin, argon2id verify)", sign_in,
              "argon2id's 19 MiB is C memory, not traced")
-        browser.request("GET", "/clients")  # a warm function: templates compiled, clients made
+        browser.get("/clients")  # a warm function: templates compiled, clients made
         for label, path, headers in [
             ("View Clients (GET /clients)", "/clients", {}),
             ("View Clients, role + status filters", "/clients?role=client&status=activated", {}),
@@ -69,7 +43,7 @@ def main(org_id: str, account_id: str) -> None:
             ("JSON twin (GET /api/v1/clients)", "/api/v1/clients?size=100", {"accept": "application/json"}),
         ]:
             def load(path=path, headers=headers):
-                reply = browser.request("GET", path, headers=headers)
+                reply = browser.get(path, headers)
                 assert reply.status_code == 200, (path, reply.status_code)
 
             _measure(meter, label, load)
