@@ -18,7 +18,7 @@ chromium:
 	@[ -x /usr/bin/chromium ] || { $(SUDO) apt-get update && $(SUDO) apt-get install -y --no-install-recommends chromium fonts-dejavu-core; }
 
 run: $(VENV)/.installed
-	$(BIN)/python -m chalicelib.local.run
+	$(BIN)/python -m tools.local.run
 
 test: $(VENV)/.installed chromium
 	$(BIN)/python -m pytest

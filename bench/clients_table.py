@@ -3,27 +3,31 @@ import random
 
 from bench.harness import line, quick
 from bench.seed import seed_org
-from chalicelib import accounts, aggregator, aws, clients
-from chalicelib.accounts import Viewer
-from chalicelib.local import emulator
-from chalicelib.models import Account
+from chalicelib.core import aws
+from chalicelib.core.models import Account
+from chalicelib.metrics import reconcile, stream
+from chalicelib.people import accounts
+from chalicelib.people.accounts import Viewer
+from chalicelib.table import listing
+from chalicelib.table.filters import SORTS, parse_filters
+from tools.local import emulator
 
 
 def _page(meter, viewer, params, cursor=""):
-    filters = clients.parse_filters(params, viewer)
+    filters = parse_filters(params, viewer)
     with meter.measure() as cost:
-        page = clients.list_page(viewer, filters, cursor)
+        page = listing.list_page(viewer, filters, cursor)
     return cost, page
 
 
-def listing(meter, org) -> None:
+def pages(meter, org) -> None:
     viewer = Viewer.of(org.admin)
     group, staff = org.groups[0].group_id, org.staff[0].account_id
     singles = [{}, {"role": "client"}, {"role": "staff"}, {"status": "provisioned"}, {"status": "archived"},
                {"group": group}, {"group": "-"}, {"staff": staff}, {"staff": "-"}, {"no_visit": "30", "sort": "visit"}]
     worst_requests, worst_extra, scans, pages = 0, 0, 0, 0
     for params in singles:
-        for sort in clients.SORTS:
+        for sort in SORTS:
             for direction in ("asc", "desc"):
                 query = {"sort": sort, "dir": direction, **params, "size": "50"}
                 cost, page = _page(meter, viewer, query)
@@ -59,9 +63,9 @@ def listing(meter, org) -> None:
         cost, page = _page(meter, viewer, {"q": prefix, "size": "50"})
         line(f"search '{prefix}': first page ({len(page.rows)} rows)", cost.summary(), "<= 3",
              cost.count("dynamodb") <= 3)
-        filters = clients.parse_filters({"q": prefix}, viewer)
+        filters = parse_filters({"q": prefix}, viewer)
         with meter.measure() as stats_cost:
-            stats = clients.stats(viewer, filters)
+            stats = listing.stats(viewer, filters)
         line(f"  its boxes ({stats.boxes.total:,} matches)", f"{stats_cost.summary()}, {stats_cost.seconds:.2f} s")
 
 
@@ -75,9 +79,9 @@ def boxes(meter, small, big) -> None:
         figures = []
         for org in (small, big):
             viewer = Viewer.of(org.admin)
-            filters = clients.parse_filters(build(org), viewer)
+            filters = parse_filters(build(org), viewer)
             with meter.measure() as cost:
-                stats = clients.stats(viewer, filters)
+                stats = listing.stats(viewer, filters)
             figures.append((cost.count("dynamodb"), stats.boxes.total))
         (small_requests, small_total), (big_requests, big_total) = figures
         line(f"stat boxes, {label}", f"{small.size:,}: {small_requests} req ({small_total:,} shown) | "
@@ -104,7 +108,7 @@ def _lambda_records(arn, iterator) -> list:
     return [emulator._lambda_stream_record(r, arn) for r in records]
 
 
-def stream(meter, org) -> None:
+def stream_batches(meter, org) -> None:
     arn, iterator = _stream_from_now()
     people = list(Account.query(org.org_id, limit=20_000))
     chosen = random.Random(3).sample(people, 100)
@@ -112,13 +116,13 @@ def stream(meter, org) -> None:
         accounts.record_visit(person)
     records = _lambda_records(arn, iterator)
     with meter.measure() as cost:
-        reply = aggregator.apply_stream_batch({"Records": records})
+        reply = stream.apply_stream_batch({"Records": records})
     assert reply == {"batchItemFailures": []}
     line(f"stream batch of {len(records)} visits (100 accounts)", f"{cost.summary()}, {cost.seconds:.1f} s in moto")
     with meter.measure() as duplicate:
-        aggregator.apply_stream_batch({"Records": records})
+        stream.apply_stream_batch({"Records": records})
     line("  the same batch delivered again", duplicate.summary())
-    drift = aggregator.reconcile(org.org_id)
+    drift = reconcile.reconcile(org.org_id)
     line("reconciliation after the batch", f"{drift.counters_off} counters off, "
          f"{drift.combinations_checked:,} counter items checked", "0 off", drift.counters_off == 0)
     line("10,000-record batch: peak memory of parsing and merging", f"{_merge_peak(people, 10_000):.1f} MiB",
@@ -130,7 +134,9 @@ def _merge_peak(people: list, size: int) -> float:
     import tracemalloc
     from datetime import timedelta
 
-    from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import DynamoDBRecord
+    from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import (
+        DynamoDBRecord,
+    )
 
     records = []
     for index in range(size):
@@ -142,8 +148,8 @@ def _merge_peak(people: list, size: int) -> float:
                                      "OldImage": old.serialize(), "NewImage": new.serialize(),
                                      "SequenceNumber": str(10 ** 20 + index), "StreamViewType": "NEW_AND_OLD_IMAGES"}})
     tracemalloc.start()
-    changes = [aggregator._to_change(DynamoDBRecord(r)) for r in records]
-    merged = sum(len(chunk) for group in aggregator._groups(changes) for chunk in group)  # one group at a time
+    changes = [stream._to_change(DynamoDBRecord(r)) for r in records]
+    merged = sum(len(chunk) for group in stream._groups(changes) for chunk in group)  # one group at a time
     peak = tracemalloc.get_traced_memory()[1]
     tracemalloc.stop()
     assert merged == size
@@ -161,9 +167,9 @@ def run(meter):
         big = seed_org(size, seed=12)
     print(f"  {size:,} seeded in {cost.seconds:.1f} s, {cost.summary()}")
     print("\nClients Table")
-    listing(meter, big)
+    pages(meter, big)
     print("\nStat boxes (independent of organisation size)")
     boxes(meter, small, big)
     print("\nMetrics stream")
-    stream(meter, big)
+    stream_batches(meter, big)
     return big

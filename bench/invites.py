@@ -14,7 +14,7 @@ from contextlib import contextmanager
 def _environment():
     import os
 
-    from chalicelib.local import emulator
+    from tools.local import emulator
 
     if os.environ.get("AWS_ENDPOINT_URL"):  # already started (by another bench of this run)
         return
@@ -43,8 +43,9 @@ def counting():
 
 
 def invite(n: int) -> dict:
-    from chalicelib import accounts, invites, organisations
-    from chalicelib.addresses import MAX_ADDRESSES
+    from chalicelib.invitations import invites
+    from chalicelib.invitations.addresses import MAX_ADDRESSES
+    from chalicelib.people import accounts, organisations
 
     org, _token = organisations.create_organisation(f"Bench {n}")
     admin = accounts.create_account(accounts.new_account(org.org_id, f"admin@{org.org_id}.example.org", "Admin",
@@ -77,8 +78,8 @@ def parse_peak_mib(rows: int) -> float:
 def _parse_peak_mib(rows: int) -> float:
     import tracemalloc
 
-    from chalicelib import csv_rows
-    from chalicelib.addresses import check_address
+    from chalicelib.invitations import csv_rows
+    from chalicelib.invitations.addresses import check_address
 
     def chunks():
         line = "email,first_name,last_name\n"
@@ -97,7 +98,9 @@ def _parse_peak_mib(rows: int) -> float:
 
 def csv_import(rows: int) -> dict:
     """Dry run + import of a `rows`-row CSV as the queue handler runs them (chunk after chunk)."""
-    from chalicelib import accounts, aws, config, imports, organisations
+    from chalicelib.core import aws, config
+    from chalicelib.invitations import imports
+    from chalicelib.people import accounts, organisations
 
     org, _token = organisations.create_organisation(f"Bench CSV {rows}")
     admin = accounts.create_account(accounts.new_account(org.org_id, f"admin@{org.org_id}.example.org", "Admin",

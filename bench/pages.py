@@ -20,8 +20,8 @@ def main(org_id: str, account_id: str) -> None:
     from chalice.test import Client
 
     import app
-    from chalicelib import passwords
-    from chalicelib.models import Account
+    from chalicelib.core.models import Account
+    from chalicelib.people import passwords
 
     admin = Account.get(org_id, account_id)
     admin.update(actions=[Account.password_hash.set(passwords.hash_password(PASSWORD))])

@@ -10,7 +10,7 @@ from bench.harness import Meter, quick
 
 def main() -> int:
     meter = Meter()  # before any AWS client exists, so every request is counted
-    from chalicelib.local import emulator
+    from tools.local import emulator
 
     _server, endpoint = emulator.start_moto_server()
     emulator.configure_environment("http://127.0.0.1:8000", endpoint)

@@ -10,9 +10,10 @@ from datetime import datetime, time, timedelta, timezone
 
 from faker import Faker
 
-from chalicelib import aggregator, organisations
-from chalicelib.models import Account, Group, utcnow
-from chalicelib.tokens import new_id
+from chalicelib.core.models import Account, Group, utcnow
+from chalicelib.core.tokens import new_id
+from chalicelib.metrics import reconcile
+from chalicelib.people import organisations
 
 
 @dataclass
@@ -57,5 +58,5 @@ def seed_org(size: int, seed: int = 1) -> SeededOrg:
                 client.last_visit = datetime.combine(datetime.fromordinal(max(days)).date(), time(10),
                                                      tzinfo=timezone.utc)
             batch.save(client)
-    aggregator.rebuild(org.org_id)
+    reconcile.rebuild(org.org_id)
     return SeededOrg(org.org_id, admin, staff, groups, size)

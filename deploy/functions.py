@@ -81,7 +81,7 @@ def environment(settings) -> Dict[str, object]:
 
 def _stream_table(settings, function: Function) -> str:
     """The model whose stream a handler reads, from the literal ARN it was imported with."""
-    from chalicelib.models import ALL_MODELS
+    from chalicelib.core.models import ALL_MODELS
 
     arn = function.source.stream_arn
     table = arn.split(":table/", 1)[-1].split("/", 1)[0]
@@ -96,7 +96,7 @@ def _named(settings, function: Function, kind: str, literal: str, known: Dict[st
     """The logical id of the queue/topic a handler names; SettingError when the stack lacks it."""
     name = literal.rsplit(":", 1)[-1]
     physical = names.queue_name if kind == "queue" else names.topic_name
-    from chalicelib import config
+    from chalicelib.core import config
 
     for logical_id, suffix in known.items():
         # The app names it with the prefix it was imported under (the stage's when packaging).

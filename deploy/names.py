@@ -2,7 +2,7 @@
 physical names derived from the stage's table prefix (what the app and the
 policy files see). Kept in one place so that template, policies and the app agree.
 """
-from chalicelib import config
+from chalicelib.core import config
 
 BUCKET = "FilesBucket"
 UPLOAD_QUEUE = "UploadQueue"
@@ -23,12 +23,12 @@ def table_id(model_name: str) -> str:
 
 
 def model_named(model_name: str):
-    from chalicelib.models import ALL_MODELS
+    from chalicelib.core.models import ALL_MODELS
 
     for model in ALL_MODELS:
         if model.__name__ == model_name:
             return model
-    raise KeyError(f"no model {model_name} in chalicelib.models.ALL_MODELS")
+    raise KeyError(f"no model {model_name} in chalicelib.core.models.ALL_MODELS")
 
 
 def table_suffix(model) -> str:
@@ -36,7 +36,7 @@ def table_suffix(model) -> str:
     name, prefix = model.Meta.table_name, config.table_prefix()
     if not name.startswith(prefix):
         raise RuntimeError(f"{name} was named before CASELOAD_TABLE_PREFIX became {prefix}: "
-                           "set the stage's environment before importing chalicelib.models")
+                           "set the stage's environment before importing chalicelib.core.models")
     return name[len(prefix):]
 
 

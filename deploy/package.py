@@ -25,7 +25,6 @@ from deploy import template
 from deploy.settings import PROJECT, SettingError, load
 
 IGNORED = shutil.ignore_patterns("__pycache__", "*.pyc")
-LAPTOP_ONLY = "local"  # chalicelib/local: the emulator and demo data, never deployed
 OFFLINE_ENV = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_SESSION_TOKEN": "testing"}
 # Chalice adds its own runtime module to every function; the CLI and its
 # dependencies (click, yaml, inquirer, ...) have no business in the layer.
@@ -47,7 +46,6 @@ def lay_out(stage: str, project: Path = PROJECT) -> Path:
         shutil.rmtree(path) if path.is_dir() else path.unlink(missing_ok=True)
     shutil.copy2(project / "app.py", source / "app.py")
     shutil.copytree(project / "chalicelib", source / "chalicelib", ignore=IGNORED)
-    shutil.rmtree(source / "chalicelib" / LAPTOP_ONLY, ignore_errors=True)
     if (project / "vendor").is_dir():
         shutil.copytree(project / "vendor", source / "vendor", ignore=IGNORED)
     assets = source / "chalicelib" / "assets"

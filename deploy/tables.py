@@ -6,7 +6,7 @@ the same plain shape, so a test can prove the two agree (`differences`).
 """
 from typing import Dict, List
 
-from chalicelib.models import ALL_MODELS, TTL_ATTRIBUTE
+from chalicelib.core.models import ALL_MODELS, TTL_ATTRIBUTE
 from deploy import names
 
 KEY_ORDER = {"HASH": 0, "RANGE": 1}

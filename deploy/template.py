@@ -47,7 +47,7 @@ def outputs() -> dict:
 
 def use_stage_environment(settings: StageSettings) -> None:
     """The stage's environment, as Lambda and `chalice package` import the app with.
-    Must run before chalicelib.models is imported: table and queue names come from it."""
+    Must run before chalicelib.core.models is imported: table and queue names come from it."""
     os.environ.update(settings.environment)
 
 

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import pytest
 
-from chalicelib.local import emulator
+from tools.local import emulator
 
 
 def _free_port() -> int:
@@ -24,11 +24,16 @@ RESOURCES = emulator.create_resources()
 from chalice.test import Client  # noqa: E402  (the environment must be set first)
 
 from app import app  # noqa: E402
-from chalicelib import accounts, organisations, passwords  # noqa: E402
-from chalicelib.models import Account, Group  # noqa: E402
-from chalicelib.tokens import new_id  # noqa: E402
-from tests.http_client import PASSWORD, Http  # noqa: E402,F401  (tests import both from here)
+from chalicelib.core.models import Account, Group  # noqa: E402
+from chalicelib.core.tokens import new_id  # noqa: E402
+from chalicelib.people import accounts, organisations, passwords  # noqa: E402
+from tests.http_client import (  # noqa: E402,F401  (tests import both from here)
+    PASSWORD,
+    Http,
+)
+from tools.local import outbox  # noqa: E402
 
+outbox.install(app)  # as `make run` does
 _PASSWORD_HASH = passwords.hash_password(PASSWORD)
 
 

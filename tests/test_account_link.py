@@ -3,7 +3,7 @@ import re
 
 import pytest
 
-from tests.conftest import Http, PASSWORD
+from tests.conftest import PASSWORD, Http
 
 SIGN_UP = {"mode": "signup", "name": "New Person", "password": PASSWORD}
 
@@ -84,8 +84,8 @@ def _extra_links(http) -> list:
 
 
 def test_an_extra_link_places_people_and_stops_at_its_limit(chalice_client, org, group):
-    from chalicelib.models import Account, Lookup
-    from chalicelib.tokens import hash_token
+    from chalicelib.core.models import Account, Lookup
+    from chalicelib.core.tokens import hash_token
 
     http = _admin(chalice_client, org)
     made = http.post_form("/invite/links", {"group_id": group.group_id, "staff_id": org.staff.account_id,
@@ -110,8 +110,8 @@ def test_an_extra_link_places_people_and_stops_at_its_limit(chalice_client, org,
 def test_an_expired_or_revoked_extra_link_says_so(chalice_client, org):
     from datetime import timedelta
 
-    from chalicelib.models import Lookup, utcnow
-    from chalicelib.tokens import hash_token
+    from chalicelib.core.models import Lookup, utcnow
+    from chalicelib.core.tokens import hash_token
 
     http = _admin(chalice_client, org)
     http.post_form("/invite/links", {"days": "1", "csrf_token": http.csrf("/invite")})

@@ -4,9 +4,10 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from chalicelib import aggregator, api_keys, metrics
-from chalicelib.accounts import Viewer
-from chalicelib.models import Account
+from chalicelib.activity import api_keys
+from chalicelib.core.models import Account
+from chalicelib.metrics import counters, store
+from chalicelib.people.accounts import Viewer
 from tests.conftest import Http, reply_json
 
 
@@ -29,7 +30,7 @@ def test_an_activity_moves_last_visit_and_engagement(http, org, pump):
     client = Account.get(org.org_id, org.client.account_id)
     assert client.last_visit and datetime.now(timezone.utc) - client.last_visit < timedelta(minutes=1)
     pump.drain()
-    boxes = metrics.boxes(aggregator.read_counters(org.org_id, metrics.combo_key(role="client")))
+    boxes = counters.boxes(store.read_counters(org.org_id, counters.combo_key(role="client")))
     assert boxes.engaged == 1
     http.sign_in(org.admin)
     timeline = reply_json(http.json("GET", f"/api/v1/clients/{org.client.account_id}/activities"))["events"]

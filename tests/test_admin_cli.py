@@ -1,8 +1,9 @@
 """The README's first-organisation command, against the test run's emulator."""
 import io
 
-from chalicelib import admin_cli, passwords
-from chalicelib.models import Account, Organisation
+from chalicelib.core.models import Account, Organisation
+from chalicelib.people import passwords
+from tools import admin_cli
 
 
 def test_create_org_makes_an_activated_admin_and_prints_the_links(monkeypatch, capsys):

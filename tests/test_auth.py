@@ -3,9 +3,9 @@ from datetime import timedelta
 
 import pytest
 
-from chalicelib import sessions
-from chalicelib.models import Account, Activity, Session, Throttle, utcnow
-from chalicelib.tokens import hash_token
+from chalicelib.core.models import Account, Activity, Session, Throttle, utcnow
+from chalicelib.core.tokens import hash_token
+from chalicelib.people import sessions
 from tests.conftest import PASSWORD, make_account, reply_json
 
 
@@ -198,10 +198,11 @@ class TestJoinLink:
         assert response.status_code == 404 and "not valid" in response.body.decode()
 
     def test_regenerated_or_disabled_link_stops_working(self, http, org):
-        from chalicelib import organisations
+        from chalicelib.invitations import links
+        from chalicelib.people import organisations
 
         organisation = organisations.get_organisation(org.org_id)
-        new_token = organisations.regenerate_join_link(organisation)
+        new_token = links.regenerate_join_link(organisation)
         assert http.get(f"/join/{org.join_token}").status_code == 404
         assert http.get(f"/join/{new_token}").status_code == 200
         organisation.join_enabled = False
@@ -209,7 +210,7 @@ class TestJoinLink:
         assert http.get(f"/join/{new_token}").status_code == 404
 
     def test_allowed_domains_restrict_sign_up(self, http, org):
-        from chalicelib import organisations
+        from chalicelib.people import organisations
 
         organisation = organisations.get_organisation(org.org_id)
         organisation.allowed_domains = ["northside.example.org"]
@@ -220,7 +221,7 @@ class TestJoinLink:
 
 
 def test_passwords_are_argon2id_at_or_above_asvs_parameters(org):
-    from chalicelib import passwords
+    from chalicelib.people import passwords
 
     stored = Account.get(org.org_id, org.admin.account_id).password_hash
     assert stored.startswith("$argon2id$")
@@ -233,7 +234,7 @@ def test_passwords_are_argon2id_at_or_above_asvs_parameters(org):
 
 
 def test_unknown_email_costs_one_password_verification_like_a_wrong_password(http, org, monkeypatch):
-    from chalicelib import passwords
+    from chalicelib.people import passwords
 
     calls = []
     original = passwords.verify_password

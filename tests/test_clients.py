@@ -4,9 +4,9 @@ from urllib.parse import quote
 
 import pytest
 
-from chalicelib import tokens
-from chalicelib.models import Account, Group
-from chalicelib.tokens import new_id
+from chalicelib.core import tokens
+from chalicelib.core.models import Account, Group
+from chalicelib.core.tokens import new_id
 from tests.conftest import Http, make_account, reply_json
 
 
@@ -249,11 +249,11 @@ def test_view_activities_shows_sessions_and_timeline(admin_http, chalice_client,
 
 
 def test_activity_pages_are_cursored(admin_http, org):
-    from chalicelib import activities
+    from chalicelib.activity import timeline
 
-    already = len(list(activities.latest(org.org_id, org.client.account_id)))
+    already = len(list(timeline.latest(org.org_id, org.client.account_id)))
     for index in range(25 - already):
-        activities.record(org.org_id, org.client.account_id, "profile_edited", org.admin, name_to=f"n{index}")
+        timeline.record(org.org_id, org.client.account_id, "profile_edited", org.admin, name_to=f"n{index}")
     first = reply_json(admin_http.json("GET", f"/api/v1/clients/{org.client.account_id}/activities"))
     assert len(first["events"]) == 20 and first["events_cursor"]
     second = reply_json(admin_http.json(

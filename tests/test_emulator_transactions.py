@@ -7,9 +7,9 @@ import pytest
 from pynamodb.exceptions import TransactWriteError
 from pynamodb.transactions import TransactWrite
 
-from chalicelib import aws
-from chalicelib.models import Account, Lookup
-from chalicelib.tokens import new_id
+from chalicelib.core import aws
+from chalicelib.core.models import Account, Lookup
+from chalicelib.core.tokens import new_id
 
 
 def _stream_records(table_name: str) -> int:

@@ -3,10 +3,10 @@ the chunked import, bad files, idempotency and resumption."""
 import pytest
 import requests
 
-from chalicelib import csv_rows, imports
-from chalicelib.accounts import Viewer
-from chalicelib.models import Account, Lookup
-from chalicelib.tokens import new_id
+from chalicelib.core.models import Account, Lookup
+from chalicelib.core.tokens import new_id
+from chalicelib.invitations import csv_rows, imports
+from chalicelib.people.accounts import Viewer
 from tests.conftest import reply_json
 
 

@@ -10,14 +10,20 @@ import botocore.client
 import pytest
 
 from app import app
-from chalicelib import invites, outbox
-from chalicelib.accounts import Viewer, email_lookup_key
-from chalicelib.addresses import MAX_ADDRESSES, check_address, check_addresses, split_addresses
-from chalicelib.errors import ValidationError
-from chalicelib.models import Account, Lookup, utcnow
-from chalicelib.suppression import mark_suppressed
-from chalicelib.tokens import hash_token, new_id
+from chalicelib.core.errors import ValidationError
+from chalicelib.core.models import Account, Lookup, utcnow
+from chalicelib.core.tokens import hash_token, new_id
+from chalicelib.invitations import invites, lifecycle
+from chalicelib.invitations.addresses import (
+    MAX_ADDRESSES,
+    check_address,
+    check_addresses,
+    split_addresses,
+)
+from chalicelib.invitations.suppression import mark_suppressed
+from chalicelib.people.accounts import Viewer, email_lookup_key
 from tests.conftest import make_account, reply_json
+from tools.local import outbox
 
 LINK = re.compile(r"/invite/([A-Za-z0-9_-]{40,})")
 
@@ -129,7 +135,7 @@ def test_the_email_is_rendered_by_the_app_in_html_and_text(org):
     message = mail_to(email)[0]
     assert message["subject"] == f"You're invited to {org.name} on Caseload"
     assert f"Ada Admin invited you to join {org.name}" in message["text"]
-    assert f"http://127.0.0.1" in message["text"] and "{{" not in message["text"] + message["html"]
+    assert "http://127.0.0.1" in message["text"] and "{{" not in message["text"] + message["html"]
     assert 'href="http://127.0.0.1' in message["html"] and "Accept invitation" in message["html"]
 
 
@@ -415,7 +421,7 @@ def test_revoke_kills_the_link_and_resend_brings_it_back(http, org):
     response = http.get(f"/invite/{token}")
     assert response.status_code == 410 and "withdrawn" in response.body.decode()
     revoked = accounts_for(org.org_id, email)[0]
-    assert revoked.status == "provisioned" and invites.invitation_state(revoked) == "revoked"
+    assert revoked.status == "provisioned" and lifecycle.invitation_state(revoked) == "revoked"
     http.json("POST", "/api/v1/invites/resend", {"account_ids": [account.account_id]})
     assert http.get(f"/invite/{token_for(email)}").status_code == 200
 
@@ -454,10 +460,10 @@ def test_resend_and_revoke_bad_requests(http, org, other_org):
 def test_invitation_state_on_provisioned_rows(org):
     email, _token = invited(org)
     account = accounts_for(org.org_id, email)[0]
-    assert invites.invitation_state(account) == "invited"
-    assert invites.invitation_state(account, utcnow() + timedelta(days=8)) == "expired"
+    assert lifecycle.invitation_state(account) == "invited"
+    assert lifecycle.invitation_state(account, utcnow() + timedelta(days=8)) == "expired"
     mark_suppressed(email, "bounced")
-    assert invites.invitation_state(Account.get(org.org_id, account.account_id)) == "bounced"
+    assert lifecycle.invitation_state(Account.get(org.org_id, account.account_id)) == "bounced"
 
 
 # --------------------------------------------------------------------------- SES feedback
@@ -480,7 +486,7 @@ def test_ses_bounce_notification_suppresses_and_marks_the_row(org):
 
 def test_transient_bounces_and_junk_are_ignored(org):
     email, _token = invited(org)
-    from chalicelib.suppression import handle_ses_notification
+    from chalicelib.invitations.suppression import handle_ses_notification
 
     assert handle_ses_notification({"notificationType": "Bounce", "bounce": {
         "bounceType": "Transient", "bouncedRecipients": [{"emailAddress": email}]}}) == []
@@ -498,7 +504,7 @@ def test_a_refused_email_is_reported_and_the_account_kept_for_resend(org, monkey
     assert mail_to(email) == []
     monkeypatch.undo()
     account = accounts_for(org.org_id, email)[0]
-    assert invites.resend(Viewer.of(org.admin), [account.account_id])[0]["status"] == "sent"
+    assert lifecycle.resend(Viewer.of(org.admin), [account.account_id])[0]["status"] == "sent"
     assert len(mail_to(email)) == 1
 
 
@@ -506,5 +512,5 @@ def test_resend_skips_suppressed_addresses(org):
     email, _token = invited(org)
     account = accounts_for(org.org_id, email)[0]
     mark_suppressed(email, "complained")
-    assert invites.resend(Viewer.of(org.admin), [account.account_id])[0]["status"] == "suppressed"
+    assert lifecycle.resend(Viewer.of(org.admin), [account.account_id])[0]["status"] == "suppressed"
     assert len(mail_to(email)) == 1

@@ -20,7 +20,7 @@ def test_local_run_seeds_the_demo_serves_it_and_stops_cleanly():
     port = _free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "CASELOAD_"))}
     env.update(CASELOAD_PORT=str(port), CASELOAD_DEMO_CLIENTS="40", PYTHONUNBUFFERED="1")
-    process = subprocess.Popen([sys.executable, "-m", "chalicelib.local.run"], cwd=ROOT, env=env,
+    process = subprocess.Popen([sys.executable, "-m", "tools.local.run"], cwd=ROOT, env=env,
                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     output = []
     try:

@@ -7,11 +7,15 @@ from botocore.exceptions import ClientError
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from chalicelib import accounts, aggregator, aws, clients, metrics
-from chalicelib.local import emulator
-from chalicelib.models import NO_VALUE, Account, Metric
-from chalicelib.tokens import new_id
+from chalicelib.core import aws
+from chalicelib.core.models import NO_VALUE, Account, Metric
+from chalicelib.core.tokens import new_id
+from chalicelib.metrics import counters, reconcile, store, stream
+from chalicelib.people import accounts
+from chalicelib.table import listing
+from chalicelib.table.filters import parse_filters
 from tests.conftest import make_account
+from tools.local import emulator
 
 TODAY = datetime.now(timezone.utc).date().toordinal()
 GROUPS = ["g1", "g2"]
@@ -25,40 +29,40 @@ def _at(day: int) -> datetime:
 def brute_force(people, role, status, group, staff, no_visit=None) -> dict:
     """The boxes straight from their definitions, for one filter combination."""
     def selected(a):
-        if status == metrics.LIVE:
+        if status == counters.LIVE:
             if a.archived:
                 return False
         elif a.status != status:
             return False
-        return ((role == metrics.ANY or a.role == role)
-                and (group == metrics.ANY or (a.group_id or NO_VALUE) == group)
-                and (staff == metrics.ANY or (a.caseload_id or NO_VALUE) == staff))
+        return ((role == counters.ANY or a.role == role)
+                and (group == counters.ANY or (a.group_id or NO_VALUE) == group)
+                and (staff == counters.ANY or (a.caseload_id or NO_VALUE) == staff))
 
     rows = [a for a in people if selected(a)]
     if no_visit:
-        rows = [a for a in rows if metrics.day_of(a.last_visit) <= TODAY - no_visit]
+        rows = [a for a in rows if counters.day_of(a.last_visit) <= TODAY - no_visit]
 
     def active_in(a, start, end):  # (start, end]
         return any(start < d <= end for d in (a.active_days or ()))
 
     def created_in(a, start, end):
-        return start < metrics.day_of(a.created_at) <= end
+        return start < counters.day_of(a.created_at) <= end
 
     result = {
         "total": len(rows),
         "new": sum(created_in(a, TODAY - 30, TODAY) for a in rows),
         "new_before": sum(created_in(a, TODAY - 60, TODAY - 30) for a in rows),
-        "engaged": sum(TODAY - 30 < metrics.day_of(a.last_visit) for a in rows if a.last_visit),
+        "engaged": sum(TODAY - 30 < counters.day_of(a.last_visit) for a in rows if a.last_visit),
     }
     if not no_visit:
         result["engaged_before"] = sum(active_in(a, TODAY - 60, TODAY - 30) for a in rows)
         result["trend"] = [sum(active_in(a, TODAY - 7 * (w + 1), TODAY - 7 * w) for a in rows)
-                           for w in reversed(range(metrics.TREND_WEEKS))]
+                           for w in reversed(range(counters.TREND_WEEKS))]
     return result
 
 
-def boxes_as_dict(counters, no_visit=None) -> dict:
-    boxes = metrics.boxes(counters, TODAY, no_visit)
+def boxes_as_dict(totals, no_visit=None) -> dict:
+    boxes = counters.boxes(totals, TODAY, no_visit)
     result = {"total": boxes.total, "new": boxes.new, "new_before": boxes.new_before, "engaged": boxes.engaged}
     if not no_visit:
         result["engaged_before"] = boxes.engaged_before
@@ -67,10 +71,10 @@ def boxes_as_dict(counters, no_visit=None) -> dict:
 
 
 def every_combination():
-    for role in (metrics.ANY, "admin", "staff", "client"):
-        for status in (metrics.LIVE, "provisioned", "activated", "archived"):
-            for group in (metrics.ANY, NO_VALUE, *GROUPS):
-                for staff in (metrics.ANY, NO_VALUE, *STAFF):
+    for role in (counters.ANY, "admin", "staff", "client"):
+        for status in (counters.LIVE, "provisioned", "activated", "archived"):
+            for group in (counters.ANY, NO_VALUE, *GROUPS):
+                for staff in (counters.ANY, NO_VALUE, *STAFF):
                     yield role, status, group, staff
 
 
@@ -131,21 +135,21 @@ TWO_VISITS_ENDING_WINDOWS = [(0, ("visit", ago)) for ago in (31, 30, 8, 7, 15, 1
          steps=TWO_VISITS_ENDING_WINDOWS)
 def test_counters_equal_brute_force_for_every_combination(people, steps):
     population = [_person("org", spec) for spec in people]
-    store = defaultdict(Counter)
+    kept = defaultdict(Counter)
     for account in population:
-        for (item, counter), amount in metrics.change(None, account).items():
-            store[metrics.combo_of_item(item)][counter] += amount
+        for (item, counter), amount in counters.change(None, account).items():
+            kept[counters.combo_of_item(item)][counter] += amount
     for index, (name, argument) in steps:
         account = population[index % len(population)]
         before = Account.from_raw_data(account.serialize())
         apply(account, name, argument)
-        for (item, counter), amount in metrics.change(before, account).items():
-            store[metrics.combo_of_item(item)][counter] += amount
+        for (item, counter), amount in counters.change(before, account).items():
+            kept[counters.combo_of_item(item)][counter] += amount
     for combination in every_combination():
-        counters = store.get(metrics.combo_key(*combination), {})
-        assert boxes_as_dict(counters) == brute_force(population, *combination), combination
+        totals = kept.get(counters.combo_key(*combination), {})
+        assert boxes_as_dict(totals) == brute_force(population, *combination), combination
         for days in (7, 30, 90):
-            assert boxes_as_dict(counters, days) == brute_force(population, *combination, days), (combination, days)
+            assert boxes_as_dict(totals, days) == brute_force(population, *combination, days), (combination, days)
 
 
 # Through the real stream, with duplicate and partial redeliveries ------------------------------
@@ -183,13 +187,13 @@ def deliver_at_least_once(records: list, rng: random.Random) -> None:
     while start < len(records):
         size = rng.randint(1, 7)
         batch = records[start:start + size]
-        reply = aggregator.apply_stream_batch({"Records": batch})
+        reply = stream.apply_stream_batch({"Records": batch})
         assert reply == {"batchItemFailures": []}
         if rng.random() < 0.4:  # the same batch again
-            aggregator.apply_stream_batch({"Records": batch})
+            stream.apply_stream_batch({"Records": batch})
         if rng.random() < 0.3:  # a retry from somewhere inside the batch, with later records in it
             cut = rng.randrange(len(batch))
-            aggregator.apply_stream_batch({"Records": records[start + cut:start + size + rng.randint(0, 3)]})
+            stream.apply_stream_batch({"Records": records[start + cut:start + size + rng.randint(0, 3)]})
         start += size
 
 
@@ -201,7 +205,7 @@ def _read_all_combinations(org_id: str) -> dict:
     for page in pages:
         for item in page["Items"]:
             if not item["key"]["S"].startswith("a#"):
-                found[metrics.combo_of_item(item["key"]["S"])].update(
+                found[counters.combo_of_item(item["key"]["S"])].update(
                     {k: int(v["N"]) for k, v in item.items() if "N" in v and k != "rev"})
     return found
 
@@ -229,34 +233,34 @@ def test_stream_counts_once_whatever_is_redelivered(people, steps, seed):
     stored = _read_all_combinations(org_id)
     current = list(Account.query(org_id))
     for combination in every_combination():
-        counters = stored.get(metrics.combo_key(*combination), {})
-        assert boxes_as_dict(counters) == brute_force(current, *combination), combination
-    assert aggregator.reconcile(org_id).counters_off == 0
+        totals = stored.get(counters.combo_key(*combination), {})
+        assert boxes_as_dict(totals) == brute_force(current, *combination), combination
+    assert reconcile.reconcile(org_id).counters_off == 0
 
 
 def test_reconciliation_repairs_drift_and_reports_it(org, pump):
     pump.drain()
-    key = metrics.combo_key()
+    key = counters.combo_key()
     aws.client("dynamodb").update_item(
         TableName=Metric.Meta.table_name, Key={"org_id": {"S": org.org_id}, "key": {"S": key}},
         UpdateExpression="ADD n :five, rev :one", ExpressionAttributeValues={":five": {"N": "5"}, ":one": {"N": "1"}})
-    assert aggregator.read_counters(org.org_id, key)["n"] == 8
+    assert store.read_counters(org.org_id, key)["n"] == 8
 
-    drift = aggregator.reconcile(org.org_id)
+    drift = reconcile.reconcile(org.org_id)
 
     assert drift.combinations_repaired == 1 and drift.counters_off == 5
-    assert aggregator.read_counters(org.org_id, key)["n"] == 3
-    assert aggregator.reconcile(org.org_id).counters_off == 0
+    assert store.read_counters(org.org_id, key)["n"] == 3
+    assert reconcile.reconcile(org.org_id).counters_off == 0
 
 
 def test_reconciliation_leaves_accounts_the_stream_has_not_reached(org, pump):
     pump.drain()
     late = make_account(org.org_id, name="Not Yet Counted")  # its stream record is still pending
-    drift = aggregator.reconcile(org.org_id)
+    drift = reconcile.reconcile(org.org_id)
     assert drift.combinations_repaired == 0 and drift.skipped_busy > 0
     pump.drain()
-    assert aggregator.read_counters(org.org_id, metrics.combo_key())["n"] == 4
-    assert aggregator.reconcile(org.org_id).counters_off == 0
+    assert store.read_counters(org.org_id, counters.combo_key())["n"] == 4
+    assert reconcile.reconcile(org.org_id).counters_off == 0
     assert late.account_id
 
 
@@ -265,7 +269,7 @@ def test_a_record_that_cannot_be_read_is_reported_for_redelivery(org, pump):
     broken = {"eventID": "1", "eventName": "MODIFY", "eventSource": "aws:dynamodb", "awsRegion": "eu-west-1",
               "eventSourceARN": "arn:aws:dynamodb:eu-west-1:123456789012:table/x/stream/1",
               "dynamodb": {"SequenceNumber": "123", "Keys": {}, "StreamViewType": "NEW_AND_OLD_IMAGES"}}
-    reply = aggregator.apply_stream_batch({"Records": [broken]})
+    reply = stream.apply_stream_batch({"Records": [broken]})
     assert reply == {"batchItemFailures": [{"itemIdentifier": "123"}]}
 
 
@@ -276,7 +280,7 @@ def test_a_failed_transaction_is_reported_and_its_redelivery_counts_once(org, pu
         make_account(org.org_id, name=f"Chunked {index}", group_id=f"g-{index}", last_visit=datetime.now(timezone.utc),
                      active_days={TODAY - 3 - index, TODAY})
     records = [r for r in READER.read() if r["dynamodb"]["Keys"]["org_id"]["S"] == org.org_id]
-    write_chunk, written = aggregator._write_chunk, []
+    write_chunk, written = stream._write_chunk, []
 
     def second_transaction_fails(chunk):
         written.append(len(chunk))
@@ -285,21 +289,21 @@ def test_a_failed_transaction_is_reported_and_its_redelivery_counts_once(org, pu
                               "TransactWriteItems")
         write_chunk(chunk)
 
-    monkeypatch.setattr(aggregator, "_write_chunk", second_transaction_fails)
-    reply = aggregator.apply_stream_batch({"Records": records})
+    monkeypatch.setattr(stream, "_write_chunk", second_transaction_fails)
+    reply = stream.apply_stream_batch({"Records": records})
     applied = written[0]
     assert 0 < applied < len(records)
     assert reply == {"batchItemFailures": [{"itemIdentifier": records[applied]["dynamodb"]["SequenceNumber"]}]}
-    monkeypatch.setattr(aggregator, "_write_chunk", write_chunk)
+    monkeypatch.setattr(stream, "_write_chunk", write_chunk)
 
     # Lambda redelivers from the failed record on, and may repeat the whole batch too.
-    assert aggregator.apply_stream_batch({"Records": records[applied:]}) == {"batchItemFailures": []}
-    assert aggregator.apply_stream_batch({"Records": records}) == {"batchItemFailures": []}
-    counters = aggregator.read_counters(org.org_id, metrics.combo_key())
-    assert counters["n"] == 9 and metrics.boxes(counters).engaged == 6
-    assert aggregator.reconcile(org.org_id).counters_off == 0
+    assert stream.apply_stream_batch({"Records": records[applied:]}) == {"batchItemFailures": []}
+    assert stream.apply_stream_batch({"Records": records}) == {"batchItemFailures": []}
+    totals = store.read_counters(org.org_id, counters.combo_key())
+    assert totals["n"] == 9 and counters.boxes(totals).engaged == 6
+    assert reconcile.reconcile(org.org_id).counters_off == 0
     viewer = accounts.Viewer.of(org.admin)
-    found = clients.list_page(viewer, clients.parse_filters({"q": "chunked"}, viewer))
+    found = listing.list_page(viewer, parse_filters({"q": "chunked"}, viewer))
     assert sorted(row.name for row in found.rows) == [f"Chunked {index}" for index in range(6)]
 
 
@@ -307,11 +311,11 @@ def test_rebuild_counts_a_bulk_load_once(org, pump):
     for index in range(5):
         make_account(org.org_id, name=f"Bulk {index}", last_visit=datetime.now(timezone.utc) - timedelta(days=2),
                      active_days={TODAY - 2})
-    assert aggregator.rebuild(org.org_id) == 8
+    assert reconcile.rebuild(org.org_id) == 8
     pump.drain()  # the load's own records arrive after the rebuild and must not count twice
-    counters = aggregator.read_counters(org.org_id, metrics.combo_key())
-    assert metrics.boxes(counters).total == 8 and metrics.boxes(counters).engaged == 5
-    assert aggregator.reconcile(org.org_id).counters_off == 0
+    totals = store.read_counters(org.org_id, counters.combo_key())
+    assert counters.boxes(totals).total == 8 and counters.boxes(totals).engaged == 5
+    assert reconcile.reconcile(org.org_id).counters_off == 0
 
 
 def test_the_hourly_reconciliation_runs_as_lambda_calls_it(org):

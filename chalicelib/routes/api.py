@@ -1,9 +1,9 @@
 """JSON API: the signed-in account."""
 from chalice import Blueprint
 
-from chalicelib import accounts
-from chalicelib.openapi import errors, json_schema
+from chalicelib.people import accounts
 from chalicelib.web.guard import json_ok, request, view, viewer
+from chalicelib.web.openapi import errors, json_schema
 from chalicelib.web.requests import json_body
 
 bp = Blueprint(__name__)

@@ -4,7 +4,7 @@ from dataclasses import asdict
 
 from chalice import Blueprint, Rate
 
-from chalicelib import aggregator
+from chalicelib.metrics import reconcile, stream
 
 bp = Blueprint(__name__)
 
@@ -19,9 +19,9 @@ ACCOUNTS_STREAM_ARN = os.environ.get(
 @bp.on_dynamodb_record(stream_arn=ACCOUNTS_STREAM_ARN, batch_size=100, starting_position="TRIM_HORIZON",
                       name="aggregate_account_changes")
 def aggregate_account_changes(event):
-    return aggregator.apply_stream_batch(event.to_dict())
+    return stream.apply_stream_batch(event.to_dict())
 
 
 @bp.schedule(Rate(1, unit=Rate.HOURS), name="reconcile_metrics")
 def reconcile_metrics(event):
-    return asdict(aggregator.reconcile())
+    return asdict(reconcile.reconcile())

@@ -1,13 +1,12 @@
-"""Static files, the OpenAPI document, the local outbox, and 404 for every unknown path."""
+"""Static files, the OpenAPI document, and 404 for every unknown path."""
 import mimetypes
 
 from chalice import Blueprint, Response
 
-from chalicelib import config, outbox
-from chalicelib.errors import NotFound
-from chalicelib.openapi import document, json_schema
-from chalicelib.web import render
-from chalicelib.web.guard import json_ok, page, view
+from chalicelib.core.assets import asset_dir
+from chalicelib.core.errors import NotFound
+from chalicelib.web.guard import json_ok, view
+from chalicelib.web.openapi import document, json_schema
 
 bp = Blueprint(__name__)
 CATCH_ALL_DEPTH = 6
@@ -22,7 +21,7 @@ STATIC_TYPES = {".css": "text/css; charset=utf-8", ".js": "text/javascript; char
 @bp.route("/static/{name}")
 @view()
 def static_file(name):
-    folder = render.asset_dir("static")
+    folder = asset_dir("static")
     path = (folder / name).resolve()
     suffix = path.suffix.lower()
     if path.parent != folder.resolve() or suffix not in STATIC_TYPES or not path.is_file():
@@ -36,14 +35,6 @@ def static_file(name):
 @view()
 def openapi():
     return json_ok(document())
-
-
-@bp.route("/dev/outbox")
-@view()
-def local_outbox():
-    if not config.is_local():
-        raise NotFound("No such page.")
-    return page("dev/outbox.html", messages=outbox.sent_messages())
 
 
 def _not_found(**_path):

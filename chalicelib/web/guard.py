@@ -12,9 +12,16 @@ from typing import Optional
 
 from chalice import Response
 
-from chalicelib import auth, config, sessions, tokens
-from chalicelib.accounts import Viewer
-from chalicelib.errors import CaseloadError, Forbidden, TooManyRequests, Unauthenticated, ValidationError
+from chalicelib.core import config, tokens
+from chalicelib.core.errors import (
+    CaseloadError,
+    Forbidden,
+    TooManyRequests,
+    Unauthenticated,
+    ValidationError,
+)
+from chalicelib.people import auth, sessions
+from chalicelib.people.accounts import Viewer
 from chalicelib.web import render
 from chalicelib.web.requests import FORM_TYPE, MAX_BODY_BYTES, cookies, form, wants_json
 

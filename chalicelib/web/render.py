@@ -2,22 +2,12 @@
 import json
 import os
 from functools import lru_cache
-from pathlib import Path
 from urllib.parse import urlencode
 
 from chalice import Response
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
-ROOT = Path(__file__).resolve().parents[2]
-# In the Lambda package the build copies templates/ and static/ under chalicelib/assets/.
-ASSET_DIRS = [ROOT, ROOT / "chalicelib" / "assets"]
-
-
-def asset_dir(name: str) -> Path:
-    for base in ASSET_DIRS:
-        if (base / name).is_dir():
-            return base / name
-    raise FileNotFoundError(name)
+from chalicelib.core.assets import asset_dir
 
 
 def base_path() -> str:

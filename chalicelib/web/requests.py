@@ -2,7 +2,7 @@
 from http.cookies import CookieError, SimpleCookie
 from urllib.parse import parse_qs
 
-from chalicelib.errors import ValidationError
+from chalicelib.core.errors import ValidationError
 
 FORM_TYPE = "application/x-www-form-urlencoded"
 # Pages and the JSON API take small bodies; files go straight to S3 (presigned POST).

@@ -6,8 +6,8 @@ from pathlib import Path
 import pytest
 
 from app import app
-from chalicelib.local import emulator
 from tests.conftest import APP_PORT, APP_URL, PASSWORD
+from tools.local import emulator
 
 CHROMIUM = next((p for p in ("/usr/lib/chromium/chromium", "/usr/bin/chromium") if os.path.exists(p)), None)
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "screenshots"

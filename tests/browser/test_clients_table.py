@@ -4,10 +4,10 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from chalicelib.local import demo
-from chalicelib.models import Account, Group
+from chalicelib.core.models import Account, Group
 from tests.browser.conftest import assert_accessible, screenshot
 from tests.conftest import _PUMP
+from tools.local import demo
 
 
 @pytest.fixture(scope="module")
@@ -162,8 +162,8 @@ def _first_client_id(northside) -> str:
 
 
 def test_invite_users_opens_from_the_table_and_rows_resend_or_revoke(admin_page, northside):
-    from chalicelib import invites
-    from chalicelib.accounts import Viewer
+    from chalicelib.invitations import invites
+    from chalicelib.people.accounts import Viewer
 
     admin = Account.get(northside.org_id, next(
         a.account_id for a in Account.role_name.query(f"{northside.org_id}#admin#L")))

@@ -4,8 +4,8 @@ import re
 
 from playwright.sync_api import expect
 
-from chalicelib.models import Account
-from chalicelib.tokens import new_id
+from chalicelib.core.models import Account
+from chalicelib.core.tokens import new_id
 from chalicelib.web.render import environment
 from tests.browser.conftest import assert_accessible, screenshot, sign_in_as
 
@@ -132,7 +132,7 @@ def test_the_modal_window_traps_focus_closes_on_escape_and_returns_focus(page, o
 
 def test_bulk_csv_dry_run_then_import(page, org, sign_in):
     from app import app
-    from chalicelib.local import emulator
+    from tools.local import emulator
 
     pump = emulator.EventPump(app, interval=0.2)  # S3 → SQS → handler, as Lambda would
     pump.start()
@@ -182,7 +182,7 @@ def _assert_accessible_with_script(browser, live_server, org, url):
 def test_bulk_csv_without_javascript(browser, live_server, org):
     """The file goes to S3 in a plain form; S3 sends the browser back to the job's page."""
     from app import app
-    from chalicelib.local import emulator
+    from tools.local import emulator
 
     pump = emulator.EventPump(app, interval=0.2)
     pump.start()

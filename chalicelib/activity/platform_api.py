@@ -1,0 +1,96 @@
+"""Activities that other platform modules record for a person (POST /api/v1/activities).
+
+An activity counts as a visit: it moves the person's last visit (never
+backwards) and their active days, so Engagement follows through the stream.
+A repeated Idempotency-Key records nothing the second time.
+"""
+import re
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from typing import Optional
+
+from pynamodb.exceptions import PutError
+
+from chalicelib.activity import timeline
+from chalicelib.activity.api_keys import Caller
+from chalicelib.core.errors import NotFound, ValidationError
+from chalicelib.core.models import Lookup, utcnow
+from chalicelib.people import accounts
+
+KIND = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
+MAX_DESCRIPTION = 500
+OLDEST = timedelta(days=90)
+CLOCK_SKEW = timedelta(minutes=5)
+IDEMPOTENCY_KEY = re.compile(r"^[A-Za-z0-9_.:-]{1,100}$")
+REMEMBER_KEYS = timedelta(days=1)
+
+
+@dataclass
+class Recorded:
+    account_id: str
+    kind: str
+    occurred_at: datetime
+    duplicate: bool
+
+    def as_dict(self) -> dict:
+        return {"account_id": self.account_id, "kind": self.kind, "occurred_at": self.occurred_at.isoformat(),
+                "duplicate": self.duplicate}
+
+
+def _occurred_at(raw) -> datetime:
+    now = utcnow()
+    if raw in (None, ""):
+        return now
+    try:
+        moment = datetime.fromisoformat(str(raw).replace("Z", "+00:00"))
+    except ValueError:
+        raise ValidationError("Use an ISO 8601 time, e.g. 2026-11-29T09:30:00Z.", field="occurred_at",
+                              code="invalid_time") from None
+    if moment.tzinfo is None:
+        raise ValidationError("Give the time zone, e.g. a trailing Z for UTC.", field="occurred_at",
+                              code="invalid_time")
+    moment = moment.astimezone(timezone.utc)
+    if moment > now + CLOCK_SKEW or moment < now - OLDEST:
+        raise ValidationError("The time must be within the last 90 days.", field="occurred_at", code="invalid_time")
+    return moment
+
+
+def record(caller: Caller, body: dict, idempotency_key: Optional[str] = None) -> Recorded:
+    kind = str(body.get("kind") or "")
+    if not KIND.match(kind):
+        raise ValidationError("kind: a lower-case name of at most 40 letters, digits or _, e.g. course_completed.",
+                              field="kind", code="invalid_kind")
+    description = str(body.get("description") or "").strip()
+    if len(description) > MAX_DESCRIPTION or any(ord(ch) < 32 and ch not in "\n\t" for ch in description):
+        raise ValidationError(f"description: at most {MAX_DESCRIPTION} characters of text.", field="description")
+    when = _occurred_at(body.get("occurred_at"))
+    account = _target(caller.org_id, body)
+    if idempotency_key is not None:
+        if not IDEMPOTENCY_KEY.match(idempotency_key):
+            raise ValidationError("Idempotency-Key: 1–100 letters, digits or _.:-", field="Idempotency-Key")
+        try:
+            Lookup(key=f"idem#{caller.org_id}#{idempotency_key}", org_id=caller.org_id,
+                   account_id=account.account_id, expires_at=utcnow() + REMEMBER_KEYS).save(
+                condition=Lookup.key.does_not_exist())
+        except PutError as error:
+            if error.cause_response_code != "ConditionalCheckFailedException":
+                raise
+            return Recorded(account.account_id, kind, when, duplicate=True)
+    timeline.record(caller.org_id, account.account_id, "activity", None, when=when, activity=kind,
+                      description=description or None, source=caller.label or "API")
+    accounts.record_visit(account, when)
+    return Recorded(account.account_id, kind, when, duplicate=False)
+
+
+def _target(org_id: str, body: dict):
+    account_id, email = body.get("account_id"), body.get("email")
+    if bool(account_id) == bool(email):
+        raise ValidationError("Give exactly one of account_id or email.", field="account_id", code="missing_account")
+    if email:
+        found = accounts.find_by_email(org_id, accounts.normalise_email(str(email)))
+        if found is None:
+            raise NotFound("No account with this e-mail in your organisation.")
+        return found
+    if not re.match(r"^[0-9a-f]{32}$", str(account_id)):
+        raise NotFound("No such account.")
+    return accounts.get_account(org_id, str(account_id))

@@ -1,0 +1,40 @@
+"""The per-person timeline and the organisation's audit log."""
+import secrets
+from typing import Optional
+
+from chalicelib.core.models import Activity, utcnow
+
+ORG_LOG = "org"  # account id under which organisation-wide events are kept
+
+
+def account_key(org_id: str, account_id: str) -> str:
+    return f"{org_id}#{account_id}"
+
+
+def new_activity(org_id: str, account_id: str, kind: str, actor=None, when=None, **detail) -> Activity:
+    """An unsaved event; `actor` is whoever did it (a Viewer or an Account), None for the person."""
+    when = when or utcnow()
+    return Activity(
+        account_key=account_key(org_id, account_id),
+        at_id=f"{when.isoformat()}#{secrets.token_hex(4)}",
+        kind=kind,
+        actor_id=getattr(actor, "account_id", None),
+        actor_name=(getattr(actor, "name", None) or getattr(actor, "email", None)) if actor else None,
+        detail={k: str(v) for k, v in detail.items() if v is not None},
+    )
+
+
+def record(org_id: str, account_id: str, kind: str, actor=None, when=None, **detail) -> Activity:
+    activity = new_activity(org_id, account_id, kind, actor, when, **detail)
+    activity.save()
+    return activity
+
+
+def audit(org_id: str, kind: str, actor, **detail) -> Activity:
+    return record(org_id, ORG_LOG, kind, actor, **detail)
+
+
+def latest(org_id: str, account_id: str, limit: int = 50, cursor: Optional[dict] = None):
+    return Activity.query(
+        account_key(org_id, account_id), scan_index_forward=False, limit=limit, last_evaluated_key=cursor
+    )

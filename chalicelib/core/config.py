@@ -1,0 +1,63 @@
+"""Settings from the environment, read when asked for, never cached across calls.
+
+Table names are the one exception: pynamodb needs them on the model classes, so
+`TABLE_PREFIX` must be set before `chalicelib.core.models` is imported (the local
+runner, the tests and the Lambda environment all do).
+"""
+import os
+
+from chalicelib.core.errors import ConfigError
+
+
+def _required(name: str) -> str:
+    value = os.environ.get(name, "").strip()
+    if not value:
+        raise ConfigError(name)
+    return value
+
+
+def stage() -> str:
+    return os.environ.get("CASELOAD_STAGE", "local")
+
+
+def is_local() -> bool:
+    return stage() == "local"
+
+
+def table_prefix() -> str:
+    return os.environ.get("CASELOAD_TABLE_PREFIX", "caseload-local-")
+
+
+def secret_key() -> bytes:
+    """Key for HMACs (cursors, CSRF tokens). Rotating it signs everyone out."""
+    return _required("CASELOAD_SECRET_KEY").encode()
+
+
+def bucket() -> str:
+    return _required("CASELOAD_BUCKET")
+
+
+def upload_queue_url() -> str:
+    return _required("CASELOAD_UPLOAD_QUEUE_URL")
+
+
+def mail_sender() -> str:
+    return _required("CASELOAD_MAIL_SENDER")
+
+
+def public_url() -> str:
+    """Base URL that e-mails link to, e.g. https://caseload.example.org."""
+    return _required("CASELOAD_PUBLIC_URL").rstrip("/")
+
+
+def secure_cookies() -> bool:
+    return public_url().startswith("https://")
+
+
+def upload_origin() -> str:
+    """Where browsers send CSV uploads (the bucket's origin), allowed by the pages'
+    Content-Security-Policy. Set per stage; locally it is the emulator's endpoint."""
+    origin = os.environ.get("CASELOAD_UPLOAD_ORIGIN", "").strip()
+    if not origin and is_local():
+        origin = os.environ.get("AWS_ENDPOINT_URL", "").strip()
+    return origin.rstrip("/")

@@ -1,0 +1,346 @@
+"""The one schema definition: every DynamoDB table is a pynamodb model here.
+
+The local emulator and the tests create tables from these classes
+(`create_tables`), and a test compares them with the deploy template, so a
+table is never defined twice.
+
+Listing design (the Clients Table): every filter dimension x sort order is a
+GSI whose partition key is `org#value#L|A` (live or archived) and whose sort
+key is `sortvalue#account_id`. A page with no filter or one filter is then one
+Query that reads exactly the rows it returns (+1 to know there is more), and
+combined filters query the most selective dimension (chosen from the metrics
+counters) and filter the rest. Indexes project only the filter attributes, so
+a last-visit bump rewrites little; rows are fetched with one BatchGetItem.
+"""
+from datetime import datetime, timezone
+
+from pynamodb.attributes import (
+    BooleanAttribute,
+    ListAttribute,
+    MapAttribute,
+    NumberAttribute,
+    NumberSetAttribute,
+    TTLAttribute,
+    UnicodeAttribute,
+    UTCDateTimeAttribute,
+    VersionAttribute,
+)
+from pynamodb.indexes import (
+    AllProjection,
+    GlobalSecondaryIndex,
+    IncludeProjection,
+    KeysOnlyProjection,
+)
+from pynamodb.models import Model
+
+from chalicelib.core import config
+
+ROLES = ("admin", "staff", "client")
+STATUSES = ("provisioned", "activated", "archived")
+# Filter dimensions of the Clients Table and the account attribute behind each.
+DIMENSIONS = ("all", "role", "status", "group", "staff")
+SORTS = ("name", "visit", "created")
+# Pairs of the selective filters, indexed in the default (name) order only: with
+# them a combined filter reads about what it shows (DynamoDB allows 20 GSIs).
+PAIRS = {"sg": ("status", "group"), "st": ("status", "staff"), "gs": ("group", "staff")}
+LISTING_PROJECTION = ["role", "status", "group_id", "caseload_id", "last_visit"]
+NO_VALUE = "-"
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def _table(name: str) -> str:
+    return f"{config.table_prefix()}{name}"
+
+
+class _BaseMeta:
+    billing_mode = "PAY_PER_REQUEST"
+
+
+def _listing_index(dimension: str, sort: str) -> GlobalSecondaryIndex:
+    index_name = f"{dimension}_{sort}"
+
+    class Meta:
+        projection = IncludeProjection(LISTING_PROJECTION)
+
+    Meta.index_name = index_name
+    attrs = {
+        "Meta": Meta,
+        f"p_{dimension}": UnicodeAttribute(hash_key=True),
+        f"s_{sort}": UnicodeAttribute(range_key=True),
+    }
+    return type(f"Listing_{index_name}", (GlobalSecondaryIndex,), attrs)()
+
+
+class EmailIndex(GlobalSecondaryIndex):
+    """Sign-in finds the account(s) for an e-mail across organisations."""
+
+    class Meta:
+        index_name = "by_email"
+        projection = KeysOnlyProjection()
+
+    email = UnicodeAttribute(hash_key=True)
+
+
+class Organisation(Model):
+    class Meta(_BaseMeta):
+        table_name = _table("organisations")
+
+    org_id = UnicodeAttribute(hash_key=True)
+    name = UnicodeAttribute()
+    created_at = UTCDateTimeAttribute(default=utcnow)
+    # Organisation account link (SPEC 4.1): only the hash of the token is kept.
+    join_token_hash = UnicodeAttribute(null=True)
+    join_nonce = UnicodeAttribute(null=True)  # the link's token is derived from it (organisations.py)
+    join_enabled = BooleanAttribute(default=True)
+    allowed_domains = ListAttribute(of=UnicodeAttribute, default=list)
+    # API keys of other platform modules: key id -> label, prefix, hash, who and when.
+    api_keys = MapAttribute(default=dict)
+    # Extra sign-up links: link id -> nonce, group, staff, expiry, use limit (organisations.py).
+    extra_links = MapAttribute(default=dict)
+
+
+class Account(Model):
+    """A person in one organisation. Derived index keys are set on every serialize."""
+
+    class Meta(_BaseMeta):
+        table_name = _table("accounts")
+        stream_view_type = "NEW_AND_OLD_IMAGES"
+
+    org_id = UnicodeAttribute(hash_key=True)
+    account_id = UnicodeAttribute(range_key=True)
+    email = UnicodeAttribute()
+    name = UnicodeAttribute(default="")
+    phone = UnicodeAttribute(null=True)
+    role = UnicodeAttribute(default="client")
+    status = UnicodeAttribute(default="provisioned")
+    previous_status = UnicodeAttribute(null=True)
+    group_id = UnicodeAttribute(null=True)
+    staff_id = UnicodeAttribute(null=True)
+    staff_email = UnicodeAttribute(null=True)
+    password_hash = UnicodeAttribute(null=True)
+    created_at = UTCDateTimeAttribute(default=utcnow)
+    created_by = UnicodeAttribute(null=True)
+    last_visit = UTCDateTimeAttribute(null=True)
+    # Days (date.toordinal()) with any activity, newest 90 kept: the metrics
+    # stream derives sliding-window engagement from it without reading history.
+    active_days = NumberSetAttribute(null=True)
+    version = VersionAttribute()
+    # Invitation lifecycle (chalicelib.invitations.invites), shown on Provisioned rows:
+    # invite_state is invited | revoked | bounced | complained | accepted;
+    # "expired" is derived (invited and invite_expires_at passed), never stored.
+    invite_state = UnicodeAttribute(null=True)
+    invite_hash = UnicodeAttribute(null=True)  # sha256 of the live invite token
+    invited_at = UTCDateTimeAttribute(null=True)
+    invite_expires_at = UTCDateTimeAttribute(null=True)
+
+    # Derived: whose caseload the account is in (the assigned staff member for
+    # clients, the staff member themselves for staff). Staff see this caseload.
+    caseload_id = UnicodeAttribute(null=True)
+    p_all = UnicodeAttribute(null=True)
+    p_role = UnicodeAttribute(null=True)
+    p_status = UnicodeAttribute(null=True)
+    p_group = UnicodeAttribute(null=True)
+    p_staff = UnicodeAttribute(null=True)
+    p_sg = UnicodeAttribute(null=True)
+    p_st = UnicodeAttribute(null=True)
+    p_gs = UnicodeAttribute(null=True)
+    s_name = UnicodeAttribute(null=True)
+    s_visit = UnicodeAttribute(null=True)
+    s_created = UnicodeAttribute(null=True)
+
+    by_email = EmailIndex()
+    for _dimension in DIMENSIONS:
+        for _sort in SORTS:
+            locals()[f"{_dimension}_{_sort}"] = _listing_index(_dimension, _sort)
+    for _dimension in PAIRS:
+        locals()[f"{_dimension}_name"] = _listing_index(_dimension, "name")
+    del _dimension, _sort
+
+    @property
+    def archived(self) -> bool:
+        return self.status == "archived"
+
+    def derive_keys(self) -> None:
+        """Recompute the listing keys from the account's own attributes."""
+        org, me = self.org_id, self.account_id
+        live = "A" if self.archived else "L"
+        self.email = self.email.strip().lower()
+        if self.role == "client":
+            self.caseload_id = self.staff_id
+        elif self.role == "staff":
+            self.caseload_id = me
+        else:
+            self.caseload_id = None
+        self.p_all = None if self.archived else org
+        self.p_role = f"{org}#{self.role}#{live}"
+        self.p_status = f"{org}#{self.status}"
+        self.p_group = f"{org}#{self.group_id or NO_VALUE}#{live}"
+        self.p_staff = f"{org}#{self.caseload_id or NO_VALUE}#{live}"
+        group, staff = self.group_id or NO_VALUE, self.caseload_id or NO_VALUE
+        self.p_sg = f"{org}#{self.status}#{group}"
+        self.p_st = f"{org}#{self.status}#{staff}"
+        self.p_gs = f"{org}#{group}#{staff}#{live}"
+        self.s_name = f"{(self.name or self.email).casefold()}#{me}"
+        self.s_visit = f"{self.last_visit.isoformat() if self.last_visit else '0'}#{me}"
+        self.s_created = f"{self.created_at.isoformat()}#{me}"
+
+    def serialize(self, null_check: bool = True):
+        self.derive_keys()
+        return super().serialize(null_check=null_check)
+
+
+class SessionAccountIndex(GlobalSecondaryIndex):
+    class Meta:
+        index_name = "by_account"
+        projection = AllProjection()
+
+    account_key = UnicodeAttribute(hash_key=True)
+    started_at = UTCDateTimeAttribute(range_key=True)
+
+
+class Session(Model):
+    """A signed-in browser. Keyed by the SHA-256 of the cookie's random id."""
+
+    class Meta(_BaseMeta):
+        table_name = _table("sessions")
+
+    session_hash = UnicodeAttribute(hash_key=True)
+    account_key = UnicodeAttribute()  # org_id#account_id
+    org_id = UnicodeAttribute()
+    account_id = UnicodeAttribute()
+    started_at = UTCDateTimeAttribute(default=utcnow)
+    last_seen = UTCDateTimeAttribute(default=utcnow)
+    ended_at = UTCDateTimeAttribute(null=True)
+    ended_reason = UnicodeAttribute(null=True)
+    ip = UnicodeAttribute(default="")
+    user_agent = UnicodeAttribute(default="")
+    csrf_secret = UnicodeAttribute()
+    expires_at = TTLAttribute(null=True)  # housekeeping only; expiry is checked in code
+
+    by_account = SessionAccountIndex()
+
+
+class Activity(Model):
+    """One event in a person's timeline, or in the organisation's audit log
+    (account_key `org_id#org`)."""
+
+    class Meta(_BaseMeta):
+        table_name = _table("activities")
+
+    account_key = UnicodeAttribute(hash_key=True)
+    at_id = UnicodeAttribute(range_key=True)  # iso timestamp#random, newest last
+    kind = UnicodeAttribute()
+    actor_id = UnicodeAttribute(null=True)
+    actor_name = UnicodeAttribute(null=True)
+    detail = MapAttribute(default=dict)
+
+
+class Group(Model):
+    class Meta(_BaseMeta):
+        table_name = _table("groups")
+
+    org_id = UnicodeAttribute(hash_key=True)
+    group_id = UnicodeAttribute(range_key=True)
+    name = UnicodeAttribute()
+    created_at = UTCDateTimeAttribute(default=utcnow)
+
+
+class Lookup(Model):
+    """Exact-match keys that must be unique or found without a query:
+    `email#org#addr` (one account per e-mail per organisation),
+    `group#org#name` (group names unique per organisation),
+    `join#hash` / `invite#hash` / `apikey#hash` (tokens, stored only as hashes).
+    """
+
+    class Meta(_BaseMeta):
+        table_name = _table("lookups")
+
+    key = UnicodeAttribute(hash_key=True)
+    org_id = UnicodeAttribute()
+    account_id = UnicodeAttribute(null=True)
+    target_id = UnicodeAttribute(null=True)
+    created_at = UTCDateTimeAttribute(default=utcnow)
+    valid_until = UTCDateTimeAttribute(null=True)  # checked in code
+    used_at = UTCDateTimeAttribute(null=True)
+    uses = NumberAttribute(default=0)
+    max_uses = NumberAttribute(null=True)
+    data = MapAttribute(default=dict)
+    expires_at = TTLAttribute(null=True)
+
+
+class SearchToken(Model):
+    """One word of an account's name or e-mail, bucketed by its first two letters,
+    kept by the accounts stream. Search = one Query on begins_with + BatchGet."""
+
+    class Meta(_BaseMeta):
+        table_name = _table("search_tokens")
+
+    bucket = UnicodeAttribute(hash_key=True)  # org_id#first two letters
+    token = UnicodeAttribute(range_key=True)  # word#account_id
+    account_id = UnicodeAttribute()
+    # A copy of what the Clients Table filters, sorts and counts on, so a search
+    # filters and counts its matches without reading the accounts.
+    org_id = UnicodeAttribute()
+    name = UnicodeAttribute(default="")
+    email = UnicodeAttribute()
+    role = UnicodeAttribute()
+    status = UnicodeAttribute()
+    group_id = UnicodeAttribute(null=True)
+    caseload_id = UnicodeAttribute(null=True)
+    created_at = UTCDateTimeAttribute()
+    last_visit = UTCDateTimeAttribute(null=True)
+    active_days = NumberSetAttribute(null=True)
+
+
+class Metric(Model):
+    """Counters kept by the accounts stream (see chalicelib.metrics.counters): per
+    organisation and filter combination, with per-day buckets as dynamic
+    top-level attributes; plus short-lived markers of applied stream records."""
+
+    class Meta(_BaseMeta):
+        table_name = _table("metrics")
+
+    org_id = UnicodeAttribute(hash_key=True)
+    key = UnicodeAttribute(range_key=True)  # c#role#status#group#staff, or a#account_id
+    n = NumberAttribute(default=0)
+    rev = NumberAttribute(default=0)  # bumped by every change: reconciliation replaces only unchanged items
+    # a#account_id items: the stream record (zero-padded sequence number) and
+    # account version last applied, which make redelivered records no-ops.
+    seq = UnicodeAttribute(null=True)
+    applied_version = NumberAttribute(null=True)
+    rebuilt = BooleanAttribute(null=True)
+
+
+class Throttle(Model):
+    """Failed sign-ins per e-mail and per client address, in fixed windows."""
+
+    class Meta(_BaseMeta):
+        table_name = _table("throttles")
+
+    key = UnicodeAttribute(hash_key=True)
+    failures = NumberAttribute(default=0)
+    window_start = UTCDateTimeAttribute(default=utcnow)
+    expires_at = TTLAttribute(null=True)
+
+
+ALL_MODELS = (Organisation, Account, Session, Activity, Group, Lookup, SearchToken, Metric, Throttle)
+TTL_ATTRIBUTE = "expires_at"
+
+
+def create_tables() -> None:
+    """Create every table in the emulator (production tables come from the template)."""
+    import boto3
+
+    client = boto3.client("dynamodb")
+    for model in ALL_MODELS:
+        model._connection = None
+        if not model.exists():
+            model.create_table(wait=True)
+        if TTL_ATTRIBUTE in model.get_attributes():
+            client.update_time_to_live(
+                TableName=model.Meta.table_name,
+                TimeToLiveSpecification={"Enabled": True, "AttributeName": TTL_ATTRIBUTE},
+            )

@@ -1,0 +1,192 @@
+"""The stat boxes' counters: what each account contributes, and the boxes read back.
+
+Every account contributes to the 16 filter combinations it belongs to
+(Role x Status x Group x Staff, each either its value or "any"; "any" status
+means live, because archived accounts are hidden unless asked for). A
+combination is one item in the metrics table whose attributes are counters:
+
+- `n`            accounts in the combination
+- `v{day}`       accounts whose last visit fell on that day (0: never)
+- `cv{c}_{v}`    accounts created on day c whose last visit is on day v
+- `k{d}_{next}`  one per active day d of an account, with the account's next
+                 active day (0: none since). An account was active in a window
+                 [a, b) exactly when it has an active day d in the window
+                 whose next active day is at or after b, so any window's
+                 engagement (the last 30 days, the 30 before, each of the last
+                 12 weeks) is a sum over these counters, read in one GetItem.
+
+Contributions depend only on the account, never on the clock, so a change is
+old contribution out, new contribution in; the clock only decides which
+counters a box sums. Days are `date.toordinal()`.
+
+Stored, a combination is one small item for `n` plus one item per week of
+counters (by the counter's first day), so a change rewrites a few small items
+(write cost grows with item size) and the boxes read the ~15 items of the last
+90 days in one BatchGetItem, whatever the organisation's size or age.
+"""
+from collections import Counter
+from dataclasses import dataclass
+from datetime import date, datetime, timezone
+from typing import Iterable, Optional
+
+from chalicelib.core.models import NO_VALUE, Account
+
+ANY = "*"
+LIVE = "live"
+WINDOW = 30
+TREND_WEEKS = 12
+
+
+def day_of(moment: Optional[datetime]) -> int:
+    return moment.astimezone(timezone.utc).date().toordinal() if moment else 0
+
+
+def combo_key(role: str = ANY, status: str = LIVE, group: str = ANY, staff: str = ANY) -> str:
+    return f"c#{role}#{status}#{group}#{staff}"
+
+
+def combos_of(account: Account) -> list:
+    statuses = [account.status] if account.archived else [account.status, LIVE]
+    keys = []
+    for role in (account.role, ANY):
+        for status in statuses:
+            for group in (account.group_id or NO_VALUE, ANY):
+                for staff in (account.caseload_id or NO_VALUE, ANY):
+                    keys.append(combo_key(role, status, group, staff))
+    return keys
+
+
+def counters_of(account: Account) -> Counter:
+    """The counters one account adds to each of its combinations."""
+    visit = day_of(account.last_visit)
+    created = day_of(account.created_at)
+    counters = Counter({"n": 1, f"v{visit}": 1, f"cv{created}_{visit}": 1})
+    days = sorted(int(d) for d in (account.active_days or ()))
+    for day, following in zip(days, days[1:] + [0]):
+        counters[f"k{day}_{following}"] += 1
+    return counters
+
+
+def _first_day(counter: str) -> int:
+    return int(counter[2 if counter.startswith("cv") else 1:].split("_")[0])
+
+
+def item_key(combo: str, counter: str) -> str:
+    """The stored item holding this counter of this combination."""
+    return combo if counter == "n" else f"{combo}@{_first_day(counter) // 7}"
+
+
+def combo_of_item(key: str) -> str:
+    return key.split("@", 1)[0]
+
+
+def item_keys_for_boxes(combo: str, today: Optional[int] = None) -> list:
+    """Every item the boxes read: `n`, and the weeks back to the oldest day a box sums."""
+    today = today or date.today().toordinal()
+    oldest = today - 3 * WINDOW
+    return [combo] + [f"{combo}@{week}" for week in range(oldest // 7, today // 7 + 1)]
+
+
+def contribution(account: Optional[Account]) -> Counter:
+    """(stored item key, counter) -> amount, for one account (nothing when absent)."""
+    if account is None:
+        return Counter()
+    counters = counters_of(account)
+    return Counter({(item_key(combo, name), name): amount
+                    for combo in combos_of(account) for name, amount in counters.items()})
+
+
+def change(old: Optional[Account], new: Optional[Account]) -> Counter:
+    delta = contribution(new)
+    delta.subtract(contribution(old))
+    return Counter({k: v for k, v in delta.items() if v})
+
+
+# Reading the boxes -----------------------------------------------------------
+
+def _parse(counters: dict):
+    """Split counter names into (kind, numbers) once, skipping the rest."""
+    for name, amount in counters.items():
+        if not amount or name == "n":
+            continue
+        kind = name[:2] if name.startswith("cv") else name[:1]
+        if kind not in ("v", "cv", "k"):
+            continue
+        try:
+            numbers = tuple(int(part) for part in name[len(kind):].split("_"))
+        except ValueError:
+            continue
+        yield kind, numbers, int(amount)
+
+
+@dataclass
+class Boxes:
+    total: int
+    new: int
+    new_before: int
+    engaged: int
+    engaged_before: Optional[int]  # None: not defined under a "no visit" filter
+    trend: Optional[list]  # weekly active accounts, oldest first
+    today: int
+
+    @property
+    def engagement_share(self) -> Optional[float]:
+        return self.engaged / self.total if self.total else None
+
+    @property
+    def total_before(self) -> int:
+        return self.total - self.new
+
+    def as_dict(self) -> dict:
+        return {"total": self.total, "total_30_days_ago": self.total_before, "new": self.new,
+                "new_previous_30_days": self.new_before, "engaged": self.engaged,
+                "engagement": round(self.engagement_share, 4) if self.engagement_share is not None else None,
+                "engaged_previous_30_days": self.engaged_before, "weekly_active": self.trend}
+
+
+def boxes(counters: dict, today: Optional[int] = None, no_visit_days: Optional[int] = None) -> Boxes:
+    """The stat boxes from one combination's counters (or a sum of contributions).
+
+    With "no visit in N days", only accounts whose last visit is on or before
+    today - N count; the earlier windows' engagement of exactly those accounts
+    is not derivable from the counters, so it is left undefined (shown as a dash).
+    """
+    today = today or date.today().toordinal()
+    cutoff = today - no_visit_days if no_visit_days else None
+    window_start = today - WINDOW  # a window is (start, end]
+    visited_since_cutoff = new = new_before = engaged = engaged_before = 0
+    weeks = [0] * TREND_WEEKS
+    for kind, numbers, amount in _parse(counters):
+        if kind == "v":
+            (visit,) = numbers
+            if cutoff is not None and visit > cutoff:
+                visited_since_cutoff += amount
+            elif visit > window_start:
+                engaged += amount
+        elif kind == "cv":
+            created, visit = numbers
+            if cutoff is not None and visit > cutoff:
+                continue
+            if window_start < created <= today:
+                new += amount
+            elif window_start - WINDOW < created <= window_start:
+                new_before += amount
+        elif cutoff is None:
+            active, following = numbers
+            if window_start - WINDOW < active <= window_start and (following == 0 or following > window_start):
+                engaged_before += amount
+            weeks_ago = (today - active) // 7
+            if 0 <= weeks_ago < TREND_WEEKS and (following == 0 or following > today - 7 * weeks_ago):
+                weeks[TREND_WEEKS - 1 - weeks_ago] += amount
+    total = int(counters.get("n", 0)) - visited_since_cutoff
+    if cutoff is not None:
+        return Boxes(total, new, new_before, engaged, None, None, today)
+    return Boxes(total, new, new_before, engaged, engaged_before, weeks, today)
+
+
+def sum_counters(accounts: Iterable[Account]) -> Counter:
+    """All counters of these accounts summed, as one combination would hold them."""
+    summed = Counter()
+    for account in accounts:
+        summed.update(counters_of(account))
+    return summed

@@ -1,0 +1,73 @@
+"""Signing in and out."""
+from typing import Optional, Tuple
+
+from chalicelib.activity import timeline
+from chalicelib.core.errors import Unauthenticated, ValidationError
+from chalicelib.core.models import Account, Session, utcnow
+from chalicelib.people import accounts, passwords, sessions, throttle
+
+WRONG_CREDENTIALS = "The e-mail or password is not right."
+
+
+def _candidates(email: str, org_id: Optional[str]) -> list:
+    keys = [(a.org_id, a.account_id) for a in Account.by_email.query(email)
+            if org_id is None or a.org_id == org_id]
+    return list(Account.batch_get(keys)) if keys else []
+
+
+def sign_in(raw_email: str, password: str, ip: str, user_agent: str,
+            org_id: Optional[str] = None) -> Tuple[str, Session, Account]:
+    """Check the credentials and start a session. Unknown e-mail and wrong
+    password answer alike and take the same time (one argon2 verification)."""
+    try:
+        email = accounts.normalise_email(raw_email)
+    except ValidationError:
+        raise Unauthenticated(WRONG_CREDENTIALS, "email") from None
+    if not password:
+        raise ValidationError("Enter your password.", "password")
+    throttle.check(email, ip)
+    matched = None
+    candidates = [a for a in _candidates(email, org_id) if a.password_hash and not a.archived]
+    if not candidates:
+        passwords.verify_password(None, password)
+    for account in candidates:
+        if passwords.verify_password(account.password_hash, password):
+            matched = account
+            break
+    if matched is None:
+        throttle.record_failure(email, ip)
+        raise Unauthenticated(WRONG_CREDENTIALS, "email")
+    cookie_value, session = start_session(matched, ip, user_agent)
+    return cookie_value, session, matched
+
+
+def start_session(account: Account, ip: str, user_agent: str) -> Tuple[str, Session]:
+    """Open a session, turn Provisioned into Activated, record the visit."""
+    now = utcnow()
+    first_time = account.status == "provisioned"
+    if first_time:
+        account.status = "activated"
+    accounts.note_visit(account, now)
+    account.save()
+    cookie_value, session = sessions.start(account, ip, user_agent)
+    if first_time:
+        timeline.record(account.org_id, account.account_id, "activated", when=now)
+    timeline.record(account.org_id, account.account_id, "signed_in", when=now, ip=ip)
+    return cookie_value, session
+
+
+def viewer_for_session(session: Session):
+    """The Viewer behind a live session; None when the account is gone or archived."""
+    account = Account.get(session.org_id, session.account_id)
+    if account.archived:
+        sessions.end(session, "archived")
+        return None
+    if sessions.needs_touch(session):
+        now = utcnow()
+        sessions.touch(session, now)
+        accounts.record_visit(account, now)
+    return accounts.Viewer.of(account, session)
+
+
+def sign_out(session: Session) -> None:
+    sessions.end(session, "signed_out")

@@ -1,0 +1,433 @@
+"""Invite Users: the window (a plain page without JavaScript, the dialog's body
+with it), the invitation acceptance page, Resend/Revoke, their JSON twins, and
+the SES feedback handler. Each route parses, calls one domain function, renders."""
+import json
+from urllib.parse import urlparse
+
+from chalice import Blueprint
+
+from chalicelib.core import config
+from chalicelib.core.errors import Gone, NotFound, ValidationError
+from chalicelib.invitations import (
+    acceptance,
+    imports,
+    invites,
+    lifecycle,
+    links,
+    suppression,
+)
+from chalicelib.invitations.addresses import (
+    MAX_ADDRESSES,
+    check_addresses,
+    split_addresses,
+)
+from chalicelib.people import organisations
+from chalicelib.web import render
+from chalicelib.web.guard import (
+    form_errors,
+    json_ok,
+    page,
+    request,
+    set_session_cookie,
+    view,
+    viewer,
+)
+from chalicelib.web.openapi import errors, json_schema
+from chalicelib.web.requests import (
+    FORM_TYPE,
+    client_ip,
+    form,
+    form_list,
+    json_body,
+    query,
+)
+
+bp = Blueprint(__name__)
+TEAM = ("admin", "staff")
+# Chalice needs the topic at import time; each stage's config names its own.
+# The stack's own queue and topic (deploy/names.py), named with the stage's prefix.
+SES_FEEDBACK_TOPIC = f"{config.table_prefix()}mail-events"
+UPLOAD_QUEUE = f"{config.table_prefix()}uploads"
+
+_IDS = {"type": "array", "items": {"type": "string"}, "minItems": 1, "maxItems": invites.MAX_SELECTED}
+_SELECTION = {"type": "array", "items": {"$ref": "#/components/schemas/InviteActionResult"}}
+SCHEMAS = {
+    "InviteOutcome": {"type": "object", "properties": {
+        "input": {"type": "string"}, "email": {"type": "string", "nullable": True},
+        "status": {"type": "string", "enum": ["invited", "exists", "invalid", "suppressed"]},
+        "message": {"type": "string"}, "account_id": {"type": "string", "nullable": True}}},
+    "ImportJob": {"type": "object", "properties": {
+        "job_id": {"type": "string"}, "filename": {"type": "string"},
+        "status": {"type": "string", "enum": ["waiting", "checking", "ready", "failed", "importing", "done",
+                                              "cancelled"]},
+        "message": {"type": "string", "nullable": True},
+        "dry_run": {"type": "object", "nullable": True, "additionalProperties": {"type": "integer"}},
+        "result": {"type": "object", "nullable": True, "additionalProperties": {"type": "integer"}},
+        "rows_done": {"type": "integer"}, "planned": {"type": "integer"}, "has_report": {"type": "boolean"},
+        "send_email": {"type": "boolean", "nullable": True},
+        "errors": {"type": "array", "items": {"type": "object", "properties": {
+            "row": {"type": "integer"}, "email": {"type": "string"}, "problem": {"type": "string"}}}}}},
+    "InviteActionResult": {"type": "object", "properties": {
+        "account_id": {"type": "string"}, "status": {"type": "string"}, "message": {"type": "string"}}},
+}
+
+
+def _body(properties: dict, required) -> dict:
+    return {"required": True, "content": {"application/json": {"schema": {
+        "type": "object", "additionalProperties": False, "required": list(required), "properties": properties}}}}
+
+
+def _results(items: dict) -> dict:
+    return json_schema({"type": "object", "properties": items})
+
+
+OPENAPI = {
+    "/api/v1/invites": {"post": {
+        "summary": "Invite e-mail addresses: Provisioned accounts and, by default, invitation e-mails",
+        "requestBody": _body({
+            "emails": {"type": "array", "items": {"type": "string"}, "minItems": 1, "maxItems": MAX_ADDRESSES},
+            "role": {"type": "string", "enum": ["admin", "staff", "client"], "default": "client"},
+            "group_id": {"type": "string", "nullable": True},
+            "staff_id": {"type": "string", "nullable": True},
+            "send_email": {"type": "boolean", "default": True}}, ["emails"]),
+        "responses": {"200": _results({
+            "results": {"type": "array", "items": {"$ref": "#/components/schemas/InviteOutcome"}},
+            "counts": {"type": "object", "additionalProperties": {"type": "integer"}}}), **errors(400, 401, 403)}}},
+    "/api/v1/invites/check": {"post": {
+        "summary": "Check addresses as the chips input does (nothing is created)",
+        "requestBody": _body({"emails": {"type": "array", "items": {"type": "string"},
+                                         "maxItems": MAX_ADDRESSES}}, ["emails"]),
+        "responses": {"200": _results({"entries": {"type": "array", "items": {"type": "object", "properties": {
+            "input": {"type": "string"}, "email": {"type": "string", "nullable": True},
+            "valid": {"type": "boolean"}, "duplicate": {"type": "boolean"}, "message": {"type": "string"}}}}}),
+            **errors(400, 401, 403)}}},
+    "/api/v1/invites/resend": {"post": {
+        "summary": "Send Provisioned accounts a new invitation (the old link stops working)",
+        "requestBody": _body({"account_ids": _IDS}, ["account_ids"]),
+        "responses": {"200": _results({"results": _SELECTION}), **errors(400, 401, 403)}}},
+    "/api/v1/invites/revoke": {"post": {
+        "summary": "Revoke Provisioned accounts' invitations (the accounts stay Provisioned)",
+        "requestBody": _body({"account_ids": _IDS}, ["account_ids"]),
+        "responses": {"200": _results({"results": _SELECTION}), **errors(400, 401, 403)}}},
+}
+
+
+_JOB = {"$ref": "#/components/schemas/ImportJob"}
+_JOB_ID = [{"name": "job_id", "in": "path", "required": True, "schema": {"type": "string"}}]
+OPENAPI.update({
+    "/api/v1/invites/uploads": {"post": {
+        "summary": "Start a CSV upload: a job and a presigned POST to send the file straight to S3 (≤ 10 MB)",
+        "requestBody": _body({"filename": {"type": "string", "maxLength": 255}}, ["filename"]),
+        "responses": {"201": _results({"job_id": {"type": "string"}, "max_bytes": {"type": "integer"},
+                                       "upload": {"type": "object", "properties": {
+                                           "url": {"type": "string"}, "fields": {"type": "object"}}}}),
+                      **errors(400, 401, 403)}}},
+    "/api/v1/invites/uploads/{job_id}": {"get": {
+        "summary": "An upload's state: the dry run, then the import's progress and summary",
+        "parameters": _JOB_ID, "responses": {"200": json_schema(_JOB), **errors(401, 403, 404)}}},
+    "/api/v1/invites/uploads/{job_id}/commit": {"post": {
+        "summary": "Invite the rows of a checked upload (runs in the background, in chunks)",
+        "parameters": _JOB_ID,
+        "requestBody": _body({"send_email": {"type": "boolean", "default": True}}, ["send_email"]),
+        "responses": {"200": json_schema(_JOB), **errors(400, 401, 403, 404, 409)}}},
+    "/api/v1/invites/uploads/{job_id}/cancel": {"post": {
+        "summary": "Cancel a checked upload (nothing is written)", "parameters": _JOB_ID,
+        "responses": {"200": json_schema(_JOB), **errors(401, 403, 404, 409)}}},
+})
+
+
+# --------------------------------------------------------------------------- helpers
+
+def _safe_next(raw: str) -> str:
+    """Only a path of our own: never an open redirect."""
+    parsed = urlparse(raw or "")
+    if raw and raw.startswith("/") and not raw.startswith("//") and not parsed.netloc and "\\" not in raw:
+        return raw
+    return ""
+
+
+def _window(status: int = 200, **extra):
+    """The whole page, or only the window's content when the dialog asks (X-Fragment: 1)."""
+    me, req = viewer(), request()
+    org = organisations.get_organisation(me.org_id)
+    token = links.join_link_token(org)
+    context = {"groups": invites.groups_of(me.org_id), "staff": invites.staff_members(me.org_id),
+               "link": {"url": f"{config.public_url()}/join/{token}" if token else None,
+                        "enabled": org.join_enabled, "domains": list(org.allowed_domains or [])},
+               "extra_links": [{**link, "url": f"{config.public_url()}/join/{link['token']}"}
+                               for link in links.extra_links(org)] if me.is_admin else [],
+               "link_values": {"days": "7"},
+               "is_admin": me.is_admin, "max_addresses": MAX_ADDRESSES, "errors": {}, "report": None,
+               "values": {"emails": "", "role": "client", "group_id": "", "send_email": True,
+                          "staff_id": me.account_id if me.role == "staff" else ""}}
+    context.update(extra)
+    fragment = req.headers.get("x-fragment") == "1" or (req.query_params or {}).get("fragment") == "1"
+    response = page("invites/_window.html" if fragment else "invites/page.html", status, **context)
+    response.headers["Vary"] = "X-Fragment"
+    return response
+
+
+def _json_list(body: dict, name: str) -> list:
+    value = body.get(name)
+    if not isinstance(value, list):
+        raise ValidationError(f"Send {name} as a list.", name)
+    return value
+
+
+# --------------------------------------------------------------------------- the Invite Users window
+
+@bp.route("/invite")
+@view(*TEAM)
+def invite_window():
+    return _window(notice=(query(request()).get("notice") or "")[:200])
+
+
+@bp.route("/invite", methods=["POST"], content_types=[FORM_TYPE])
+@view(*TEAM)
+def invite_submit():
+    fields = form(request())
+    values = {"emails": fields.get("emails", ""), "role": fields.get("role", "client"),
+              "group_id": fields.get("group_id", ""), "staff_id": fields.get("staff_id", ""),
+              "send_email": fields.get("send_email") == "on"}
+    try:
+        report = invites.invite_many(viewer(), split_addresses(values["emails"]), values["role"],
+                                     values["group_id"], values["staff_id"], values["send_email"])
+    except ValidationError as error:
+        return _window(400, values=values, errors=form_errors(error))
+    return _window(report=report, values={**values, "emails": ""})
+
+
+def _selection_done(results: list, verb: str):
+    """After Resend/Revoke from a page: back to it with a notice, or a page that says what happened."""
+    done = sum(1 for r in results if r["status"] in ("sent", "revoked"))
+    notice = f"{verb} {done} of {len(results)} invitation{'s' if len(results) != 1 else ''}."
+    target = _safe_next(form(request()).get("next", ""))
+    if target:
+        return render.redirect(target + ("&" if "?" in target else "?") + "notice=" + notice.replace(" ", "+"))
+    return page("invites/done.html", notice=notice, results=results)
+
+
+@bp.route("/invites/resend", methods=["POST"], content_types=[FORM_TYPE])
+@view(*TEAM)
+def resend_form():
+    return _selection_done(lifecycle.resend(viewer(), form_list(request(), "account_id")), "Resent")
+
+
+@bp.route("/invites/revoke", methods=["POST"], content_types=[FORM_TYPE])
+@view(*TEAM)
+def revoke_form():
+    return _selection_done(lifecycle.revoke(viewer(), form_list(request(), "account_id")), "Revoked")
+
+
+# --------------------------------------------------------------------------- the organisation account link
+
+def _link_changed(notice: str):
+    return render.redirect(render.url("/invite", notice=notice) + "#account-link")
+
+
+@bp.route("/invite/link/regenerate", methods=["POST"], content_types=[FORM_TYPE])
+@view("admin")
+def regenerate_link():
+    links.regenerate_join_link(organisations.get_organisation(viewer().org_id))
+    return _link_changed("A new organisation link was made; the old one no longer works.")
+
+
+@bp.route("/invite/link/enabled", methods=["POST"], content_types=[FORM_TYPE])
+@view("admin")
+def switch_link():
+    enabled = form(request()).get("enabled") == "1"
+    links.set_join_enabled(organisations.get_organisation(viewer().org_id), enabled)
+    return _link_changed("Self sign-up through the link is on." if enabled else
+                         "Self sign-up through the link is off: the link shows a not-found page.")
+
+
+@bp.route("/invite/link/domains", methods=["POST"], content_types=[FORM_TYPE])
+@view("admin")
+def limit_link_domains():
+    fields = form(request())
+    try:
+        domains = links.set_allowed_domains(organisations.get_organisation(viewer().org_id),
+                                                    fields.get("domains", ""))
+    except ValidationError as error:
+        return _window(400, errors=form_errors(error), link_domains=fields.get("domains", ""))
+    return _link_changed(f"Sign-up limited to {', '.join(domains)}." if domains else
+                         "Sign-up through the link is open to any e-mail domain.")
+
+
+@bp.route("/invite/links", methods=["POST"], content_types=[FORM_TYPE])
+@view("admin")
+def create_extra_link():
+    me, fields = viewer(), form(request())
+    try:
+        links.create_extra_link(organisations.get_organisation(me.org_id), me.name or me.email,
+                                        fields.get("group_id", ""), fields.get("staff_id", ""),
+                                        fields.get("days", ""), fields.get("max_uses", ""))
+    except ValidationError as error:
+        return _window(400, errors={f"link_{k}": v for k, v in form_errors(error).items()}, link_values=fields)
+    return _link_changed("A new sign-up link was made.")
+
+
+@bp.route("/invite/links/{link_id}/revoke", methods=["POST"], content_types=[FORM_TYPE])
+@view("admin")
+def revoke_extra_link(link_id):
+    links.revoke_extra_link(organisations.get_organisation(viewer().org_id), link_id)
+    return _link_changed("The sign-up link was revoked: it no longer works.")
+
+
+# --------------------------------------------------------------------------- accepting an invitation
+
+@bp.route("/invite/{token}")
+@view()
+def accept_form(token):
+    try:
+        pending = acceptance.open_invite(token)
+    except (Gone, NotFound) as error:
+        return page("invites/link_problem.html", error.status, error=error)
+    return page("invites/accept.html", pending=pending, token=token, values={"name": pending.account.name},
+                errors={})
+
+
+@bp.route("/invite/{token}", methods=["POST"], content_types=[FORM_TYPE])
+@view()
+def accept(token):
+    req = request()
+    fields = form(req)
+    try:
+        cookie_value, _session, account = acceptance.accept(token, fields.get("name", ""), fields.get("password", ""),
+                                                         client_ip(req), req.headers.get("user-agent", ""))
+    except (Gone, NotFound) as error:
+        return page("invites/link_problem.html", error.status, error=error)
+    except ValidationError as error:
+        return page("invites/accept.html", 400, pending=acceptance.open_invite(token), token=token,
+                    values={"name": fields.get("name", "")}, errors=form_errors(error))
+    set_session_cookie(cookie_value)
+    return render.redirect(render.url("/clients" if account.role in TEAM else "/home"))
+
+
+# --------------------------------------------------------------------------- JSON API
+
+@bp.route("/api/v1/invites", methods=["POST"])
+@view(*TEAM)
+def api_invite():
+    body = json_body(request(), {"emails", "role", "group_id", "staff_id", "send_email"})
+    send_email = body.get("send_email", True)
+    if not isinstance(send_email, bool):
+        raise ValidationError("Send true or false.", "send_email")
+    report = invites.invite_many(viewer(), _json_list(body, "emails"), body.get("role") or "client",
+                                 body.get("group_id"), body.get("staff_id"), send_email)
+    return json_ok(report.to_dict())
+
+
+@bp.route("/api/v1/invites/check", methods=["POST"])
+@view(*TEAM)
+def api_check():
+    entries = check_addresses(_json_list(json_body(request(), {"emails"}), "emails"))
+    return json_ok({"entries": [{"input": e.raw, "email": e.email, "valid": e.valid, "duplicate": e.duplicate,
+                                 "message": e.reason} for e in entries]})
+
+
+@bp.route("/api/v1/invites/resend", methods=["POST"])
+@view(*TEAM)
+def api_resend():
+    return json_ok({"results": lifecycle.resend(viewer(), _json_list(json_body(request(), {"account_ids"}),
+                                                                   "account_ids"))})
+
+
+@bp.route("/api/v1/invites/revoke", methods=["POST"])
+@view(*TEAM)
+def api_revoke():
+    return json_ok({"results": lifecycle.revoke(viewer(), _json_list(json_body(request(), {"account_ids"}),
+                                                                   "account_ids"))})
+
+
+@bp.route("/api/v1/invites/uploads", methods=["POST"])
+@view(*TEAM)
+def api_upload_start():
+    body = json_body(request(), {"filename"})
+    return json_ok(imports.start_upload(viewer(), str(body.get("filename") or "")), 201)
+
+
+@bp.route("/api/v1/invites/uploads/{job_id}")
+@view(*TEAM)
+def api_upload(job_id):
+    return json_ok(imports.job_view(imports.get_job(viewer(), job_id)))
+
+
+@bp.route("/api/v1/invites/uploads/{job_id}/commit", methods=["POST"])
+@view(*TEAM)
+def api_upload_commit(job_id):
+    send_email = json_body(request(), {"send_email"}).get("send_email", True)
+    if not isinstance(send_email, bool):
+        raise ValidationError("Send true or false.", "send_email")
+    return json_ok(imports.job_view(imports.commit_import(viewer(), job_id, send_email)))
+
+
+@bp.route("/api/v1/invites/uploads/{job_id}/cancel", methods=["POST"])
+@view(*TEAM)
+def api_upload_cancel(job_id):
+    return json_ok(imports.job_view(imports.cancel_import(viewer(), job_id)))
+
+
+# Without JavaScript: the same jobs, as pages. The browser posts the file to S3
+# itself, and S3 sends it back to the job's page.
+
+def _upload_page_url(job_id: str) -> str:
+    return render.url(f"/invites/uploads/{job_id}")
+
+
+@bp.route("/invites/uploads", methods=["POST"], content_types=[FORM_TYPE])
+@view(*TEAM)
+def upload_start_form():
+    return render.redirect(_upload_page_url(imports.start_upload(viewer())["job_id"]))
+
+
+@bp.route("/invites/uploads/{job_id}")
+@view(*TEAM)
+def upload_page(job_id):
+    job = imports.get_job(viewer(), job_id)
+    uploaded = query(request()).get("uploaded") == "1"
+    upload = None if uploaded else imports.upload_form(
+        job, f"{config.public_url()}/invites/uploads/{job_id}?uploaded=1")
+    return page("invites/upload.html", job=imports.job_view(job), upload=upload)
+
+
+@bp.route("/invites/uploads/{job_id}/commit", methods=["POST"], content_types=[FORM_TYPE])
+@view(*TEAM)
+def upload_commit_form(job_id):
+    imports.commit_import(viewer(), job_id, form(request()).get("send_email") == "on")
+    return render.redirect(_upload_page_url(job_id))
+
+
+@bp.route("/invites/uploads/{job_id}/cancel", methods=["POST"], content_types=[FORM_TYPE])
+@view(*TEAM)
+def upload_cancel_form(job_id):
+    imports.cancel_import(viewer(), job_id)
+    return render.redirect(_upload_page_url(job_id))
+
+
+@bp.route("/invites/uploads/{job_id}/errors.csv")
+@view(*TEAM)
+def upload_error_report(job_id):
+    return render.redirect(imports.report_url(viewer(), job_id), 302)
+
+
+# --------------------------------------------------------------------------- events
+
+@bp.on_sqs_message(queue=UPLOAD_QUEUE, batch_size=1, name="invite_uploads")
+def invite_uploads(event):
+    """The upload queue: the bucket's notifications (dry run) and import chunks.
+    An exception leaves the message for SQS to deliver again (the work is idempotent)."""
+    for record in event:
+        imports.handle_queue_message(record.body)
+
+
+@bp.on_sns_message(topic=SES_FEEDBACK_TOPIC, name="ses_feedback")
+def ses_feedback(event):
+    """SES bounce and complaint notifications. A message that is not SES feedback
+    is dropped (Lambda logs it), never retried forever."""
+    try:
+        message = json.loads(event.message)
+    except (TypeError, ValueError):
+        return
+    if isinstance(message, dict):
+        suppression.handle_ses_notification(message)

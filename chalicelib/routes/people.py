@@ -1,0 +1,136 @@
+"""Sign in, sign out, sign up through the organisation's link, and the client's home."""
+from urllib.parse import urlparse
+
+from chalice import Blueprint
+
+from chalicelib.core.errors import CaseloadError, TooManyRequests, ValidationError
+from chalicelib.invitations import links, signup
+from chalicelib.people import accounts, auth, organisations
+from chalicelib.web import render
+from chalicelib.web.guard import (
+    clear_session_cookie,
+    form_errors,
+    page,
+    request,
+    set_session_cookie,
+    view,
+    viewer,
+)
+from chalicelib.web.requests import FORM_TYPE, client_ip, form
+
+bp = Blueprint(__name__)
+
+
+def _landing(role: str) -> str:
+    return render.url("/clients") if role in ("admin", "staff") else render.url("/home")
+
+
+def _safe_next(raw: str) -> str:
+    """Only a path of our own: never an open redirect."""
+    parsed = urlparse(raw or "")
+    if raw and raw.startswith("/") and not raw.startswith("//") and not parsed.netloc and "\\" not in raw:
+        return raw
+    return ""
+
+
+@bp.route("/")
+@view()
+def index():
+    me = viewer()
+    return render.redirect(_landing(me.role) if me else render.url("/signin"))
+
+
+@bp.route("/signin")
+@view()
+def signin_form():
+    me = viewer()
+    if me:
+        return render.redirect(_landing(me.role))
+    return page("auth/signin.html", values={}, errors={}, next=_safe_next(request().query_params and
+                                                                          request().query_params.get("next")))
+
+
+@bp.route("/signin", methods=["POST"], content_types=[FORM_TYPE])
+@view()
+def signin():
+    req = request()
+    fields = form(req)
+    target = _safe_next(fields.get("next", ""))
+    try:
+        cookie_value, _session, account = auth.sign_in(
+            fields.get("email", ""), fields.get("password", ""), client_ip(req), req.headers.get("user-agent", ""))
+    except CaseloadError as error:
+        if error.status not in (400, 401, 429):
+            raise
+        response = page("auth/signin.html", error.status, values={"email": fields.get("email", "")},
+                        errors=form_errors(error), next=target)
+        if isinstance(error, TooManyRequests):
+            response.headers["Retry-After"] = str(error.retry_after)
+        return response
+    set_session_cookie(cookie_value)
+    return render.redirect(target or _landing(account.role))
+
+
+@bp.route("/signout", methods=["POST"], content_types=[FORM_TYPE])
+@view()
+def signout():
+    req = request()
+    if req.session:
+        auth.sign_out(req.session)
+    clear_session_cookie()
+    return render.redirect(render.url("/signin", signed_out=1))
+
+
+@bp.route("/join/{token}")
+@view()
+def join_form(token):
+    org = links.join_link(token).org
+    return page("auth/join.html", org=org, token=token, values={}, errors={}, mode="signup")
+
+
+@bp.route("/join/{token}", methods=["POST"], content_types=[FORM_TYPE])
+@view()
+def join(token):
+    link = links.join_link(token)
+    org = link.org
+    req = request()
+    fields = form(req)
+    mode = "signin" if fields.get("mode") == "signin" else "signup"
+    try:
+        if mode == "signin":
+            cookie_value, _session, account = auth.sign_in(
+                fields.get("email", ""), fields.get("password", ""), client_ip(req),
+                req.headers.get("user-agent", ""), org_id=org.org_id)
+        else:
+            cookie_value, _session, account = signup.sign_up(
+                link, fields.get("name", ""), fields.get("email", ""), fields.get("password", ""),
+                client_ip(req), req.headers.get("user-agent", ""))
+    except CaseloadError as error:
+        if error.status not in (400, 401, 409):
+            raise
+        values = {k: fields.get(k, "") for k in ("name", "email")}
+        return page("auth/join.html", error.status, org=org, token=token, values=values,
+                    errors=form_errors(error), mode=mode)
+    set_session_cookie(cookie_value)
+    return render.redirect(_landing(account.role))
+
+
+@bp.route("/home")
+@view("client", "staff", "admin")
+def home():
+    me = viewer()
+    return page("home/index.html", org=organisations.get_organisation(me.org_id),
+                account=accounts.get_account(me.org_id, me.account_id), errors={},
+                saved=bool(request().query_params and request().query_params.get("saved")))
+
+
+@bp.route("/home", methods=["POST"], content_types=[FORM_TYPE])
+@view("client", "staff", "admin")
+def rename_self():
+    me = viewer()
+    try:
+        accounts.rename_self(me, form(request()).get("name", ""))
+    except ValidationError as error:
+        return page("home/index.html", 400, org=organisations.get_organisation(me.org_id),
+                    account=accounts.get_account(me.org_id, me.account_id), errors=form_errors(error))
+    return render.redirect(render.url("/home", saved=1))

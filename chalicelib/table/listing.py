@@ -1,0 +1,199 @@
+"""The Clients Table's reads: one page of rows behind a sealed cursor, and the
+stat boxes over every row the filters select.
+
+A page without search is one Query on the index the planner picks, then one
+BatchGetItem for the rows. Search reads word items (chalicelib.table.search).
+Every answer covers only what the viewer may see.
+"""
+import math
+from dataclasses import dataclass, replace
+from datetime import datetime
+from typing import Optional
+
+from chalicelib.core import tokens
+from chalicelib.core.errors import ValidationError
+from chalicelib.core.models import NO_VALUE, Account, SearchToken
+from chalicelib.invitations import lifecycle
+from chalicelib.metrics import counters, store
+from chalicelib.people.accounts import Viewer
+from chalicelib.table import planner, search
+from chalicelib.table.filters import Filters
+
+MAX_READ_PER_REQUEST = 1000
+SEARCH_READ_LIMIT = 20000  # word items a search's boxes may read before asking for a narrower search
+
+
+@dataclass
+class Row:
+    account_id: str
+    name: str
+    email: str
+    role: str
+    status: str
+    group_id: Optional[str]
+    staff_email: Optional[str]
+    last_visit: Optional[datetime]
+    created_at: datetime
+    invite: Optional[str] = None  # invited | expired | bounced | complained | revoked, on Provisioned rows
+
+    def as_dict(self, group_names: dict) -> dict:
+        return {"account_id": self.account_id, "name": self.name, "email": self.email, "role": self.role,
+                "status": self.status, "group_id": self.group_id, "group": group_names.get(self.group_id),
+                "staff_email": self.staff_email,
+                "last_visit": self.last_visit.isoformat() if self.last_visit else None,
+                "created_at": self.created_at.isoformat(), "invite": self.invite}
+
+
+@dataclass
+class Page:
+    rows: list
+    next_cursor: Optional[str]
+    previous_cursor: Optional[str]
+
+
+# Cursors ----------------------------------------------------------------------
+
+def _seal_cursor(viewer: Viewer, filters: Filters, position: dict, backwards: bool) -> str:
+    return tokens.seal("cursor", {"o": viewer.org_id, "v": viewer.account_id, "f": filters.fingerprint(),
+                                  "p": position, "b": backwards})
+
+
+def _open_cursor(viewer: Viewer, filters: Filters, cursor: str):
+    payload = tokens.unseal("cursor", cursor)
+    if (not isinstance(payload, dict) or payload.get("o") != viewer.org_id or payload.get("v") != viewer.account_id
+            or payload.get("f") != filters.fingerprint() or not isinstance(payload.get("p"), dict)):
+        raise ValidationError("This page link is no longer valid for these filters. Start from the first page.",
+                              field="cursor", code="invalid_cursor")
+    return payload["p"], bool(payload.get("b"))
+
+
+# Listing ---------------------------------------------------------------------------
+
+def list_page(viewer: Viewer, filters: Filters, cursor: str = "") -> Page:
+    position, backwards = _open_cursor(viewer, filters, cursor) if cursor else (None, False)
+    if filters.q:
+        keys, next_position, previous_position = _search_keys(viewer.org_id, filters, position, backwards)
+    else:
+        keys, next_position, previous_position = _listing_keys(viewer.org_id, filters, position, backwards)
+    rows = _load_rows(viewer.org_id, keys)
+    return Page(rows,
+                _seal_cursor(viewer, filters, next_position, False) if next_position else None,
+                _seal_cursor(viewer, filters, previous_position, True) if previous_position else None)
+
+
+def _listing_keys(org_id: str, filters: Filters, position: Optional[dict], backwards: bool):
+    options = planner.plan(org_id, filters)
+    counts = store.read_counts(org_id, planner.count_keys(filters, options)) if len(options) > 1 else []
+    dimension, partition, share = planner.choose(options, counts)
+    index, range_condition, condition = planner.conditions(dimension, filters)
+    forward = (filters.direction == "asc") != backwards
+    want = filters.size + 1  # one more tells whether there is a next page
+    read_size = want if condition is None else min(MAX_READ_PER_REQUEST, math.ceil(want / max(share, 0.01) * 1.2))
+    hash_attribute, sort_attribute = f"p_{dimension}", f"s_{filters.sort}"
+    start = None
+    if position:
+        start = {"org_id": {"S": org_id}, "account_id": {"S": position["id"]},
+                 hash_attribute: {"S": partition}, sort_attribute: {"S": position["s"]}}
+    results = index.query(partition, range_condition, filter_condition=condition, scan_index_forward=forward,
+                          page_size=read_size, limit=want, last_evaluated_key=start)
+    found = [(item.account_id, getattr(item, sort_attribute)) for item in results]
+    more = len(found) > filters.size
+    found = found[:filters.size]
+    if backwards:
+        found.reverse()
+    positions = [{"id": account_id, "s": sort_value} for account_id, sort_value in found]
+    next_position = positions[-1] if positions and (more or backwards) else None
+    previous_position = positions[0] if positions and (position and (more or not backwards)) else None
+    return [p["id"] for p in positions], next_position, previous_position
+
+
+def _search_keys(org_id: str, filters: Filters, position: Optional[dict], backwards: bool):
+    """Matches in word order: the first page is usually one Query."""
+    start_term = search.anchor(filters.q)
+    want = filters.size + 1
+    forward = not backwards
+    start = None
+    if position:
+        start = {"bucket": {"S": search.bucket(org_id, start_term)}, "token": {"S": position["t"]}}
+    found = []
+    results = SearchToken.query(search.bucket(org_id, start_term), SearchToken.token.startswith(start_term),
+                                scan_index_forward=forward, page_size=min(MAX_READ_PER_REQUEST, want * 2),
+                                last_evaluated_key=start)
+    for token in results:
+        account = search.as_account(token)
+        if _visible_match(filters, account) and search.first_term(filters.q, account) == token.token.rsplit("#", 1)[0]:
+            found.append(token)
+            if len(found) == want:
+                break
+    more = len(found) > filters.size
+    found = found[:filters.size]
+    if backwards:
+        found.reverse()
+    positions = [{"id": t.account_id, "t": t.token} for t in found]
+    next_position = positions[-1] if positions and (more or backwards) else None
+    previous_position = positions[0] if positions and (position and (more or not backwards)) else None
+    return [p["id"] for p in positions], next_position, previous_position
+
+
+def _visible_match(filters: Filters, account: Account) -> bool:
+    """Does a copied account pass the filters (search decides the words)?"""
+    if filters.status == "archived":
+        if not account.archived:
+            return False
+    elif account.archived or (filters.status and account.status != filters.status):
+        return False
+    if filters.role and account.role != filters.role:
+        return False
+    if filters.group and (account.group_id or NO_VALUE) != filters.group:
+        return False
+    if filters.staff and (account.caseload_id or NO_VALUE) != filters.staff:
+        return False
+    if filters.no_visit and account.last_visit and account.last_visit >= planner.visit_cutoff(filters.no_visit):
+        return False
+    if filters.box == "new" and account.created_at < planner.window_start():
+        return False
+    if filters.box == "engaged" and (not account.last_visit or account.last_visit < planner.window_start()):
+        return False
+    return search.matches(filters.q, account) if filters.q else True
+
+
+def _load_rows(org_id: str, account_ids: list) -> list:
+    if not account_ids:
+        return []
+    found = {a.account_id: a for a in Account.batch_get([(org_id, i) for i in account_ids])}
+    return [Row(a.account_id, a.name, a.email, a.role, a.status, a.group_id, a.staff_email, a.last_visit,
+                a.created_at, lifecycle.invitation_state(a)) for a in (found.get(i) for i in account_ids) if a is not None]
+
+
+# Stat boxes ------------------------------------------------------------------------
+
+@dataclass
+class Stats:
+    boxes: counters.Boxes
+    exact: bool = True  # False when a search matched more words than SEARCH_READ_LIMIT
+
+
+def stats(viewer: Viewer, filters: Filters) -> Stats:
+    """The boxes over exactly the rows these filters select (all pages)."""
+    if filters.q:
+        return _search_stats(viewer.org_id, replace(filters, box=""))
+    totals = store.read_counters(viewer.org_id, planner.combo(filters))
+    return Stats(counters.boxes(totals, no_visit_days=filters.no_visit or None))
+
+
+def _search_stats(org_id: str, filters: Filters) -> Stats:
+    start_term = search.anchor(filters.q)
+    seen, read = {}, 0
+    for token in SearchToken.query(search.bucket(org_id, start_term), SearchToken.token.startswith(start_term),
+                                   page_size=MAX_READ_PER_REQUEST):
+        read += 1
+        if read > SEARCH_READ_LIMIT:
+            break
+        if token.account_id not in seen:
+            account = search.as_account(token)
+            if _visible_match(filters, account):
+                seen[token.account_id] = account
+    totals = counters.sum_counters(seen.values())
+    return Stats(counters.boxes(totals, no_visit_days=filters.no_visit or None), exact=read <= SEARCH_READ_LIMIT)
+
+

@@ -1,0 +1,102 @@
+"""Search words: every word of a name, and the whole e-mail, as items keyed by
+their first two letters, so a prefix search is one Query on `begins_with`.
+
+Each word item carries a copy of what the Clients Table filters and counts
+on, so a search filters its matches and computes the stat boxes without
+reading the accounts; the accounts stream keeps the copies current.
+"""
+import re
+import unicodedata
+from typing import Optional
+
+from chalicelib.core.models import Account, SearchToken
+
+MAX_QUERY = 100
+MIN_WORD = 2
+_WORD = re.compile(r"\w+", re.UNICODE)
+_APOSTROPHES = re.compile(r"['’`]")
+# A query without spaces holding one of these is an e-mail prefix ("dan.od", "jo_b@").
+_EMAIL_MARKS = set(".@+_")
+_COPIED = ("org_id", "account_id", "name", "email", "role", "status", "group_id", "caseload_id", "created_at",
+           "last_visit", "active_days")
+
+
+def clean_query(raw: str) -> str:
+    """Casefolded, without control characters, at most MAX_QUERY characters."""
+    text = "".join(ch for ch in (raw or "") if unicodedata.category(ch)[0] != "C")
+    return " ".join(text.casefold().split())[:MAX_QUERY]
+
+
+def words_of(name: str) -> list:
+    """Words of a name, both split at apostrophes and joined: O'Donnell is "o", "donnell" and "odonnell"."""
+    text = (name or "").casefold()
+    return list(dict.fromkeys(_WORD.findall(text) + _WORD.findall(_APOSTROPHES.sub("", text))))
+
+
+def _is_email_query(query: str) -> bool:
+    return " " not in query and bool(_EMAIL_MARKS & set(query))
+
+
+def terms_of(account) -> set:
+    """What a search prefix can match: the name's words and the whole e-mail."""
+    return {w for w in words_of(account.name) if len(w) >= MIN_WORD} | {account.email.casefold()}
+
+
+def anchor(query: str) -> Optional[str]:
+    """The term a search queries on: the e-mail-like query itself, or its longest word."""
+    if _is_email_query(query):
+        return query if len(query) >= MIN_WORD else None
+    words = _WORD.findall(_APOSTROPHES.sub("", query))
+    best = max(words, key=len, default="")
+    return best if len(best) >= MIN_WORD else None
+
+
+def matches(query: str, account) -> bool:
+    """Every word of the query starts a word of the name, or the query starts the e-mail."""
+    email = account.email.casefold()
+    if email.startswith(query):
+        return True
+    if _is_email_query(query):
+        return False
+    name_words = words_of(account.name)
+    return all(any(w.startswith(q) for w in name_words) for q in _WORD.findall(_APOSTROPHES.sub("", query)))
+
+
+def first_term(query: str, account) -> str:
+    """The account's smallest term the anchor starts: the one word item that
+    represents the account in results, so nobody is listed twice."""
+    start = anchor(query)
+    return min(t for t in terms_of(account) if t.startswith(start))
+
+
+def bucket(org_id: str, term: str) -> str:
+    return f"{org_id}#{term[:MIN_WORD]}"
+
+
+def tokens_for(account: Account) -> list:
+    copied = {name: getattr(account, name) for name in _COPIED}
+    return [SearchToken(bucket=bucket(account.org_id, term), token=f"{term}#{account.account_id}", **copied)
+            for term in sorted(terms_of(account))]
+
+
+def word_changes(old: Optional[Account], new: Optional[Account]) -> dict:
+    """(bucket, token) -> ("delete" | "save", item): what one change of an
+    account does to its word items. Later changes update() over earlier ones."""
+    final = {}
+    for token in tokens_for(old) if old else ():
+        final[(token.bucket, token.token)] = ("delete", token)
+    for token in tokens_for(new) if new else ():
+        final[(token.bucket, token.token)] = ("save", token)
+    return final
+
+
+def write(final: dict) -> None:
+    """Word changes in batch writes (one write per item: a batch may not name an item twice)."""
+    with SearchToken.batch_write() as batch:
+        for action, token in final.values():
+            getattr(batch, action)(token)
+
+
+def as_account(token: SearchToken) -> Account:
+    """The copied fields as an (unsaved) Account, for filters and counters."""
+    return Account(**{name: getattr(token, name) for name in _COPIED})

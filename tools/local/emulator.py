@@ -1,0 +1,359 @@
+"""The AWS of a laptop or CI: moto, the project's resources, and event delivery
+as Lambda does it (DynamoDB stream records, SQS messages, schedules), calling
+the app's handlers through `app.handler_map` with Lambda-shaped events.
+
+Resources come from the same definitions as production: tables from
+`chalicelib.core.models`, the bucket, queue and e-mail identity from the settings.
+"""
+import logging
+import os
+import threading
+import time
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Optional
+
+log = logging.getLogger("caseload.local")
+
+LOCAL_ENV = {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_SESSION_TOKEN": "testing",
+    "AWS_DEFAULT_REGION": "eu-west-1",
+    "AWS_REGION": "eu-west-1",
+    # moto's in-process DynamoDB streams need this (see FIELD-NOTES.md)
+    "AWS_ACCOUNT_ID_ENDPOINT_MODE": "disabled",
+    "CASELOAD_STAGE": "local",
+    "CASELOAD_TABLE_PREFIX": "caseload-local-",
+    "CASELOAD_BUCKET": "caseload-local-files",
+    "CASELOAD_MAIL_SENDER": "Caseload <no-reply@caseload.test>",
+    "CASELOAD_MAIL_DOMAIN": "caseload.test",
+    "CASELOAD_SECRET_KEY": "local-only-secret-key-change-me-in-production",
+}
+
+
+def configure_environment(public_url: str, endpoint: Optional[str] = None, **overrides) -> None:
+    """Set the local stage's environment (before `app` is imported)."""
+    os.environ.update(LOCAL_ENV)
+    os.environ["CASELOAD_PUBLIC_URL"] = public_url
+    if endpoint:
+        os.environ["AWS_ENDPOINT_URL"] = endpoint
+    else:
+        os.environ.pop("AWS_ENDPOINT_URL", None)
+    os.environ.update(overrides)
+
+
+def atomic_dynamodb_writes() -> None:
+    """Give moto's TransactWriteItems DynamoDB's semantics: atomic across the
+    server's threads, all conditions checked before anything is written. Idempotent.
+
+    moto deep-copies every table a transaction touches, applies the items one
+    by one and, when a condition fails, puts the copies back. So (1) a write
+    that another thread committed in between is lost (two concurrent
+    invitations of one address could leave no account at all), (2) the
+    rolled-back writes still reach the stream ("phantom" records), and (3) each
+    transaction costs a copy of whole tables: seconds per call once a table
+    holds a few thousand items. Here one lock serialises item writes, the
+    conditions are checked first (a failing transaction writes nothing and
+    copies nothing), and a transaction whose conditions hold runs without the
+    table copies.
+    """
+    import copy as real_copy
+
+    from moto.dynamodb import models as dynamodb_models
+    from moto.dynamodb.comparisons import get_filter_expression
+    from moto.dynamodb.exceptions import TransactionCanceledException
+    from moto.dynamodb.models import DynamoDBBackend
+    from moto.dynamodb.models.table import Table
+
+    if getattr(DynamoDBBackend, "_caseload_atomic", False):
+        return
+    lock = threading.RLock()  # re-entrant: a transaction calls put_item/update_item inside
+    state = threading.local()
+
+    class _Copy:
+        """moto.dynamodb.models' `copy`, without the whole-table snapshot inside a checked transaction."""
+
+        def deepcopy(self, value, *args):
+            if getattr(state, "checked", False) and isinstance(value, Table):
+                return value
+            return real_copy.deepcopy(value, *args)
+
+        def __getattr__(self, name):
+            return getattr(real_copy, name)
+
+    dynamodb_models.copy = _Copy()
+
+    def check_conditions(backend, transact_items) -> bool:
+        """Raise the cancellation when a condition fails; False when moto's own path must answer."""
+        reasons, failed, seen = [], False, set()
+        for entry in transact_items:
+            if len(entry) != 1:
+                return False
+            kind, op = next(iter(entry.items()))
+            if op.get("ReturnValuesOnConditionCheckFailure"):
+                return False
+            try:
+                table = backend.get_table(op["TableName"])
+                if kind == "Put":
+                    key = {table.hash_key_attr: op["Item"][table.hash_key_attr]}
+                    if table.range_key_attr is not None:
+                        key[table.range_key_attr] = op["Item"][table.range_key_attr]
+                else:
+                    key = op["Key"]
+                marker = (op["TableName"], repr(sorted(key.items())))
+                if marker in seen:
+                    return False
+                seen.add(marker)
+                condition = op.get("ConditionExpression")
+                holds = condition is None or get_filter_expression(
+                    condition, op.get("ExpressionAttributeNames"), op.get("ExpressionAttributeValues"),
+                ).expr(backend.get_item(op["TableName"], key))
+            except Exception:  # malformed: moto's own checks give the right error
+                return False
+            failed = failed or not holds
+            reasons.append((None, None, None) if holds else
+                           ("ConditionalCheckFailed", "The conditional request failed", None))
+        if failed:
+            raise TransactionCanceledException(reasons)
+        return True
+
+    original_transaction = DynamoDBBackend.transact_write_items
+
+    def transact_write_items(self, transact_items):
+        with lock:
+            checked = check_conditions(self, transact_items)
+            state.checked = checked
+            try:
+                return original_transaction(self, transact_items)
+            finally:
+                state.checked = False
+
+    def locked(method):
+        def wrapper(*args, **kwargs):
+            with lock:
+                return method(*args, **kwargs)
+        return wrapper
+
+    DynamoDBBackend.transact_write_items = transact_write_items
+    for name in ("put_item", "update_item", "delete_item"):
+        setattr(DynamoDBBackend, name, locked(getattr(DynamoDBBackend, name)))
+    DynamoDBBackend._caseload_atomic = True
+
+
+def start_moto_server(port: int = 0):
+    """moto's server on loopback; returns (server, endpoint URL)."""
+    from moto.server import ThreadedMotoServer
+
+    atomic_dynamodb_writes()
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    actual_port = server._server.server_port
+    return server, f"http://127.0.0.1:{actual_port}"
+
+
+def create_resources() -> dict:
+    """Tables, bucket (CORS, notifications to the upload queue), queue, SES identity."""
+    from chalicelib.core import aws, models
+
+    aws.reset_clients()
+    models.create_tables()
+    bucket = os.environ["CASELOAD_BUCKET"]
+    s3, sqs, ses = aws.client("s3"), aws.client("sqs"), aws.client("ses")
+    s3.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": os.environ["AWS_DEFAULT_REGION"]})
+    s3.put_bucket_cors(Bucket=bucket, CORSConfiguration={"CORSRules": [{
+        "AllowedMethods": ["POST", "GET"], "AllowedOrigins": [os.environ["CASELOAD_PUBLIC_URL"]],
+        "AllowedHeaders": ["*"], "MaxAgeSeconds": 3000}]})
+    queue_url = sqs.create_queue(QueueName=f"{os.environ['CASELOAD_TABLE_PREFIX']}uploads")["QueueUrl"]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    s3.put_bucket_notification_configuration(Bucket=bucket, NotificationConfiguration={"QueueConfigurations": [{
+        "QueueArn": queue_arn, "Events": ["s3:ObjectCreated:*"],
+        "Filter": {"Key": {"FilterRules": [{"Name": "prefix", "Value": "uploads/"}]}}}]})
+    os.environ["CASELOAD_UPLOAD_QUEUE_URL"] = queue_url
+    ses.verify_domain_identity(Domain=os.environ["CASELOAD_MAIL_DOMAIN"])
+    return {"bucket": bucket, "queue_url": queue_url, "queue_arn": queue_arn}
+
+
+class _Context:
+    """Enough of Lambda's context object for the handlers."""
+
+    function_name = "caseload-local"
+    aws_request_id = "local"
+
+    @staticmethod
+    def get_remaining_time_in_millis() -> int:
+        return 300_000
+
+
+def _lambda_stream_record(record: dict, stream_arn: str) -> dict:
+    """boto3's shape of a stream record, turned into what Lambda delivers."""
+    shaped = dict(record)
+    dynamodb = dict(shaped["dynamodb"])
+    created = dynamodb.get("ApproximateCreationDateTime")
+    if isinstance(created, datetime):
+        dynamodb["ApproximateCreationDateTime"] = created.timestamp()
+    shaped["dynamodb"] = dynamodb
+    shaped["eventSourceARN"] = stream_arn
+    shaped.setdefault("awsRegion", os.environ.get("AWS_DEFAULT_REGION"))
+    return shaped
+
+
+@dataclass
+class EventPump:
+    """Delivers the app's event sources the way Lambda would.
+
+    `drain()` delivers everything pending now (tests call it); `start()` runs
+    it in a thread every `interval` seconds (the local run).
+    """
+
+    app: object
+    interval: float = 0.5
+    _positions: dict = field(default_factory=dict)
+    _schedule_next: dict = field(default_factory=dict)
+    _stop: threading.Event = field(default_factory=threading.Event)
+    errors: list = field(default_factory=list)
+
+    def _sources(self, kind: str) -> list:
+        return [s for s in self.app.event_sources if type(s).__name__ == kind]
+
+    def drain(self, rounds: int = 20) -> int:
+        """Deliver until nothing is pending (or `rounds` passes); returns records delivered."""
+        total = 0
+        for _ in range(rounds):
+            delivered = self._pump_streams() + self._pump_queues()
+            total += delivered
+            if not delivered:
+                break
+        return total
+
+    def _pump_streams(self) -> int:
+        from chalicelib.core import aws
+
+        delivered = 0
+        streams = aws.client("dynamodbstreams")
+        for source in self._sources("DynamoDBEventConfig"):
+            table = source.stream_arn.split(":table/")[1].split("/")[0]
+            described = aws.client("dynamodb").describe_table(TableName=table)["Table"]
+            arn = described["LatestStreamArn"]
+            for shard in streams.describe_stream(StreamArn=arn)["StreamDescription"]["Shards"]:
+                key = (arn, shard["ShardId"])
+                last = self._positions.get(key)
+                # A fresh iterator each poll: moto can replay rolled-back records on long-held ones.
+                args = ({"ShardIteratorType": "AFTER_SEQUENCE_NUMBER", "SequenceNumber": last} if last
+                        else {"ShardIteratorType": "TRIM_HORIZON"})
+                iterator = streams.get_shard_iterator(StreamArn=arn, ShardId=shard["ShardId"], **args)["ShardIterator"]
+                records = streams.get_records(ShardIterator=iterator, Limit=source.batch_size)["Records"]
+                if not records:
+                    continue
+                event = {"Records": [_lambda_stream_record(r, arn) for r in records]}
+                failed = self._invoke(source.name, event)
+                done = records
+                if failed:
+                    first_failed = min(failed, key=int)
+                    done = [r for r in records if int(r["dynamodb"]["SequenceNumber"]) < int(first_failed)]
+                if done:
+                    self._positions[key] = done[-1]["dynamodb"]["SequenceNumber"]
+                    delivered += len(done)
+        return delivered
+
+    def _pump_queues(self) -> int:
+        from chalicelib.core import aws
+
+        delivered = 0
+        sqs = aws.client("sqs")
+        for source in self._sources("SQSEventConfig"):
+            queue_url = sqs.get_queue_url(QueueName=source.queue)["QueueUrl"]
+            arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+            messages = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=min(10, source.batch_size),
+                                           WaitTimeSeconds=0).get("Messages", [])
+            if not messages:
+                continue
+            event = {"Records": [{"messageId": m["MessageId"], "receiptHandle": m["ReceiptHandle"], "body": m["Body"],
+                                  "attributes": {}, "messageAttributes": {}, "eventSource": "aws:sqs",
+                                  "eventSourceARN": arn, "awsRegion": os.environ.get("AWS_DEFAULT_REGION")}
+                                 for m in messages]}
+            failed = set(self._invoke(source.name, event))
+            for message in messages:
+                if message["MessageId"] not in failed:
+                    sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
+                    delivered += 1
+        return delivered
+
+    def run_schedules(self, now: Optional[float] = None) -> list:
+        """Invoke every scheduled handler that is due; returns their names."""
+        now = now or time.time()
+        ran = []
+        for source in self._sources("ScheduledEventConfig"):
+            if self._schedule_next.get(source.name, 0) <= now:
+                self._invoke(source.name, {"version": "0", "id": f"local-{int(now)}", "detail-type": "Scheduled Event",
+                                           "source": "aws.events", "account": "123456789012",
+                                           "region": os.environ.get("AWS_DEFAULT_REGION", "eu-west-1"),
+                                           "time": datetime.utcfromtimestamp(now).isoformat() + "Z", "detail": {},
+                                           "resources": [f"local:{source.name}"]})
+                self._schedule_next[source.name] = now + _schedule_seconds(source)
+                ran.append(source.name)
+        return ran
+
+    def _invoke(self, name: str, event: dict) -> list:
+        """Call a handler; returns the ids it reported as failed (all of them on an exception)."""
+        try:
+            result = self.app.handler_map[name](event, _Context())
+        except Exception as exc:  # a failing handler must not stop the pump, as on Lambda
+            log.exception("handler %s failed", name)
+            self.errors.append((name, repr(exc)))
+            return [r.get("messageId") or r.get("dynamodb", {}).get("SequenceNumber") for r in event.get("Records", [])]
+        if isinstance(result, dict):
+            return [f["itemIdentifier"] for f in result.get("batchItemFailures", [])]
+        return []
+
+    def start(self) -> threading.Thread:
+        def loop():
+            while not self._stop.is_set():
+                try:
+                    self.drain(rounds=5)
+                    self.run_schedules()
+                except Exception:  # keep delivering after a transient emulator error
+                    log.exception("event pump round failed")
+                self._stop.wait(self.interval)
+
+        thread = threading.Thread(target=loop, name="event-pump", daemon=True)
+        thread.start()
+        return thread
+
+    def stop(self) -> None:
+        self._stop.set()
+
+
+def _schedule_seconds(source) -> float:
+    """How often a schedule runs locally. Rates are honoured; cron schedules run hourly."""
+    expression = getattr(source, "schedule_expression", None)
+    text = expression if isinstance(expression, str) else getattr(expression, "to_string", lambda: "")()
+    if text.startswith("rate("):
+        amount, unit = text[5:-1].split()
+        return int(amount) * {"minute": 60, "minutes": 60, "hour": 3600, "hours": 3600, "day": 86400,
+                              "days": 86400}[unit]
+    return 3600
+
+
+def local_server(app, host: str, port: int):
+    """Chalice's local server, one request at a time (Chalice's current_request
+    is shared by its threads), in a daemon thread."""
+    from chalice.cli.factory import CLIFactory
+    from chalice.local import ChaliceRequestHandler, LocalDevServer, create_local_server
+
+    lock = threading.Lock()
+
+    class SerialHandler(ChaliceRequestHandler):
+        def _generic_handle(self):
+            with lock:
+                super()._generic_handle()
+
+    factory = CLIFactory(project_dir=os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+    config = factory.create_config_obj(chalice_stage_name="local")
+    create_local_server(app, config, host, port)  # installs Chalice's local app class on `app`
+    server = LocalDevServer(app, config, host, port, handler_cls=SerialHandler)
+    thread = threading.Thread(target=server.serve_forever, name="chalice-local", daemon=True)
+    thread.start()
+    return server, thread
+

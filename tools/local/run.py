@@ -1,0 +1,62 @@
+"""`make run`: the whole system on this machine, with demo data.
+
+moto on loopback is the AWS endpoint; the app is served by Chalice's local
+server; an event pump delivers stream records, queue messages and schedules
+to the app's handlers as Lambda would. Ctrl-C stops it all.
+"""
+import logging
+import os
+import signal
+import threading
+
+from tools.local import emulator
+
+
+def main() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    for noisy in ("werkzeug", "botocore", "pynamodb"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    host = os.environ.get("CASELOAD_HOST", "127.0.0.1")
+    port = int(os.environ.get("CASELOAD_PORT", "8000"))
+    moto_port = int(os.environ.get("CASELOAD_MOTO_PORT", "0"))
+    clients = int(os.environ.get("CASELOAD_DEMO_CLIENTS", "500"))
+
+    moto, endpoint = emulator.start_moto_server(moto_port)
+    emulator.configure_environment(f"http://{host}:{port}", endpoint)
+    emulator.create_resources()
+
+    from app import app
+    from tools.local import demo, outbox
+
+    outbox.install(app)
+
+    print(f"Seeding a demo organisation with {clients} clients...", flush=True)
+    seeded = demo.seed(clients)
+    pump = emulator.EventPump(app)
+    pump.drain(rounds=1000)
+    pump.start()
+    server, _thread = emulator.local_server(app, host, port)
+    print(f"""
+Caseload is running at http://{host}:{port}
+  Admin:   {seeded.admin_email}
+  Staff:   {seeded.staff_email}
+  Password (both): {seeded.password}
+  Organisation sign-up link: http://{host}:{port}/join/{seeded.join_token}
+  Local outbox (e-mails "sent"): http://{host}:{port}/dev/outbox
+  AWS emulator (moto): {endpoint}
+Press Ctrl-C to stop.
+""", flush=True)
+    stopped = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stopped.set())
+    try:
+        stopped.wait()
+    except KeyboardInterrupt:
+        pass
+    print("Stopping...", flush=True)
+    pump.stop()
+    server.shutdown()
+    moto.stop()
+
+
+if __name__ == "__main__":
+    main()
