@@ -43,21 +43,27 @@ def test_wrong_content_type_gets_our_error_shape(http, org):
     assert body["code"] == "unsupported_media_type" and body["message"]
 
 
-@pytest.mark.parametrize("body,code,field", [
-    (b"{not json", "malformed_json", None),
-    (b"[1, 2]", "malformed_json", None),
-    (json.dumps({"name": "x", "admin": True}).encode(), "unknown_field", "admin"),
-    (json.dumps({"name": ""}).encode(), "invalid", "name"),
-    (json.dumps({"name": "x" * 5000}).encode(), "invalid", "name"),
+@pytest.mark.parametrize("body,status,code,field", [
+    (b"{not json", 400, "malformed_json", None),
+    (b"[1, 2]", 400, "malformed_json", None),
+    (b"", 400, "malformed_json", None),
+    (json.dumps({"name": "x", "admin": True}).encode(), 422, "unknown_field", "admin"),
+    (json.dumps({"name": None}).encode(), 422, "invalid", "name"),
+    (json.dumps({"name": 42}).encode(), 422, "invalid", "name"),
+    (json.dumps({"name": ["x"]}).encode(), 422, "invalid", "name"),
+    (json.dumps({}).encode(), 422, "invalid", "name"),
+    (json.dumps({"name": "x" * 5000}).encode(), 422, "invalid", "name"),
+    (json.dumps({"name": ""}).encode(), 400, "invalid", "name"),
 ])
-def test_bad_json_bodies_get_clear_errors(http, org, body, code, field):
+def test_bad_json_bodies_get_clear_errors(http, org, body, status, code, field):
     http.sign_in(org.client)
     response = http.request("PATCH", "/api/v1/me", body, {"content-type": "application/json",
                                                          "accept": "application/json", "x-csrf-token": http.csrf("/home")})
-    assert response.status_code == 400
+    assert response.status_code == status
     error = reply_json(response)
     assert error["code"] == code and error["message"]
     assert error.get("field") == field
+    assert reply_json(http.json("GET", "/api/v1/me"))["name"] == org.client.name  # nothing stored
 
 
 def test_oversized_form_is_refused(http, org):

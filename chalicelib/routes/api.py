@@ -1,42 +1,44 @@
 """JSON API: the signed-in account."""
-from chalice import Blueprint
+from typing import Literal
 
+from chalice import Blueprint
+from pydantic import Field
+
+from chalicelib.core.models import ROLES, STATUSES
 from chalicelib.people import accounts
-from chalicelib.web.guard import json_ok, request, view, viewer
-from chalicelib.web.openapi import errors, json_schema
-from chalicelib.web.requests import json_body
+from chalicelib.people.accounts import NAME_MAX
+from chalicelib.web import api
+from chalicelib.web.api import Body, Email, Reply
+from chalicelib.web.guard import viewer
 
 bp = Blueprint(__name__)
-ME = {"$ref": "#/components/schemas/Me"}
-SCHEMAS = {"Me": {"type": "object", "properties": {
-    "account_id": {"type": "string"}, "org_id": {"type": "string"}, "name": {"type": "string"},
-    "email": {"type": "string", "format": "email"}, "role": {"type": "string", "enum": ["admin", "staff", "client"]},
-    "status": {"type": "string", "enum": ["provisioned", "activated", "archived"]}}}}
-OPENAPI = {
-    "/api/v1/me": {
-        "get": {"summary": "The signed-in account", "responses": {"200": json_schema(ME), **errors(401)}},
-        "patch": {"summary": "Change your own name", "requestBody": {"required": True, "content": {
-            "application/json": {"schema": {"type": "object", "required": ["name"], "additionalProperties": False,
-                                            "properties": {"name": {"type": "string", "maxLength": 120}}}}}},
-                  "responses": {"200": json_schema(ME), **errors(400, 401, 403)}},
-    },
-}
+EVERYONE = ROLES
 
 
-def _me(account) -> dict:
-    return {"account_id": account.account_id, "org_id": account.org_id, "name": account.name,
-            "email": account.email, "role": account.role, "status": account.status}
+class Me(Reply):
+    account_id: str
+    org_id: str
+    name: str
+    email: Email
+    role: Literal[ROLES]
+    status: Literal[STATUSES]
+
+    @classmethod
+    def of(cls, account) -> "Me":
+        return cls(account_id=account.account_id, org_id=account.org_id, name=account.name, email=account.email,
+                   role=account.role, status=account.status)
 
 
-@bp.route("/api/v1/me")
-@view("admin", "staff", "client")
+class Rename(Body):
+    name: str = Field(max_length=NAME_MAX, description="Your name as others see it")
+
+
+@api.route(bp, "/api/v1/me", roles=EVERYONE, summary="The signed-in account", reply=Me)
 def me():
     you = viewer()
-    return json_ok(_me(accounts.get_account(you.org_id, you.account_id)))
+    return Me.of(accounts.get_account(you.org_id, you.account_id))
 
 
-@bp.route("/api/v1/me", methods=["PATCH"])
-@view("admin", "staff", "client")
-def rename_me():
-    body = json_body(request(), {"name"})
-    return json_ok(_me(accounts.rename_self(viewer(), str(body.get("name", "")))))
+@api.route(bp, "/api/v1/me", "PATCH", roles=EVERYONE, summary="Change your own name", body=Rename, reply=Me)
+def rename_me(body: Rename):
+    return Me.of(accounts.rename_self(viewer(), body.name))
