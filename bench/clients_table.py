@@ -1,7 +1,9 @@
 """Issue 3's bounds: the Clients Table on 100,000 accounts, the stat boxes, the stream aggregator."""
+import os
 import random
 
 from bench.harness import line, quick
+from bench import writes
 from bench.seed import seed_org
 from chalicelib.core import aws
 from chalicelib.core.models import Account
@@ -158,7 +160,7 @@ def _merge_peak(people: list, size: int) -> float:
 
 def run(meter):
     """Returns the big organisation, for the page-load bench."""
-    size = 5_000 if quick() else 100_000
+    size = int(os.environ.get("BENCH_SIZE") or (5_000 if quick() else 100_000))
     print(f"\nSeeding organisations of 1,000 and {size:,} accounts (bulk load + one recount)...")
     with meter.measure() as cost:
         small = seed_org(1_000, seed=11)
@@ -172,4 +174,6 @@ def run(meter):
     boxes(meter, small, big)
     print("\nMetrics stream")
     stream_batches(meter, big)
+    print("\nCost of a visit (write units, indexes and counters included)")
+    writes.report(meter, big)
     return big

@@ -19,6 +19,21 @@ class Cost:
     capacity: float = 0.0
     peak_bytes: int = 0
     seconds: float = 0.0
+    aws_seconds: float = 0.0  # inside botocore calls (before-call to after-call)
+    labels: list = field(default_factory=list)  # "Query accounts.role_name", in call order
+    writes: dict = None  # table -> bench.write_units.WriteCost of the items written, when asked for
+
+    def write_units(self, table: str = "") -> int:
+        return sum(c.total for name, c in (self.writes or {}).items() if not table or name == table)
+
+    @property
+    def app_seconds(self) -> float:
+        """The app's own time: everything but the AWS calls."""
+        return self.seconds - self.aws_seconds
+
+    def estimate_ms(self, latency_ms: float) -> float:
+        """On AWS: the app's own time plus each DynamoDB request at an in-region latency."""
+        return self.app_seconds * 1000 + self.count("dynamodb") * latency_ms
 
     def count(self, service: str) -> int:
         return sum(n for name, n in self.requests.items() if name.startswith(service + "."))
@@ -40,16 +55,47 @@ class Meter:
         # Every client, whichever session made it (boto3's, pynamodb's, moto's resets).
         def create_watched_client(session, *args, **kwargs):
             client = create_client(session, *args, **kwargs)
+            client.meta.events.register("before-call", meter._before_call)
             client.meta.events.register("after-call", meter._after_call)
             client.meta.events.register("before-parameter-build.dynamodb", _ask_for_capacity)
+            client.meta.events.register("before-parameter-build.dynamodb", meter._remember_params)
             return client
 
         botocore.session.Session.create_client = create_watched_client
+        self._create_client = create_client
+        self._started = None
+        self._raw = None
+        self._pending = []
+
+    def raw_client(self):
+        """An unwatched DynamoDB client: the write recorder's own reads are not counted."""
+        if self._raw is None:
+            self._raw = self._create_client(botocore.session.Session(), "dynamodb")
+        return self._raw
+
+    def _before_call(self, model=None, params=None, **_):
+        if self.current is None or model is None:
+            return
+        self._started = time.perf_counter()
+        if self.current.writes is not None and model.service_model.service_name == "dynamodb":
+            from bench import write_recorder
+            self._pending = write_recorder.before(self, model.name, self._last_params or {})
 
     def _after_call(self, http_response=None, parsed=None, model=None, **_):
         if self.current is None or model is None:
             return
+        if self._started is not None:
+            self.current.aws_seconds += time.perf_counter() - self._started
+            self._started = None
         self.current.requests[f"{model.service_model.service_name}.{model.name}"] += 1
+        if model.service_model.service_name == "dynamodb":
+            self.current.labels.append(_label(model.name, self._last_params))
+        if self._pending:
+            from bench import write_recorder
+            for table, cost in write_recorder.after(self, self._pending):
+                name = _table(table)
+                self.current.writes[name] = self.current.writes[name] + cost if name in self.current.writes else cost
+            self._pending = []
         parsed = parsed or {}
         consumed = parsed.get("ConsumedCapacity") or []
         for used in consumed if isinstance(consumed, list) else [consumed]:
@@ -61,9 +107,16 @@ class Meter:
         elif model.name == "GetItem":
             self.current.items_read += 1 if parsed.get("Item") else 0
 
+    _last_params = None
+
+    def _remember_params(self, params=None, **_):
+        self._last_params = params
+
     @contextmanager
-    def measure(self, memory: bool = False):
+    def measure(self, memory: bool = False, writes: bool = False):
         cost = Cost()
+        if writes:
+            cost.writes = {}
         self.current = cost
         if memory:
             tracemalloc.start()
@@ -81,6 +134,26 @@ class Meter:
 def _ask_for_capacity(params, model, **_):
     if "ReturnConsumedCapacity" in model.input_shape.members:
         params.setdefault("ReturnConsumedCapacity", "TOTAL")
+
+
+def _table(name: str) -> str:
+    """A table's name without the stage prefix: `caseload-local-accounts` -> `accounts`."""
+    return name.rsplit("-", 1)[-1]
+
+
+def _label(operation: str, params) -> str:
+    """What a request is for: the operation and the tables (and index) it names."""
+    params = params or {}
+    if "TableName" in params:
+        where = _table(params["TableName"]) + (f".{params['IndexName']}" if params.get("IndexName") else "")
+    elif "RequestItems" in params:
+        where = "+".join(f"{_table(t)}[{len(v.get('Keys', v) if isinstance(v, dict) else v)}]"
+                         for t, v in params["RequestItems"].items())
+    elif "TransactItems" in params:
+        where = f"{len(params['TransactItems'])} items"
+    else:
+        where = ""
+    return f"{operation} {where}".strip()
 
 
 def line(label: str, value: str, bound: str = "", ok=None) -> None:
