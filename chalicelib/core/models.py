@@ -13,6 +13,7 @@ counters) and filter the rest. Indexes project only the filter attributes, so
 a last-visit bump rewrites little; rows are fetched with one BatchGetItem.
 """
 from datetime import datetime, timezone
+from typing import Optional
 
 from pynamodb.attributes import (
     BooleanAttribute,
@@ -43,12 +44,24 @@ SORTS = ("name", "visit", "created")
 # Pairs of the selective filters, indexed in the default (name) order only: with
 # them a combined filter reads about what it shows (DynamoDB allows 20 GSIs).
 PAIRS = {"sg": ("status", "group"), "st": ("status", "staff"), "gs": ("group", "staff")}
-LISTING_PROJECTION = ["role", "status", "group_id", "caseload_id", "last_visit"]
+# The day of the last visit, not its moment: a visit on a day already counted
+# changes nothing an index holds (issue 14: the cost of a visit).
+LISTING_PROJECTION = ["role", "status", "group_id", "caseload_id", "visit_day"]
 NO_VALUE = "-"
 
 
 def utcnow() -> datetime:
     return datetime.now(timezone.utc)
+
+
+def day_number(moment: Optional[datetime]) -> Optional[int]:
+    """The UTC day of a moment (date.toordinal()), None for none."""
+    return moment.astimezone(timezone.utc).date().toordinal() if moment else None
+
+
+def visit_sort_value(moment: Optional[datetime]) -> str:
+    """The visit sort key's value: the UTC day, so it changes once a day at most ("0": never)."""
+    return moment.astimezone(timezone.utc).date().isoformat() if moment else "0"
 
 
 def _table(name: str) -> str:
@@ -124,6 +137,7 @@ class Account(Model):
     created_at = UTCDateTimeAttribute(default=utcnow)
     created_by = UnicodeAttribute(null=True)
     last_visit = UTCDateTimeAttribute(null=True)
+    visit_day = NumberAttribute(null=True)  # derived: the UTC day (date.toordinal()) of last_visit
     # Days (date.toordinal()) with any activity, newest 90 kept: the metrics
     # stream derives sliding-window engagement from it without reading history.
     active_days = NumberSetAttribute(null=True)
@@ -184,7 +198,8 @@ class Account(Model):
         self.p_st = f"{org}#{self.status}#{staff}"
         self.p_gs = f"{org}#{group}#{staff}#{live}"
         self.s_name = f"{(self.name or self.email).casefold()}#{me}"
-        self.s_visit = f"{self.last_visit.isoformat() if self.last_visit else '0'}#{me}"
+        self.visit_day = day_number(self.last_visit)
+        self.s_visit = f"{visit_sort_value(self.last_visit)}#{me}"
         self.s_created = f"{self.created_at.isoformat()}#{me}"
 
     def serialize(self, null_check: bool = True):

@@ -141,6 +141,9 @@ def _chunks(changes: list):
         old, new = change.accounts()
         delta = Counter({((change.org_id, combo), counter): amount
                          for (combo, counter), amount in counters.change(old, new).items()})
+        changed_words = search.word_changes(old, new)
+        if not delta and not changed_words:
+            continue  # a visit on a day already counted: nothing to write, nothing to mark
         trial = merged.copy()
         trial.update(delta)
         if chunk and not _fits(trial, len(chunk) + 1):
@@ -148,7 +151,7 @@ def _chunks(changes: list):
             chunk, trial, words = [], delta, {}
         chunk.append(change)
         merged = trial
-        words.update(search.word_changes(old, new))
+        words.update(changed_words)
     if chunk:
         yield _Chunk(chunk, merged, words)
 

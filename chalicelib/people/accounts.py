@@ -147,7 +147,7 @@ def record_visit(account: Account, when: Optional[datetime] = None) -> None:
     account.derive_keys()
     account.update(
         actions=[Account.last_visit.set(account.last_visit), Account.active_days.set(account.active_days),
-                 Account.s_visit.set(account.s_visit)],
+                 Account.visit_day.set(account.visit_day), Account.s_visit.set(account.s_visit)],
         add_version_condition=False,
     )
 

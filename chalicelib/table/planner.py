@@ -9,7 +9,7 @@ the rest of the filters become a FilterExpression (`conditions`).
 from datetime import datetime, time, timezone
 from typing import Optional
 
-from chalicelib.core.models import NO_VALUE, PAIRS, Account, utcnow
+from chalicelib.core.models import NO_VALUE, PAIRS, Account, day_number, utcnow, visit_sort_value
 from chalicelib.metrics import counters
 from chalicelib.table.filters import Filters
 
@@ -108,13 +108,13 @@ def conditions(dimension: str, filters: Filters):
                       else Account.caseload_id.does_not_exist())
     low, high = None, None
     if filters.box:
-        low = window_start().isoformat()
+        low = visit_sort_value(window_start()) if filters.sort == "visit" else window_start().isoformat()
     if filters.no_visit:
         cutoff = visit_cutoff(filters.no_visit)
         if filters.sort == "visit":
-            high = cutoff.isoformat()
+            high = visit_sort_value(cutoff)
         else:
-            checks.append(Account.last_visit.does_not_exist() | (Account.last_visit < cutoff))
+            checks.append(Account.visit_day.does_not_exist() | (Account.visit_day < day_number(cutoff)))
     range_condition = None
     if low and high:
         range_condition = sort_attribute.between(low, high) if low < high else sort_attribute < "0"

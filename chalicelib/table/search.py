@@ -7,6 +7,7 @@ reading the accounts; the accounts stream keeps the copies current.
 """
 import re
 import unicodedata
+from datetime import timezone
 from typing import Optional
 
 from chalicelib.core.models import Account, SearchToken
@@ -73,8 +74,15 @@ def bucket(org_id: str, term: str) -> str:
     return f"{org_id}#{term[:MIN_WORD]}"
 
 
+def _day_start(moment):
+    return moment.astimezone(timezone.utc).replace(hour=0, minute=0, second=0, microsecond=0) if moment else None
+
+
 def tokens_for(account: Account) -> list:
     copied = {name: getattr(account, name) for name in _COPIED}
+    # The day of the last visit is all a search filters and counts on (like the
+    # counters): a second visit on the same day leaves the word items as they are.
+    copied["last_visit"] = _day_start(account.last_visit)
     return [SearchToken(bucket=bucket(account.org_id, term), token=f"{term}#{account.account_id}", **copied)
             for term in sorted(terms_of(account))]
 
@@ -82,11 +90,16 @@ def tokens_for(account: Account) -> list:
 def word_changes(old: Optional[Account], new: Optional[Account]) -> dict:
     """(bucket, token) -> ("delete" | "save", item): what one change of an
     account does to its word items. Later changes update() over earlier ones."""
-    final = {}
+    final, before = {}, {}
     for token in tokens_for(old) if old else ():
         final[(token.bucket, token.token)] = ("delete", token)
+        before[(token.bucket, token.token)] = token.serialize()
     for token in tokens_for(new) if new else ():
-        final[(token.bucket, token.token)] = ("save", token)
+        key = (token.bucket, token.token)
+        if before.get(key) == token.serialize():
+            del final[key]  # unchanged: no write
+        else:
+            final[key] = ("save", token)
     return final
 
 
