@@ -74,7 +74,13 @@ def test_without_a_valid_key_nothing_is_recorded(http, org, authorization):
     ({"account_id": "CLIENT", "kind": "x", "occurred_at": "2026-01-01T00:00:00"}, 400, "invalid_time"),
     ({"account_id": "CLIENT", "kind": "x", "occurred_at": "2099-01-01T00:00:00Z"}, 400, "invalid_time"),
     ({"account_id": "CLIENT", "kind": "x", "description": "y" * 501}, 400, None),
-    ({"account_id": "CLIENT", "kind": "x", "surprise": 1}, 400, "unknown_field"),
+    ({"account_id": "CLIENT", "kind": "x", "surprise": 1}, 422, "unknown_field"),
+    ({"account_id": "CLIENT", "kind": 5}, 422, "invalid"),
+    ({"account_id": "CLIENT", "kind": None}, 422, "invalid"),
+    ({"account_id": "CLIENT"}, 422, "invalid"),
+    ({"account_id": ["CLIENT"], "kind": "x"}, 422, "invalid"),
+    ({"account_id": "CLIENT", "kind": "x", "description": 7}, 422, "invalid"),
+    ({"account_id": "CLIENT", "kind": "x", "occurred_at": 1700000000}, 422, "invalid"),
 ])
 def test_bad_bodies_get_clear_errors(http, org, body, status, code):
     key = _key(org)

@@ -248,24 +248,30 @@ def test_api_invites_and_reports_per_address(http, org):
     assert mail_to("evil@y.org") == []
 
 
-@pytest.mark.parametrize("body,code,field", [
-    ({"emails": []}, "no_addresses", "emails"),
-    ({"emails": [f"p{i}@example.org" for i in range(MAX_ADDRESSES + 1)]}, "too_many_addresses", "emails"),
-    ({"emails": "a@example.org"}, "invalid", "emails"),
-    ({"emails": [{"a": 1}]}, "invalid", "emails"),
-    ({}, "invalid", "emails"),
-    ({"emails": ["a@example.org"], "role": "owner"}, "invalid", "role"),
-    ({"emails": ["a@example.org"], "group_id": "nope"}, "unknown_group", "group_id"),
-    ({"emails": ["a@example.org"], "staff_id": "nope"}, "unknown_staff", "staff_id"),
-    ({"emails": ["a@example.org"], "send_email": "yes"}, "invalid", "send_email"),
-    ({"emails": ["a@example.org"], "bcc": "x@y.org"}, "unknown_field", "bcc"),
+@pytest.mark.parametrize("body,status,code,field", [
+    ({"emails": []}, 400, "no_addresses", "emails"),
+    ({"emails": [f"p{i}@example.org" for i in range(MAX_ADDRESSES + 1)]}, 400, "too_many_addresses", "emails"),
+    ({"emails": ["a@example.org"], "group_id": "nope"}, 400, "unknown_group", "group_id"),
+    ({"emails": ["a@example.org"], "staff_id": "nope"}, 400, "unknown_staff", "staff_id"),
+    ({"emails": "a@example.org"}, 422, "invalid", "emails"),
+    ({"emails": None}, 422, "invalid", "emails"),
+    ({"emails": [{"a": 1}]}, 422, "invalid", "emails.0"),
+    ({"emails": ["a@example.org", 5]}, 422, "invalid", "emails.1"),
+    ({}, 422, "invalid", "emails"),
+    ({"emails": ["a@example.org"], "role": "owner"}, 422, "invalid", "role"),
+    ({"emails": ["a@example.org"], "role": None}, 422, "invalid", "role"),
+    ({"emails": ["a@example.org"], "group_id": 7}, 422, "invalid", "group_id"),
+    ({"emails": ["a@example.org"], "send_email": "yes"}, 422, "invalid", "send_email"),
+    ({"emails": ["a@example.org"], "send_email": 1}, 422, "invalid", "send_email"),
+    ({"emails": ["a@example.org"], "bcc": "x@y.org"}, 422, "unknown_field", "bcc"),
 ])
-def test_api_bad_requests_get_a_code_and_a_message(http, org, body, code, field):
+def test_api_bad_requests_get_a_code_and_a_message(http, org, body, status, code, field):
     http.sign_in(org.admin)
     response = http.json("POST", "/api/v1/invites", body)
-    assert response.status_code == 400, response.body
+    assert response.status_code == status, response.body
     error = reply_json(response)
     assert (error["code"], error.get("field")) == (code, field) and error["message"]
+    assert not accounts_for(org.org_id, "a@example.org")  # nothing written
 
 
 def test_api_staff_cannot_invite_admins_and_clients_cannot_invite(http, org, chalice_client):
@@ -449,10 +455,13 @@ def test_staff_resend_only_in_their_caseload(http, org):
 
 def test_resend_and_revoke_bad_requests(http, org, other_org):
     http.sign_in(org.admin)
-    for body, code in (({"account_ids": []}, "nothing_selected"), ({"account_ids": "x"}, "invalid"),
-                       ({}, "invalid")):
-        response = http.json("POST", "/api/v1/invites/revoke", body)
-        assert response.status_code == 400 and reply_json(response)["code"] == code
+    for path in ("/api/v1/invites/revoke", "/api/v1/invites/resend"):
+        for body, status, code in (({"account_ids": []}, 400, "nothing_selected"),
+                                   ({"account_ids": "x"}, 422, "invalid"), ({"account_ids": None}, 422, "invalid"),
+                                   ({"account_ids": [1]}, 422, "invalid"), ({}, 422, "invalid"),
+                                   ({"account_ids": ["x"], "all": True}, 422, "unknown_field")):
+            response = http.json("POST", path, body)
+            assert response.status_code == status and reply_json(response)["code"] == code, (path, body)
     body = reply_json(http.json("POST", "/api/v1/invites/revoke", {"account_ids": [other_org.client.account_id]}))
     assert body["results"][0]["status"] == "not_found"  # another organisation's account does not exist here
 

@@ -4,7 +4,7 @@ import json
 import pytest
 
 from app import app
-from chalicelib.web.openapi import document
+from chalicelib.web.api import document
 from tests.conftest import reply_json
 
 

@@ -45,6 +45,7 @@ LOOKUP_KEPT = timedelta(days=60)
 TRANSACTION_ITEMS = 100  # DynamoDB's TransactWriteItems limit
 TRANSACTION_ATTEMPTS = 4
 MAX_SELECTED = 1000  # rows per Resend / Revoke
+OUTCOMES = ("invited", "exists", "invalid", "suppressed")  # what happened to one entry
 
 MESSAGES = {
     "invited": "Invited: an e-mail with a sign-up link was sent.",
@@ -56,7 +57,7 @@ MESSAGES = {
 
 @dataclass
 class Outcome:
-    """What happened to one entry: invited | exists | invalid | suppressed."""
+    """What happened to one entry: one of OUTCOMES."""
 
     input: str
     status: str
@@ -77,7 +78,7 @@ class Report:
 
     @property
     def counts(self) -> Dict[str, int]:
-        counts = {"invited": 0, "exists": 0, "invalid": 0, "suppressed": 0}
+        counts = dict.fromkeys(OUTCOMES, 0)
         for outcome in self.outcomes:
             counts[outcome.status] += 1
         return counts

@@ -24,9 +24,11 @@ from chalicelib.people import accounts
 from chalicelib.people.organisations import get_organisation
 
 
+INVITE_STATES = ("invited", "expired", "bounced", "complained", "revoked")
+
+
 def invitation_state(account: Account, now=None) -> Optional[str]:
-    """What a Provisioned row shows: invited | expired | bounced | complained |
-    revoked, or None (not Provisioned, or never e-mailed)."""
+    """What a Provisioned row shows: one of INVITE_STATES, or None (not Provisioned, or never e-mailed)."""
     if account.status != "provisioned" or account.invite_state in (None, "accepted"):
         return None
     if account.invite_state == "invited" and account.invite_expires_at and account.invite_expires_at <= (

@@ -1,42 +1,47 @@
 """Activities from other platform modules, and the admin page of their API keys."""
+from typing import Optional
+
 from chalice import Blueprint
+from pydantic import Field
 
 from chalicelib.activity import api_keys, platform_api
 from chalicelib.core.errors import ValidationError
-from chalicelib.web import render
-from chalicelib.web.guard import form_errors, json_ok, page, request, view, viewer
-from chalicelib.web.openapi import errors, json_schema
-from chalicelib.web.requests import FORM_TYPE, form, json_body
+from chalicelib.web import api, render
+from chalicelib.web.api import Body, DateTime, Email, Reply
+from chalicelib.web.guard import form_errors, page, request, view, viewer
+from chalicelib.web.requests import FORM_TYPE, form
 
 bp = Blueprint(__name__)
-SCHEMAS = {"RecordedActivity": {"type": "object", "properties": {
-    "account_id": {"type": "string"}, "kind": {"type": "string"},
-    "occurred_at": {"type": "string", "format": "date-time"}, "duplicate": {"type": "boolean"}}}}
-OPENAPI = {"/api/v1/activities": {"post": {
-    "summary": "Record an activity for a person (counts as a visit for Engagement)",
-    "security": [{"apiKey": []}],
-    "parameters": [{"name": "Idempotency-Key", "in": "header", "required": False, "schema": {"type": "string"},
-                    "description": "Repeat a call safely: the same key within a day records nothing new"}],
-    "requestBody": {"required": True, "content": {"application/json": {"schema": {
-        "type": "object", "required": ["kind"], "additionalProperties": False, "properties": {
-            "account_id": {"type": "string"}, "email": {"type": "string", "format": "email"},
-            "kind": {"type": "string", "pattern": "^[a-z][a-z0-9_]{0,39}$"},
-            "description": {"type": "string", "maxLength": 500},
-            "occurred_at": {"type": "string", "format": "date-time"}}}}}},
-    "responses": {"201": json_schema({"$ref": "#/components/schemas/RecordedActivity"}, "Recorded"),
-                  "200": json_schema({"$ref": "#/components/schemas/RecordedActivity"}, "Already recorded"),
-                  **errors(400, 401, 404)},
-}}}
 
 
-@bp.route("/api/v1/activities", methods=["POST"])
-@view()
-def record_activity():
-    req = request()
-    caller = api_keys.authenticate(req.headers.get("authorization", ""))
-    body = json_body(req, {"account_id", "email", "kind", "description", "occurred_at"})
-    recorded = platform_api.record(caller, body, req.headers.get("idempotency-key"))
-    return json_ok(recorded.as_dict(), 200 if recorded.duplicate else 201)
+class Activity(Body):
+    account_id: Optional[str] = Field(None, description="The person's account id (or give email)")
+    email: Optional[Email] = Field(None, description="The person's e-mail address (or give account_id)")
+    kind: str = Field(description="What happened, e.g. course_completed",
+                      json_schema_extra={"pattern": platform_api.KIND.pattern})
+    description: Optional[str] = Field(None, json_schema_extra={"maxLength": platform_api.MAX_DESCRIPTION})
+    occurred_at: Optional[DateTime] = Field(None, description="ISO 8601 with a time zone; now when left out")
+
+
+class RecordedActivity(Reply):
+    account_id: str
+    kind: str
+    occurred_at: DateTime
+    duplicate: bool
+
+
+def _api_caller(req) -> api_keys.Caller:
+    return api_keys.authenticate(req.headers.get("authorization", ""))
+
+
+@api.route(bp, "/api/v1/activities", "POST", security=api.API_KEY, caller=_api_caller, body=Activity, errors=(404,),
+           replies={201: (RecordedActivity, "Recorded"), 200: (RecordedActivity, "Already recorded")},
+           headers=(api.Header("Idempotency-Key", "Repeat a call safely: the same key within a day records "
+                                                  "nothing new"),),
+           summary="Record an activity for a person (counts as a visit for Engagement)")
+def record_activity(caller, body: Activity):
+    recorded = platform_api.record(caller, body.model_dump(), request().headers.get("idempotency-key"))
+    return recorded.as_dict(), 200 if recorded.duplicate else 201
 
 
 @bp.route("/settings/api-keys")

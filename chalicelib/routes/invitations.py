@@ -2,12 +2,15 @@
 with it), the invitation acceptance page, Resend/Revoke, their JSON twins, and
 the SES feedback handler. Each route parses, calls one domain function, renders."""
 import json
+from typing import Literal, Optional
 from urllib.parse import urlparse
 
 from chalice import Blueprint
+from pydantic import Field
 
 from chalicelib.core import config
 from chalicelib.core.errors import Gone, NotFound, ValidationError
+from chalicelib.core.models import ROLES
 from chalicelib.invitations import (
     acceptance,
     imports,
@@ -21,24 +24,23 @@ from chalicelib.invitations.addresses import (
     check_addresses,
     split_addresses,
 )
+from chalicelib.invitations.invites import MAX_SELECTED, OUTCOMES
 from chalicelib.people import organisations
-from chalicelib.web import render
+from chalicelib.web import api, render
+from chalicelib.web.api import Body, Reply
 from chalicelib.web.guard import (
     form_errors,
-    json_ok,
     page,
     request,
     set_session_cookie,
     view,
     viewer,
 )
-from chalicelib.web.openapi import errors, json_schema
 from chalicelib.web.requests import (
     FORM_TYPE,
     client_ip,
     form,
     form_list,
-    json_body,
     query,
 )
 
@@ -49,91 +51,96 @@ TEAM = ("admin", "staff")
 SES_FEEDBACK_TOPIC = f"{config.table_prefix()}mail-events"
 UPLOAD_QUEUE = f"{config.table_prefix()}uploads"
 
-_IDS = {"type": "array", "items": {"type": "string"}, "minItems": 1, "maxItems": invites.MAX_SELECTED}
-_SELECTION = {"type": "array", "items": {"$ref": "#/components/schemas/InviteActionResult"}}
-SCHEMAS = {
-    "InviteOutcome": {"type": "object", "properties": {
-        "input": {"type": "string"}, "email": {"type": "string", "nullable": True},
-        "status": {"type": "string", "enum": ["invited", "exists", "invalid", "suppressed"]},
-        "message": {"type": "string"}, "account_id": {"type": "string", "nullable": True}}},
-    "ImportJob": {"type": "object", "properties": {
-        "job_id": {"type": "string"}, "filename": {"type": "string"},
-        "status": {"type": "string", "enum": ["waiting", "checking", "ready", "failed", "importing", "done",
-                                              "cancelled"]},
-        "message": {"type": "string", "nullable": True},
-        "dry_run": {"type": "object", "nullable": True, "additionalProperties": {"type": "integer"}},
-        "result": {"type": "object", "nullable": True, "additionalProperties": {"type": "integer"}},
-        "rows_done": {"type": "integer"}, "planned": {"type": "integer"}, "has_report": {"type": "boolean"},
-        "send_email": {"type": "boolean", "nullable": True},
-        "errors": {"type": "array", "items": {"type": "object", "properties": {
-            "row": {"type": "integer"}, "email": {"type": "string"}, "problem": {"type": "string"}}}}}},
-    "InviteActionResult": {"type": "object", "properties": {
-        "account_id": {"type": "string"}, "status": {"type": "string"}, "message": {"type": "string"}}},
-}
 
 
-def _body(properties: dict, required) -> dict:
-    return {"required": True, "content": {"application/json": {"schema": {
-        "type": "object", "additionalProperties": False, "required": list(required), "properties": properties}}}}
+class Invite(Body):
+    emails: list[str] = Field(description="The addresses, as typed", json_schema_extra={"maxItems": MAX_ADDRESSES})
+    role: Literal[ROLES] = "client"
+    group_id: Optional[str] = None
+    staff_id: Optional[str] = None
+    send_email: bool = Field(True, description="Send invitation e-mails (else only create the accounts)")
 
 
-def _results(items: dict) -> dict:
-    return json_schema({"type": "object", "properties": items})
+class InviteOutcome(Reply):
+    input: str
+    email: Optional[str]
+    status: Literal[OUTCOMES]
+    message: str
+    account_id: Optional[str]
 
 
-OPENAPI = {
-    "/api/v1/invites": {"post": {
-        "summary": "Invite e-mail addresses: Provisioned accounts and, by default, invitation e-mails",
-        "requestBody": _body({
-            "emails": {"type": "array", "items": {"type": "string"}, "minItems": 1, "maxItems": MAX_ADDRESSES},
-            "role": {"type": "string", "enum": ["admin", "staff", "client"], "default": "client"},
-            "group_id": {"type": "string", "nullable": True},
-            "staff_id": {"type": "string", "nullable": True},
-            "send_email": {"type": "boolean", "default": True}}, ["emails"]),
-        "responses": {"200": _results({
-            "results": {"type": "array", "items": {"$ref": "#/components/schemas/InviteOutcome"}},
-            "counts": {"type": "object", "additionalProperties": {"type": "integer"}}}), **errors(400, 401, 403)}}},
-    "/api/v1/invites/check": {"post": {
-        "summary": "Check addresses as the chips input does (nothing is created)",
-        "requestBody": _body({"emails": {"type": "array", "items": {"type": "string"},
-                                         "maxItems": MAX_ADDRESSES}}, ["emails"]),
-        "responses": {"200": _results({"entries": {"type": "array", "items": {"type": "object", "properties": {
-            "input": {"type": "string"}, "email": {"type": "string", "nullable": True},
-            "valid": {"type": "boolean"}, "duplicate": {"type": "boolean"}, "message": {"type": "string"}}}}}),
-            **errors(400, 401, 403)}}},
-    "/api/v1/invites/resend": {"post": {
-        "summary": "Send Provisioned accounts a new invitation (the old link stops working)",
-        "requestBody": _body({"account_ids": _IDS}, ["account_ids"]),
-        "responses": {"200": _results({"results": _SELECTION}), **errors(400, 401, 403)}}},
-    "/api/v1/invites/revoke": {"post": {
-        "summary": "Revoke Provisioned accounts' invitations (the accounts stay Provisioned)",
-        "requestBody": _body({"account_ids": _IDS}, ["account_ids"]),
-        "responses": {"200": _results({"results": _SELECTION}), **errors(400, 401, 403)}}},
-}
+class InviteReport(Reply):
+    results: list[InviteOutcome]
+    counts: dict[Literal[OUTCOMES], int]
 
 
-_JOB = {"$ref": "#/components/schemas/ImportJob"}
-_JOB_ID = [{"name": "job_id", "in": "path", "required": True, "schema": {"type": "string"}}]
-OPENAPI.update({
-    "/api/v1/invites/uploads": {"post": {
-        "summary": "Start a CSV upload: a job and a presigned POST to send the file straight to S3 (≤ 10 MB)",
-        "requestBody": _body({"filename": {"type": "string", "maxLength": 255}}, ["filename"]),
-        "responses": {"201": _results({"job_id": {"type": "string"}, "max_bytes": {"type": "integer"},
-                                       "upload": {"type": "object", "properties": {
-                                           "url": {"type": "string"}, "fields": {"type": "object"}}}}),
-                      **errors(400, 401, 403)}}},
-    "/api/v1/invites/uploads/{job_id}": {"get": {
-        "summary": "An upload's state: the dry run, then the import's progress and summary",
-        "parameters": _JOB_ID, "responses": {"200": json_schema(_JOB), **errors(401, 403, 404)}}},
-    "/api/v1/invites/uploads/{job_id}/commit": {"post": {
-        "summary": "Invite the rows of a checked upload (runs in the background, in chunks)",
-        "parameters": _JOB_ID,
-        "requestBody": _body({"send_email": {"type": "boolean", "default": True}}, ["send_email"]),
-        "responses": {"200": json_schema(_JOB), **errors(400, 401, 403, 404, 409)}}},
-    "/api/v1/invites/uploads/{job_id}/cancel": {"post": {
-        "summary": "Cancel a checked upload (nothing is written)", "parameters": _JOB_ID,
-        "responses": {"200": json_schema(_JOB), **errors(401, 403, 404, 409)}}},
-})
+class Addresses(Body):
+    emails: list[str] = Field(json_schema_extra={"maxItems": MAX_ADDRESSES})
+
+
+class CheckedAddress(Reply):
+    input: str
+    email: Optional[str]
+    valid: bool
+    duplicate: bool
+    message: Optional[str]
+
+
+class CheckedAddresses(Reply):
+    entries: list[CheckedAddress]
+
+
+class Selection(Body):
+    account_ids: list[str] = Field(json_schema_extra={"minItems": 1, "maxItems": MAX_SELECTED})
+
+
+class SelectionResult(Reply):
+    account_id: str
+    status: str = Field(description="sent, revoked, or why not: not_provisioned, suppressed, not_found, ...")
+    message: str
+
+
+class SelectionResults(Reply):
+    results: list[SelectionResult]
+
+
+class UploadStart(Body):
+    filename: str = Field("", description="The file's name, for people (cut to 120 characters)")
+
+
+class PresignedPost(Reply):
+    url: str
+    fields: dict[str, str]
+
+
+class UploadStarted(Reply):
+    job_id: str
+    upload: PresignedPost = Field(description="POST the file to url with these form fields, the file last")
+    max_bytes: int
+
+
+class CsvProblem(Reply):
+    row: int
+    email: str
+    problem: str
+
+
+class ImportJob(Reply):
+    job_id: str
+    filename: Optional[str]
+    status: str = Field(description="waiting, checking, ready, failed, importing, done or cancelled")
+    message: Optional[str]
+    dry_run: Optional[dict[str, int]]
+    result: Optional[dict[str, int]]
+    rows_done: int
+    planned: int
+    has_report: bool
+    send_email: Optional[bool]
+    errors: list[CsvProblem]
+
+
+class Commit(Body):
+    send_email: bool = Field(True, description="Send invitation e-mails")
 
 
 # --------------------------------------------------------------------------- helpers
@@ -165,13 +172,6 @@ def _window(status: int = 200, **extra):
     response = page("invites/_window.html" if fragment else "invites/page.html", status, **context)
     response.headers["Vary"] = "X-Fragment"
     return response
-
-
-def _json_list(body: dict, name: str) -> list:
-    value = body.get(name)
-    if not isinstance(value, list):
-        raise ValidationError(f"Send {name} as a list.", name)
-    return value
 
 
 # --------------------------------------------------------------------------- the Invite Users window
@@ -306,66 +306,54 @@ def accept(token):
 
 # --------------------------------------------------------------------------- JSON API
 
-@bp.route("/api/v1/invites", methods=["POST"])
-@view(*TEAM)
-def api_invite():
-    body = json_body(request(), {"emails", "role", "group_id", "staff_id", "send_email"})
-    send_email = body.get("send_email", True)
-    if not isinstance(send_email, bool):
-        raise ValidationError("Send true or false.", "send_email")
-    report = invites.invite_many(viewer(), _json_list(body, "emails"), body.get("role") or "client",
-                                 body.get("group_id"), body.get("staff_id"), send_email)
-    return json_ok(report.to_dict())
+@api.route(bp, "/api/v1/invites", "POST", roles=TEAM, body=Invite, reply=InviteReport,
+           summary="Invite e-mail addresses: Provisioned accounts and, by default, invitation e-mails")
+def api_invite(body: Invite):
+    return invites.invite_many(viewer(), body.emails, body.role, body.group_id, body.staff_id,
+                               body.send_email).to_dict()
 
 
-@bp.route("/api/v1/invites/check", methods=["POST"])
-@view(*TEAM)
-def api_check():
-    entries = check_addresses(_json_list(json_body(request(), {"emails"}), "emails"))
-    return json_ok({"entries": [{"input": e.raw, "email": e.email, "valid": e.valid, "duplicate": e.duplicate,
-                                 "message": e.reason} for e in entries]})
+@api.route(bp, "/api/v1/invites/check", "POST", roles=TEAM, body=Addresses, reply=CheckedAddresses,
+           summary="Check addresses as the chips input does (nothing is created)")
+def api_check(body: Addresses):
+    return {"entries": [{"input": e.raw, "email": e.email, "valid": e.valid, "duplicate": e.duplicate,
+                         "message": e.reason} for e in check_addresses(body.emails)]}
 
 
-@bp.route("/api/v1/invites/resend", methods=["POST"])
-@view(*TEAM)
-def api_resend():
-    return json_ok({"results": lifecycle.resend(viewer(), _json_list(json_body(request(), {"account_ids"}),
-                                                                   "account_ids"))})
+@api.route(bp, "/api/v1/invites/resend", "POST", roles=TEAM, body=Selection, reply=SelectionResults,
+           summary="Send Provisioned accounts a new invitation (the old link stops working)")
+def api_resend(body: Selection):
+    return {"results": lifecycle.resend(viewer(), body.account_ids)}
 
 
-@bp.route("/api/v1/invites/revoke", methods=["POST"])
-@view(*TEAM)
-def api_revoke():
-    return json_ok({"results": lifecycle.revoke(viewer(), _json_list(json_body(request(), {"account_ids"}),
-                                                                   "account_ids"))})
+@api.route(bp, "/api/v1/invites/revoke", "POST", roles=TEAM, body=Selection, reply=SelectionResults,
+           summary="Revoke Provisioned accounts' invitations (the accounts stay Provisioned)")
+def api_revoke(body: Selection):
+    return {"results": lifecycle.revoke(viewer(), body.account_ids)}
 
 
-@bp.route("/api/v1/invites/uploads", methods=["POST"])
-@view(*TEAM)
-def api_upload_start():
-    body = json_body(request(), {"filename"})
-    return json_ok(imports.start_upload(viewer(), str(body.get("filename") or "")), 201)
+@api.route(bp, "/api/v1/invites/uploads", "POST", roles=TEAM, body=UploadStart, reply=UploadStarted, status=201,
+           summary="Start a CSV upload: a job and a presigned POST to send the file straight to S3 (≤ 10 MB)")
+def api_upload_start(body: UploadStart):
+    return imports.start_upload(viewer(), body.filename)
 
 
-@bp.route("/api/v1/invites/uploads/{job_id}")
-@view(*TEAM)
+@api.route(bp, "/api/v1/invites/uploads/{job_id}", roles=TEAM, reply=ImportJob, errors=(404,),
+           summary="An upload's state: the dry run, then the import's progress and summary")
 def api_upload(job_id):
-    return json_ok(imports.job_view(imports.get_job(viewer(), job_id)))
+    return imports.job_view(imports.get_job(viewer(), job_id))
 
 
-@bp.route("/api/v1/invites/uploads/{job_id}/commit", methods=["POST"])
-@view(*TEAM)
-def api_upload_commit(job_id):
-    send_email = json_body(request(), {"send_email"}).get("send_email", True)
-    if not isinstance(send_email, bool):
-        raise ValidationError("Send true or false.", "send_email")
-    return json_ok(imports.job_view(imports.commit_import(viewer(), job_id, send_email)))
+@api.route(bp, "/api/v1/invites/uploads/{job_id}/commit", "POST", roles=TEAM, body=Commit, reply=ImportJob,
+           errors=(404, 409), summary="Invite the rows of a checked upload (runs in the background, in chunks)")
+def api_upload_commit(job_id, body: Commit):
+    return imports.job_view(imports.commit_import(viewer(), job_id, body.send_email))
 
 
-@bp.route("/api/v1/invites/uploads/{job_id}/cancel", methods=["POST"])
-@view(*TEAM)
+@api.route(bp, "/api/v1/invites/uploads/{job_id}/cancel", "POST", roles=TEAM, reply=ImportJob, errors=(404, 409),
+           summary="Cancel a checked upload (nothing is written)")
 def api_upload_cancel(job_id):
-    return json_ok(imports.job_view(imports.cancel_import(viewer(), job_id)))
+    return imports.job_view(imports.cancel_import(viewer(), job_id))
 
 
 # Without JavaScript: the same jobs, as pages. The browser posts the file to S3

@@ -2,18 +2,17 @@
 import mimetypes
 
 from chalice import Blueprint, Response
+from pydantic import ConfigDict
 
 from chalicelib.core.assets import asset_dir
 from chalicelib.core.errors import NotFound
-from chalicelib.web.guard import json_ok, view
-from chalicelib.web.openapi import document, json_schema
+from chalicelib.web import api
+from chalicelib.web.guard import view
 
 bp = Blueprint(__name__)
 CATCH_ALL_DEPTH = 6
 ANY_CONTENT = ["application/x-www-form-urlencoded", "application/json", "text/plain", "text/csv",
                "multipart/form-data", "application/octet-stream"]
-OPENAPI = {"/api/v1/openapi.json": {"get": {"summary": "This document", "security": [],
-                                           "responses": {"200": json_schema({"type": "object"})}}}}
 STATIC_TYPES = {".css": "text/css; charset=utf-8", ".js": "text/javascript; charset=utf-8",
                 ".svg": "image/svg+xml", ".ico": "image/x-icon"}
 
@@ -31,10 +30,17 @@ def static_file(name):
                              "Cache-Control": "public, max-age=300"})
 
 
-@bp.route("/api/v1/openapi.json")
-@view()
+class OpenAPIDocument(api.Reply):
+    model_config = ConfigDict(extra="allow")
+    openapi: str
+    info: dict
+    paths: dict
+    components: dict
+
+
+@api.route(bp, "/api/v1/openapi.json", security=api.PUBLIC, reply=OpenAPIDocument, summary="This document")
 def openapi():
-    return json_ok(document())
+    return api.document()
 
 
 def _not_found(**_path):

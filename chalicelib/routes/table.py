@@ -1,68 +1,100 @@
 """View Clients: the Clients Table page, its JSON twin, and View Activities."""
+from typing import Literal, Optional
+
 from chalice import Blueprint
+from pydantic import Field
 
 from chalicelib.activity import history
-from chalicelib.table.filters import SORTS
+from chalicelib.core.models import ROLES, STATUSES
+from chalicelib.invitations.lifecycle import INVITE_STATES
+from chalicelib.metrics.counters import TREND_WEEKS
+from chalicelib.table.filters import BOX_SORTS, DIRECTIONS, NO_VISIT_DAYS, PAGE_SIZES, SORTS
+from chalicelib.table.search import MAX_QUERY, MIN_WORD
 from chalicelib.table.view import table_view
-from chalicelib.web.guard import json_ok, page, request, view, viewer
-from chalicelib.web.openapi import errors, json_schema
+from chalicelib.web import api
+from chalicelib.web.api import DateTime, Email, Query, Reply
+from chalicelib.web.guard import page, request, view, viewer
 from chalicelib.web.requests import query
 
 bp = Blueprint(__name__)
+TEAM = ("admin", "staff")
 
-_FILTER_PARAMS = [
-    ("role", "Role", {"type": "string", "enum": ["admin", "staff", "client"]}),
-    ("status", "Status; archived accounts are listed only when asked for",
-     {"type": "string", "enum": ["provisioned", "activated", "archived"]}),
-    ("group", "Group id, or - for no group", {"type": "string"}),
-    ("staff", "Assigned staff member's account id, or - for unassigned (staff: always themselves)",
-     {"type": "string"}),
-    ("no_visit", "No visit in this many days", {"type": "integer", "enum": [7, 30, 90]}),
-    ("box", "Only the rows a stat box counts", {"type": "string", "enum": ["new", "engaged"]}),
-    ("q", "Case-insensitive prefix of a word of the name, or of the e-mail (2+ letters)", {"type": "string"}),
-    ("sort", "Sort key", {"type": "string", "enum": list(SORTS)}),
-    ("dir", "Sort direction", {"type": "string", "enum": ["asc", "desc"]}),
-    ("size", "Rows per page, clamped up to 25, 50 or 100", {"type": "integer"}),
-    ("cursor", "Opaque cursor from a previous answer, bound to the same filters", {"type": "string"}),
-]
-SCHEMAS = {
-    "ClientRow": {"type": "object", "properties": {
-        "account_id": {"type": "string"}, "name": {"type": "string"}, "email": {"type": "string"},
-        "role": {"type": "string"}, "status": {"type": "string"}, "group_id": {"type": "string", "nullable": True},
-        "group": {"type": "string", "nullable": True}, "staff_email": {"type": "string", "nullable": True},
-        "last_visit": {"type": "string", "format": "date-time", "nullable": True},
-        "created_at": {"type": "string", "format": "date-time"},
-        "invite": {"type": "string", "nullable": True,
-                   "enum": ["invited", "expired", "bounced", "complained", "revoked", None]}}},
-    "ClientStats": {"type": "object", "properties": {
-        "total": {"type": "integer"}, "total_30_days_ago": {"type": "integer"}, "new": {"type": "integer"},
-        "new_previous_30_days": {"type": "integer"}, "engaged": {"type": "integer"},
-        "engagement": {"type": "number", "nullable": True},
-        "engaged_previous_30_days": {"type": "integer", "nullable": True},
-        "weekly_active": {"type": "array", "items": {"type": "integer"}, "nullable": True}}},
-    "ClientsPage": {"type": "object", "properties": {
-        "rows": {"type": "array", "items": {"$ref": "#/components/schemas/ClientRow"}},
-        "stats": {"$ref": "#/components/schemas/ClientStats"},
-        "next_cursor": {"type": "string", "nullable": True},
-        "previous_cursor": {"type": "string", "nullable": True}}},
-    "Activities": {"type": "object", "properties": {
-        "sessions": {"type": "array", "items": {"type": "object"}}, "sessions_cursor": {"type": "string"},
-        "events": {"type": "array", "items": {"type": "object"}}, "events_cursor": {"type": "string"}}},
-}
-OPENAPI = {
-    "/api/v1/clients": {"get": {
-        "summary": "The Clients Table: one page of rows, the stat boxes and the next cursor",
-        "parameters": [{"name": n, "in": "query", "description": d, "schema": s} for n, d, s in _FILTER_PARAMS],
-        "responses": {"200": json_schema({"$ref": "#/components/schemas/ClientsPage"}), **errors(400, 401, 403)},
-    }},
-    "/api/v1/clients/{account_id}/activities": {"get": {
-        "summary": "A person's sessions and timeline, newest first",
-        "parameters": [{"name": "account_id", "in": "path", "required": True, "schema": {"type": "string"}},
-                       {"name": "sessions_cursor", "in": "query", "schema": {"type": "string"}},
-                       {"name": "events_cursor", "in": "query", "schema": {"type": "string"}}],
-        "responses": {"200": json_schema({"$ref": "#/components/schemas/Activities"}), **errors(400, 401, 403, 404)},
-    }},
-}
+
+class ClientsQuery(Query):
+    role: Literal[ROLES] = Field(None, description="Role")
+    status: Literal[STATUSES] = Field(None, description="Status; archived accounts are listed only when asked for")
+    group: str = Field(None, description="Group id, or - for no group")
+    staff: str = Field(None, description="Assigned staff member's account id, or - for unassigned "
+                                         "(staff: always themselves)")
+    no_visit: Literal[NO_VISIT_DAYS] = Field(None, description="No visit in this many days")
+    box: Literal[tuple(BOX_SORTS)] = Field(None, description="Only the rows a stat box counts")
+    q: str = Field(None, max_length=MAX_QUERY, description="Case-insensitive prefix of a word of the name, "
+                                                          f"or of the e-mail ({MIN_WORD}+ letters)")
+    sort: Literal[tuple(SORTS)] = Field(None, description="Sort key")
+    dir: Literal[DIRECTIONS] = Field(None, description="Sort direction")
+    size: int = Field(None, description=f"Rows per page, clamped up to one of {', '.join(map(str, PAGE_SIZES))}")
+    cursor: str = Field(None, description="Opaque cursor from a previous answer, bound to the same filters")
+
+
+class ClientRow(Reply):
+    account_id: str
+    name: str
+    email: Email
+    role: Literal[ROLES]
+    status: Literal[STATUSES]
+    group_id: Optional[str]
+    group: Optional[str]
+    staff_email: Optional[str]
+    last_visit: Optional[DateTime]
+    created_at: DateTime
+    invite: Optional[Literal[INVITE_STATES]] = Field(description="On Provisioned rows: the invitation's state")
+
+
+class ClientStats(Reply):
+    total: int
+    total_30_days_ago: int
+    new: int
+    new_previous_30_days: int
+    engaged: int
+    engagement: Optional[float]
+    engaged_previous_30_days: Optional[int]
+    weekly_active: Optional[list[int]] = Field(description=f"Active people in each of the last {TREND_WEEKS} weeks")
+
+
+class ClientsPage(Reply):
+    rows: list[ClientRow]
+    stats: ClientStats
+    next_cursor: Optional[str]
+    previous_cursor: Optional[str]
+
+
+class ActivitiesQuery(Query):
+    sessions_cursor: str = Field(None, description="The next page of sessions")
+    events_cursor: str = Field(None, description="The next page of the timeline")
+
+
+class SessionRow(Reply):
+    started_at: DateTime
+    last_seen: DateTime
+    ended_at: Optional[DateTime]
+    duration_seconds: int
+    device: str
+    ip: str
+
+
+class EventRow(Reply):
+    at: DateTime
+    kind: str
+    label: str
+    actor: Optional[str]
+    detail: dict
+
+
+class Activities(Reply):
+    sessions: list[SessionRow]
+    sessions_cursor: Optional[str]
+    events: list[EventRow]
+    events_cursor: Optional[str]
 
 
 @bp.route("/clients")
@@ -75,13 +107,12 @@ def clients_table():
     return page("clients/_results.html" if partial else "clients/index.html", table=table, notice=notice)
 
 
-@bp.route("/api/v1/clients")
-@view("admin", "staff")
+@api.route(bp, "/api/v1/clients", roles=TEAM, query=ClientsQuery, reply=ClientsPage, errors=(400,),
+           summary="The Clients Table: one page of rows, the stat boxes and the next cursor")
 def clients_api():
     table = table_view(viewer(), query(request()))
-    return json_ok({"rows": [row.as_dict(table.group_names) for row in table.page.rows],
-                    "stats": table.stats.boxes.as_dict(),
-                    "next_cursor": table.page.next_cursor, "previous_cursor": table.page.previous_cursor})
+    return {"rows": [row.as_dict(table.group_names) for row in table.page.rows], "stats": table.stats.boxes.as_dict(),
+            "next_cursor": table.page.next_cursor, "previous_cursor": table.page.previous_cursor}
 
 
 def _history(account_id: str) -> history.History:
@@ -96,11 +127,9 @@ def client_activities(account_id):
     return page("clients/activities.html", history=_history(account_id))
 
 
-@bp.route("/api/v1/clients/{account_id}/activities")
-@view("admin", "staff")
+@api.route(bp, "/api/v1/clients/{account_id}/activities", roles=TEAM, query=ActivitiesQuery, reply=Activities,
+           errors=(400, 404), summary="A person's sessions and timeline, newest first")
 def client_activities_api(account_id):
     found = _history(account_id)
-    return json_ok({
-        "sessions": [s.as_dict() for s in found.sessions], "sessions_cursor": found.sessions_next,
-        "events": [e.as_dict() for e in found.events],
-        "events_cursor": found.events_next})
+    return {"sessions": [s.as_dict() for s in found.sessions], "sessions_cursor": found.sessions_next,
+            "events": [e.as_dict() for e in found.events], "events_cursor": found.events_next}

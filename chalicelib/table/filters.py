@@ -18,6 +18,7 @@ PAGE_SIZES = (25, 50, 100)
 BOX_SORTS = {"new": "created", "engaged": "visit"}
 NO_VISIT_DAYS = (7, 30, 90)
 SORTS = {"name": "Name", "visit": "Last visit", "created": "Date created"}
+DIRECTIONS = ("asc", "desc")
 _ID = re.compile(r"^[0-9a-f]{32}$")
 QUERY_NAMES = {"direction": "dir"}
 
@@ -89,7 +90,7 @@ def parse_filters(params: dict, viewer: Viewer) -> Filters:
         q=search.clean_query(params.get("q", "")),
         # "No visit in N days" lists the longest-absent first unless a sort is chosen: it reads only its rows.
         sort=BOX_SORTS.get(box) or _choice(params, "sort", list(SORTS), "visit" if no_visit else "name"),
-        direction="desc" if box else _choice(params, "dir", ["asc", "desc"], "asc"),
+        direction="desc" if box else _choice(params, "dir", DIRECTIONS, DIRECTIONS[0]),
         size=_page_size(params.get("size")),
     )
     if filters.q and not search.anchor(filters.q):

@@ -32,8 +32,9 @@ How to add an API route
    answered as JSON by `view`, as on every route.
 
    - `roles`: who may call it (session cookie + CSRF header); `roles=()` with
-     `security=API_KEY` for the platform's API-key routes, `security=PUBLIC` for
-     documents anyone may read.
+     `security=API_KEY, caller=<function of the request>` for the platform's
+     API-key routes (the handler gets `caller=`, checked before the body is
+     read), `security=PUBLIC` for documents anyone may read.
    - `status`: the success status (201 for creations); `replies={200: (Model,
      "Already recorded"), 201: (Model, "Recorded")}` when there are several.
    - `query=SomeQuery` (a `Query` model) documents the query string; the domain
@@ -144,7 +145,8 @@ def parse_body(model: type, raw: bytes):
 
 
 def _error(exc: PydanticError) -> ValidationError:
-    first = exc.errors(include_url=False)[0]
+    found = exc.errors(include_url=False)
+    first = next((e for e in found if e["type"] == "extra_forbidden"), found[0])  # unknown fields first
     kind, place = first["type"], ".".join(str(part) for part in first["loc"])
     if kind == "json_invalid" or (not place and kind in ("model_type", "model_attributes_type")):
         message = "The body is not valid JSON." if kind == "json_invalid" else "The body must be a JSON object."
@@ -170,7 +172,7 @@ def _dump(reply, model: Optional[type]):
 def route(bp, path: str, method: str = "GET", *, summary: str, roles: tuple = (), security: Optional[str] = SESSION,
           body: Optional[type] = None, reply: Optional[type] = None, status: int = 200,
           replies: Optional[dict] = None, query: Optional[type] = None, headers: tuple = (),
-          errors: tuple = (), name: Optional[str] = None):
+          errors: tuple = (), caller: Optional[Callable] = None, name: Optional[str] = None):
     """Register `path` on the blueprint `bp` and describe it in the OpenAPI document (see the module's text)."""
     replies = replies or {status: (reply, "OK")}
     statuses = {int(s) for s in errors} | ({401, 403} if roles else set()) | ({400, 422} if body else set())
@@ -182,6 +184,8 @@ def route(bp, path: str, method: str = "GET", *, summary: str, roles: tuple = ()
     def decorate(handler):
         def api_call(**path_params):
             kwargs = dict(path_params)
+            if caller is not None:  # authenticate before reading the body
+                kwargs["caller"] = caller(request())
             if body is not None:
                 kwargs["body"] = parse_body(body, request().raw_body)
             result = handler(**kwargs)
@@ -217,6 +221,8 @@ def _query_parameters(model: Optional[type]) -> list:
         prop = dict(prop)
         description = prop.pop("description", None)
         prop.pop("title", None)
+        if prop.get("default", 0) is None:
+            prop.pop("default")
         param = {"name": name, "in": "query", "required": name in required, "schema": prop}
         if description:
             param["description"] = description

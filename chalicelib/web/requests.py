@@ -38,24 +38,6 @@ def form_list(request, name: str) -> list:
         return []
 
 
-def json_body(request, allowed: set) -> dict:
-    """The JSON object in the body, with only `allowed` keys; anything else is an error naming it."""
-    if not request.headers.get("content-type", "").startswith("application/json"):
-        raise ValidationError("Send JSON (Content-Type: application/json).", code="unsupported_media_type")
-    if len(request.raw_body or b"") > MAX_BODY_BYTES:
-        raise ValidationError("The request body is too large.", code="too_large")
-    try:
-        body = request.json_body
-    except Exception:  # chalice raises BadRequestError with its own shape; ours names the problem
-        raise ValidationError("The body is not valid JSON.", code="malformed_json") from None
-    if not isinstance(body, dict):
-        raise ValidationError("The body must be a JSON object.", code="malformed_json")
-    unknown = sorted(set(body) - allowed)
-    if unknown:
-        raise ValidationError(f"Unknown field: {unknown[0]}.", unknown[0], code="unknown_field")
-    return body
-
-
 def query(request) -> dict:
     return dict(request.query_params or {})
 
