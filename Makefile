@@ -20,7 +20,9 @@ chromium:
 run: $(VENV)/.installed
 	$(BIN)/python -m tools.local.run
 
+# The architecture contract (.importlinter) first: a broken layer fails in seconds.
 test: $(VENV)/.installed chromium
+	$(BIN)/lint-imports --no-cache
 	$(BIN)/python -m pytest
 
 # The CloudFormation package for a stage, built offline (fake credentials): build/package-$(STAGE)/sam.json
