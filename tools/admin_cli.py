@@ -40,7 +40,7 @@ def read_password(from_stdin: bool) -> str:
 
 def create_org(name: str, admin_email: str, admin_name: str, password: str) -> dict:
     """The organisation, its admin and its account link; nothing is written if the input is invalid."""
-    from chalicelib.core.config import public_url
+    from chalicelib.core import urls
     from chalicelib.people import accounts, organisations, passwords
 
     org_name = accounts.clean_name(name, "name")
@@ -51,9 +51,8 @@ def create_org(name: str, admin_email: str, admin_name: str, password: str) -> d
     admin = accounts.new_account(org.org_id, email, person, "admin", status="activated",
                                  password_hash=passwords.hash_password(password))
     accounts.create_account(admin)
-    base = public_url()
-    return {"org_id": org.org_id, "admin_id": admin.account_id, "sign_in": f"{base}/signin",
-            "join_link": f"{base}/join/{join_token}"}
+    return {"org_id": org.org_id, "admin_id": admin.account_id, "sign_in": urls.absolute("/signin"),
+            "join_link": urls.absolute(f"/join/{join_token}")}
 
 
 def main(argv=None) -> int:

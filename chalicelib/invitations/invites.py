@@ -30,7 +30,7 @@ from pynamodb.exceptions import DoesNotExist, TransactWriteError
 from pynamodb.transactions import TransactWrite
 
 from chalicelib.activity import timeline
-from chalicelib.core import aws, config, tokens
+from chalicelib.core import aws, tokens, urls
 from chalicelib.core.errors import Conflict, Forbidden, ValidationError
 from chalicelib.core.models import ROLES, Account, Group, Lookup, Organisation, utcnow
 from chalicelib.invitations import mailer
@@ -298,7 +298,7 @@ def _claims_lost(items, reasons) -> List[str]:
 
 
 def invite_link(token: str) -> str:
-    return f"{config.public_url()}/invite/{token}"
+    return urls.absolute(f"/invite/{token}")
 
 
 def _invitation(org: Organisation, account: Account, token: str, inviter) -> mailer.Invitation:

@@ -8,7 +8,7 @@ from urllib.parse import urlparse
 from chalice import Blueprint
 from pydantic import Field
 
-from chalicelib.core import config
+from chalicelib.core import config, urls
 from chalicelib.core.errors import Gone, NotFound, ValidationError
 from chalicelib.core.models import ROLES
 from chalicelib.invitations import (
@@ -159,9 +159,9 @@ def _window(status: int = 200, **extra):
     org = organisations.get_organisation(me.org_id)
     token = links.join_link_token(org)
     context = {"groups": invites.groups_of(me.org_id), "staff": invites.staff_members(me.org_id),
-               "link": {"url": f"{config.public_url()}/join/{token}" if token else None,
+               "link": {"url": urls.absolute(f"/join/{token}") if token else None,
                         "enabled": org.join_enabled, "domains": list(org.allowed_domains or [])},
-               "extra_links": [{**link, "url": f"{config.public_url()}/join/{link['token']}"}
+               "extra_links": [{**link, "url": urls.absolute(f"/join/{link['token']}")}
                                for link in links.extra_links(org)] if me.is_admin else [],
                "link_values": {"days": "7"},
                "is_admin": me.is_admin, "max_addresses": MAX_ADDRESSES, "errors": {}, "report": None,
@@ -203,7 +203,7 @@ def _selection_done(results: list, verb: str):
     notice = f"{verb} {done} of {len(results)} invitation{'s' if len(results) != 1 else ''}."
     target = _safe_next(form(request()).get("next", ""))
     if target:
-        return render.redirect(target + ("&" if "?" in target else "?") + "notice=" + notice.replace(" ", "+"))
+        return render.redirect(urls.with_params(target, notice=notice))
     return page("invites/done.html", notice=notice, results=results)
 
 
@@ -222,7 +222,7 @@ def revoke_form():
 # --------------------------------------------------------------------------- the organisation account link
 
 def _link_changed(notice: str):
-    return render.redirect(render.url("/invite", notice=notice) + "#account-link")
+    return render.redirect(render.url("/invite", "account-link", notice=notice))
 
 
 @bp.route("/invite/link/regenerate", methods=["POST"], content_types=[FORM_TYPE])
@@ -375,7 +375,7 @@ def upload_page(job_id):
     job = imports.get_job(viewer(), job_id)
     uploaded = query(request()).get("uploaded") == "1"
     upload = None if uploaded else imports.upload_form(
-        job, f"{config.public_url()}/invites/uploads/{job_id}?uploaded=1")
+        job, urls.absolute(f"/invites/uploads/{job_id}", uploaded=1))
     return page("invites/upload.html", job=imports.job_view(job), upload=upload)
 
 

@@ -1,23 +1,13 @@
-"""Rendering pages and JSON, and building links (behind API Gateway they carry the stage)."""
+"""Rendering pages and JSON; links come from chalicelib.core.urls (`url` here and in templates)."""
 import json
 import os
 from functools import lru_cache
-from urllib.parse import urlencode
 
 from chalice import Response
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from chalicelib.core.assets import asset_dir
-
-
-def base_path() -> str:
-    return os.environ.get("CASELOAD_BASE_PATH", "").rstrip("/")
-
-
-def url(path: str, **params) -> str:
-    """A link inside the app; empty parameters are left out so URLs stay short."""
-    query = urlencode({k: v for k, v in params.items() if v not in (None, "", [])}, doseq=True)
-    return f"{base_path()}{path}" + (f"?{query}" if query else "")
+from chalicelib.core.urls import url
 
 
 @lru_cache(maxsize=1)
