@@ -23,6 +23,8 @@ EVENT_LABELS = {
     "invited": "Invited", "activated": "Activated", "signed_in": "Signed in", "signed_up": "Signed up",
     "profile_edited": "Profile edited", "role_changed": "Role changed", "assigned": "Assigned",
     "archived": "Archived", "restored": "Restored", "activity": "Activity recorded",
+    "created": "Account created", "invite_resent": "Invitation resent", "invite_revoked": "Invitation revoked",
+    "invite_accepted": "Invitation accepted", "edited": "Edited", "transferred": "Caseload transferred",
 }
 
 

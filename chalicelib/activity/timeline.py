@@ -30,6 +30,16 @@ def record(org_id: str, account_id: str, kind: str, actor=None, when=None, **det
     return activity
 
 
+def record_many(activities) -> int:
+    """Save unsaved events (`new_activity`) with BatchWriteItem, 25 per request. Returns how many."""
+    count = 0
+    with Activity.batch_write() as batch:
+        for activity in activities:
+            batch.save(activity)
+            count += 1
+    return count
+
+
 def audit(org_id: str, kind: str, actor, **detail) -> Activity:
     return record(org_id, ORG_LOG, kind, actor, **detail)
 

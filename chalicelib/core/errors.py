@@ -50,6 +50,19 @@ class Conflict(CaseloadError):
     code = "conflict"
 
 
+class StaleVersion(Conflict):
+    """Someone else changed the record since it was read; `changes` says what
+    ({label: {"was": ..., "now": ...}}) so the person can decide again."""
+    code = "stale_version"
+
+    def __init__(self, message: str, changes: dict):
+        super().__init__(message)
+        self.changes = changes
+
+    def to_dict(self) -> dict:
+        return {**super().to_dict(), "changes": self.changes}
+
+
 class Gone(CaseloadError):
     status = 410
     code = "gone"

@@ -48,6 +48,9 @@ PAIRS = {"sg": ("status", "group"), "st": ("status", "staff"), "gs": ("group", "
 # changes nothing an index holds (issue 14: the cost of a visit).
 LISTING_PROJECTION = ["role", "status", "group_id", "caseload_id", "visit_day"]
 NO_VALUE = "-"
+# Attributes Account.derive_keys computes: never set by hand (people.accounts.change writes them).
+DERIVED_KEYS = ("caseload_id", "visit_day", "p_all", "p_role", "p_status", "p_group", "p_staff", "p_sg", "p_st", "p_gs",
+                "s_name", "s_visit", "s_created")
 
 
 def utcnow() -> datetime:
@@ -114,7 +117,8 @@ class Organisation(Model):
 
 
 class Account(Model):
-    """A person in one organisation. Derived index keys are set on every serialize."""
+    """A person in one organisation. Derived index keys are set on every serialize.
+    Change an existing account only through chalicelib.people.accounts.change (the one write path)."""
 
     class Meta(_BaseMeta):
         table_name = _table("accounts")

@@ -63,10 +63,6 @@ def accept(token: str, raw_name: str, password: str, ip: str, user_agent: str):
     name = accounts.clean_name(raw_name)
     passwords.check_new_password(password)
     account = pending.account
-    account.name = name
-    account.password_hash = passwords.hash_password(password)
-    account.invite_state = "accepted"
-    account.invite_hash = None
     now = utcnow()
     try:
         with TransactWrite(connection=aws.dynamodb_connection()) as transaction:
@@ -74,7 +70,9 @@ def accept(token: str, raw_name: str, password: str, ip: str, user_agent: str):
             # and only while it is still the account's current invitation.
             transaction.update(pending.lookup, actions=[Lookup.used_at.set(now)],
                                condition=Lookup.used_at.does_not_exist())
-            transaction.save(account, condition=Account.invite_hash == pending.token_hash)
+            accounts.stage(transaction, account, condition=Account.invite_hash == pending.token_hash,
+                           check_version=False, name=name, password_hash=passwords.hash_password(password),
+                           invite_state="accepted", invite_hash=None)
     except TransactWriteError:
         raise Gone("This invitation has just been used or changed. Sign in, or use the newest invitation e-mail.",
                    code="invite_used") from None

@@ -205,8 +205,11 @@ def invite_invitees(org: Organisation, viewer, invitees: List[Invitee], send_ema
             fresh.append(invitee)
     size = TRANSACTION_ITEMS // (3 if send_email else 2)
     mail: List[mailer.Invitation] = []
+    events = []
     for start in range(0, len(fresh), size):
         created, taken = _create_chunk(org, viewer, fresh[start:start + size], send_email)
+        events.extend(timeline.new_activity(org.org_id, account.account_id, "invited" if send_email else "created",
+                                            viewer, role=account.role) for account, _token in created.values())
         for email in taken:
             by_email[email].outcome.status, by_email[email].outcome.message = "exists", MESSAGES["exists"]
         for email, (account, token) in created.items():
@@ -219,6 +222,7 @@ def invite_invitees(org: Organisation, viewer, invitees: List[Invitee], send_ema
         for email, why in mailer.send_invitations(mail).items():
             if why:
                 by_email[email].outcome.message = f"Account created, but the e-mail was not sent ({why}). Use Resend."
+    timeline.record_many(events)
 
 
 def _known(org_id: str, emails: List[str]) -> Tuple[Set[str], Set[str]]:
@@ -235,16 +239,22 @@ def _known(org_id: str, emails: List[str]) -> Tuple[Set[str], Set[str]]:
 
 
 def _new_token(org_id: str, account: Account, now) -> Tuple[str, Lookup]:
-    """A fresh invitation on `account` (unsaved) and its token lookup."""
+    """A fresh invitation on a new `account` (unsaved) and its token lookup."""
+    token, lookup, fields = invitation_fields(org_id, account.account_id, now)
+    for name, value in fields.items():
+        setattr(account, name, value)
+    return token, lookup
+
+
+def invitation_fields(org_id: str, account_id: str, now) -> Tuple[str, Lookup, dict]:
+    """A fresh invitation: its token, the token's lookup (unsaved) and the account fields that carry it."""
     token = tokens.new_token()
     token_hash = tokens.hash_token(token)
-    account.invite_state = "invited"
-    account.invite_hash = token_hash
-    account.invited_at = now
-    account.invite_expires_at = now + INVITE_LIFETIME
-    lookup = Lookup(key=f"invite#{token_hash}", org_id=org_id, account_id=account.account_id,
-                    valid_until=account.invite_expires_at, expires_at=account.invite_expires_at + LOOKUP_KEPT)
-    return token, lookup
+    expires = now + INVITE_LIFETIME
+    fields = {"invite_state": "invited", "invite_hash": token_hash, "invited_at": now, "invite_expires_at": expires}
+    lookup = Lookup(key=f"invite#{token_hash}", org_id=org_id, account_id=account_id,
+                    valid_until=expires, expires_at=expires + LOOKUP_KEPT)
+    return token, lookup, fields
 
 
 def _create_chunk(org, viewer, invitees: List[Invitee], send_email: bool):

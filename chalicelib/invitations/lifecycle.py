@@ -3,12 +3,12 @@ link, the old one dies at once) and Revoke (the link dies, the account stays
 Provisioned)."""
 from typing import Dict, List, Optional, Sequence, Tuple
 
-from pynamodb.exceptions import TransactWriteError, UpdateError
+from pynamodb.exceptions import TransactWriteError
 from pynamodb.transactions import TransactWrite
 
 from chalicelib.activity import timeline
 from chalicelib.core import aws
-from chalicelib.core.errors import ValidationError
+from chalicelib.core.errors import Conflict, ValidationError
 from chalicelib.core.models import Account, Lookup, utcnow
 from chalicelib.invitations import mailer
 from chalicelib.invitations.invites import (
@@ -16,7 +16,7 @@ from chalicelib.invitations.invites import (
     MESSAGES,
     TRANSACTION_ITEMS,
     _invitation,
-    _new_token,
+    invitation_fields,
     require_team,
 )
 from chalicelib.invitations.suppression import suppression_key
@@ -73,20 +73,20 @@ def resend(viewer, account_ids: Sequence[str]) -> List[dict]:
     for start in range(0, len(eligible), chunk_size):
         now, saved = utcnow(), []
         for account in eligible[start:start + chunk_size]:
-            token, lookup = _new_token(org.org_id, account, now)
-            saved.append((account, token, lookup))
+            token, lookup, fields = invitation_fields(org.org_id, account.account_id, now)
+            saved.append((account, token, lookup, fields))
         try:
             with TransactWrite(connection=aws.dynamodb_connection()) as transaction:
-                for account, _token, lookup in saved:
+                for account, _token, lookup, fields in saved:
                     transaction.save(lookup, condition=Lookup.key.does_not_exist())
                     # Version-checked: an account accepted or changed meanwhile fails the chunk.
-                    transaction.save(account)
+                    accounts.stage(transaction, account, **fields)
         except TransactWriteError:
-            for account, _token, _lookup in saved:
+            for account, _token, _lookup, _fields in saved:
                 results[account.account_id] = {"status": "conflict",
                                                "message": "Changed by someone else meanwhile: reload and try again."}
             continue
-        for account, token, _lookup in saved:
+        for account, token, _lookup, _fields in saved:
             mail.append(_invitation(org, account, token, viewer))
             sent.append(account)
             results[account.account_id] = {"status": "sent", "message": "A new invitation was sent; "
@@ -96,6 +96,8 @@ def resend(viewer, account_ids: Sequence[str]) -> List[dict]:
         for email, why in mailer.send_invitations(mail).items():
             if why:
                 results[by_email[email]] = {"status": "not_sent", "message": f"The e-mail was not sent ({why})."}
+        timeline.record_many(timeline.new_activity(viewer.org_id, a.account_id, "invite_resent", viewer)
+                             for a in sent if results[a.account_id]["status"] == "sent")
         timeline.audit(viewer.org_id, "invites_resent", viewer, count=len(sent))
     return [{"account_id": i, **results[i]} for i in ids]
 
@@ -112,14 +114,14 @@ def revoke(viewer, account_ids: Sequence[str]) -> List[dict]:
             results[account_id] = {"status": "not_found", "message": "No such account."}
             continue
         try:
-            account.update(actions=[Account.invite_state.set("revoked"), Account.invite_hash.remove(),
-                                    Account.invite_expires_at.remove()],
-                           condition=Account.status == "provisioned", add_version_condition=False)
-        except UpdateError:
+            accounts.change(account, condition=Account.status == "provisioned", check_version=False,
+                            invite_state="revoked", invite_hash=None, invite_expires_at=None)
+        except Conflict:
             results[account_id] = {"status": "not_provisioned",
                                    "message": "Has already signed in: there is no invitation to revoke."}
             continue
         results[account_id] = {"status": "revoked", "message": "Invitation revoked: its link no longer works."}
+        timeline.record(viewer.org_id, account_id, "invite_revoked", viewer)
     revoked = sum(1 for r in results.values() if r["status"] == "revoked")
     if revoked:
         timeline.audit(viewer.org_id, "invites_revoked", viewer, count=revoked)

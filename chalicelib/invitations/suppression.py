@@ -38,7 +38,7 @@ def mark_suppressed(raw_email: str, reason: str, detail: str = "") -> int:
     keys = [(a.org_id, a.account_id) for a in Account.by_email.query(email)]
     for account in Account.batch_get(keys) if keys else []:
         if account.status == "provisioned" and account.invite_state != reason:
-            account.update(actions=[Account.invite_state.set(reason)], add_version_condition=False)
+            accounts.change(account, check_version=False, invite_state=reason)
             timeline.record(account.org_id, account.account_id, f"invite_{reason}", detail=detail[:200] or None)
             flagged += 1
     return flagged

@@ -1,20 +1,51 @@
-"""Accounts: who may see whom, creation with per-organisation unique e-mails, visits."""
+"""Accounts: who may see whom, creation with per-organisation unique e-mails,
+visits, and THE write path for every change to an existing account.
+
+Changing an account (read this before writing one)
+--------------------------------------------------
+Never `account.save()` or `account.update(...)` an existing account by hand:
+the Clients Table's listing keys (`caseload_id`, `p_*`, `s_*`, see
+`Account.derive_keys`) depend on role, status, group, staff, name, e-mail, last
+visit and creation date, and a partial write that forgets one leaves the table,
+filters and boxes silently wrong. Use:
+
+- `change(account, **fields)`: one UpdateItem that sets the fields, every
+  derived key they move, and bumps the version, on condition that the stored
+  version is the one read (`check_version=False` for last-write-wins fields such
+  as visits; `condition=` adds your own). Returns the account as stored.
+  A lost race raises `StaleVersion` (409 `stale_version`, "changed by someone
+  else", with `changes`: what the other writer changed).
+- `stage(transaction, account, **fields)`: the same update inside your own
+  `TransactWrite` (e.g. with a Lookup claim).
+- `change_many([(account, fields), ...])`: many accounts in TransactWriteItems
+  of `TRANSACTION_ITEMS` updates each (bulk actions, transfers); an item that
+  fails its condition is retried alone, so one stale row costs one row.
+- `changed_keys(account, **fields)`: the pure part (which attributes a change
+  writes), for code that must build its own request.
+
+New accounts are created whole with `create_account` (a put: every key derived).
+"""
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Optional
+from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 
 from email_validator import EmailNotValidError, validate_email
-from pynamodb.exceptions import DoesNotExist, TransactWriteError
+from pynamodb.exceptions import DoesNotExist, TransactWriteError, UpdateError
 from pynamodb.transactions import TransactWrite
 
 from chalicelib.activity import timeline
 from chalicelib.core import aws
-from chalicelib.core.errors import Conflict, NotFound, ValidationError
-from chalicelib.core.models import ROLES, Account, Lookup, utcnow
+from chalicelib.core.errors import Conflict, NotFound, StaleVersion, ValidationError
+from chalicelib.core.models import DERIVED_KEYS, ROLES, Account, Lookup, utcnow
 from chalicelib.core.tokens import new_id
 
 ACTIVE_DAYS_KEPT = 90
 NAME_MAX = 120
+TRANSACTION_ITEMS = 100  # DynamoDB's TransactWriteItems limit
+# What the person sees as changed when an edit loses a race (attribute -> label).
+VISIBLE_FIELDS = {"name": "Name", "email": "E-mail", "phone": "Phone", "role": "Role", "status": "Status",
+                  "group_id": "Group", "staff_id": "Staff"}
+_FIXED = {"org_id", "account_id", "version", "created_at"} | set(DERIVED_KEYS)
 
 
 @dataclass(frozen=True)
@@ -105,9 +136,9 @@ def create_account(account: Account, actor=None) -> Account:
     return account
 
 
-def get_account(org_id: str, account_id: str) -> Account:
+def get_account(org_id: str, account_id: str, consistent: bool = False) -> Account:
     try:
-        return Account.get(org_id, account_id)
+        return Account.get(org_id, account_id, consistent_read=consistent)
     except DoesNotExist:
         raise NotFound("No such account.") from None
 
@@ -131,32 +162,178 @@ def get_visible(viewer: Viewer, account_id: str) -> Account:
     return account
 
 
-def note_visit(account: Account, when: Optional[datetime] = None) -> None:
-    """Set last visit and the day it falls on (unsaved): what Engagement counts."""
+def visit_fields(account: Account, when: Optional[datetime] = None) -> dict:
+    """The last visit and active days after a visit at `when`: what Engagement counts."""
     when = when or utcnow()
-    account.last_visit = max(account.last_visit, when) if account.last_visit else when
     today = when.toordinal()
     days = {d for d in (account.active_days or set()) if d > today - ACTIVE_DAYS_KEPT}
     days.add(today)
-    account.active_days = days
+    return {"last_visit": max(account.last_visit, when) if account.last_visit else when, "active_days": days}
+
+
+def note_visit(account: Account, when: Optional[datetime] = None) -> None:
+    """Set last visit and the day it falls on (unsaved), for a new account."""
+    for name, value in visit_fields(account, when).items():
+        setattr(account, name, value)
 
 
 def record_visit(account: Account, when: Optional[datetime] = None) -> None:
-    """Save a visit without touching anything else on the account (no lost edits)."""
-    note_visit(account, when)
-    account.derive_keys()
-    account.update(
-        actions=[Account.last_visit.set(account.last_visit), Account.active_days.set(account.active_days),
-                 Account.visit_day.set(account.visit_day), Account.s_visit.set(account.s_visit)],
-        add_version_condition=False,
-    )
+    """Save a visit without touching anything else on the account (no lost edits):
+    last visit only ever moves forward and moves only `visit_day` / `s_visit`, so it needs no
+    version check; on a day already counted those keys do not move and are not written."""
+    change(account, check_version=False, **visit_fields(account, when))
 
 
 def rename_self(viewer: Viewer, raw_name: str) -> Account:
     name = clean_name(raw_name)
     account = get_account(viewer.org_id, viewer.account_id)
     old = account.name
-    account.name = name
-    account.save()
+    account = change(account, name=name)
     timeline.record(account.org_id, account.account_id, "profile_edited", viewer, name_from=old, name_to=name)
     return account
+
+
+# --- The one write path -------------------------------------------------------------------------------------
+
+
+def _value(account: Account, name: str):
+    return getattr(account, name)
+
+
+def changed_keys(account: Account, **fields) -> Dict[str, object]:
+    """Apply `fields` to `account` (in memory) and return {attribute: new value}
+    for every attribute the write must set (None: remove): the changed fields
+    and every derived key that moved. Pure: no AWS."""
+    unknown = set(fields) - (set(Account.get_attributes()) - _FIXED)
+    if unknown:
+        raise TypeError(f"not changeable account attributes: {sorted(unknown)}")
+    before = {name: _value(account, name) for name in DERIVED_KEYS}
+    writes = {}
+    for name, value in fields.items():
+        if _value(account, name) != value:
+            writes[name] = value
+        setattr(account, name, value)
+    account.derive_keys()
+    if "email" in writes:
+        writes["email"] = account.email
+    for name in DERIVED_KEYS:
+        if _value(account, name) != before[name]:
+            writes[name] = _value(account, name)
+    return writes
+
+
+def _actions(writes: Dict[str, object]) -> list:
+    attributes = Account.get_attributes()
+    return [attributes[name].remove() if value is None or value == set() else attributes[name].set(value)
+            for name, value in writes.items()]
+
+
+def _stale(account: Account) -> StaleVersion:
+    """The error for a lost race, saying what the other writer changed."""
+    try:
+        current = Account.get(account.org_id, account.account_id, consistent_read=True)
+    except DoesNotExist:
+        return StaleVersion("This person was removed by someone else. Reload the page.", {})
+    changes = {label: {"was": _shown(_value(account, name)), "now": _shown(_value(current, name))}
+               for name, label in VISIBLE_FIELDS.items() if _value(account, name) != _value(current, name)}
+    what = ", ".join(f"{label} is now {c['now'] or 'empty'}" for label, c in changes.items())
+    message = "Changed by someone else meanwhile — reload and try again."
+    return StaleVersion(f"{message} ({what})" if what else message, changes)
+
+
+def _shown(value) -> str:
+    return "" if value is None else str(value)
+
+
+def change(account: Account, *, condition=None, check_version: bool = True, **fields) -> Account:
+    """Change an existing account: THE write path (see the module docstring).
+
+    Parameters: the account as read (its version is the one expected), optional
+    extra `condition`, `check_version=False` for last-write-wins fields, and the
+    attributes to set (None removes one). Returns the account as stored after
+    the write (one UpdateItem, ALL_NEW). Raises `StaleVersion` when the version
+    moved, `Conflict` (code `condition_failed`) when only `condition` failed.
+    Nothing to change: no request at all."""
+    snapshot = dict(account.attribute_values)
+    writes = changed_keys(account, **fields)
+    if not writes:
+        return account
+    try:
+        account.update(actions=_actions(writes), condition=condition, add_version_condition=check_version)
+    except UpdateError as exc:
+        if getattr(exc, "cause_response_code", None) != "ConditionalCheckFailedException":
+            raise
+        account.attribute_values = snapshot
+        if check_version:
+            stale = _stale(account)
+            try:
+                moved = Account.get(account.org_id, account.account_id, consistent_read=True).version
+            except DoesNotExist:
+                raise stale from None
+            if moved != account.version:
+                raise stale from None
+        raise Conflict("This change no longer applies: reload and try again.", code="condition_failed") from None
+    return account
+
+
+def change_retrying(account: Account, fields_of, attempts: int = 3) -> Account:
+    """`change` with `fields_of(account)` recomputed on a fresh read after a lost
+    race: for changes that still apply whatever else changed (a first sign-in)."""
+    for attempt in range(attempts):
+        try:
+            return change(account, **fields_of(account))
+        except StaleVersion:
+            if attempt == attempts - 1:
+                raise
+            account = get_account(account.org_id, account.account_id, consistent=True)
+    return account
+
+
+def stage(transaction: TransactWrite, account: Account, *, condition=None, check_version: bool = True,
+          **fields) -> bool:
+    """`change` inside the caller's TransactWrite. Returns False (nothing staged) when nothing changes."""
+    writes = changed_keys(account, **fields)
+    if not writes:
+        return False
+    transaction.update(account, actions=_actions(writes), condition=condition, add_version_condition=check_version)
+    return True
+
+
+def change_many(changes: Sequence[Tuple[Account, dict]], *, check_version: bool = True,
+                condition_of=None) -> Tuple[List[Account], List[Tuple[Account, Exception]]]:
+    """Change many accounts, `TRANSACTION_ITEMS` updates per TransactWriteItems
+    (each version-checked, plus `condition_of(account)` when given). A chunk that
+    fails is retried one account at a time, so a stale row fails alone.
+    Returns (changed accounts, [(account, error)])."""
+    done, failed = [], []
+    pending = []
+    for account, fields in changes:
+        writes = changed_keys(account, **fields)
+        if writes:
+            pending.append((account, fields, writes))
+    for start in range(0, len(pending), TRANSACTION_ITEMS):
+        chunk = pending[start:start + TRANSACTION_ITEMS]
+        try:
+            with TransactWrite(connection=aws.dynamodb_connection()) as transaction:
+                for account, _fields, writes in chunk:
+                    transaction.update(account, actions=_actions(writes),
+                                       condition=condition_of(account) if condition_of else None,
+                                       add_version_condition=check_version)
+        except TransactWriteError:
+            for account, fields, _writes in chunk:
+                try:
+                    fresh = Account.get(account.org_id, account.account_id, consistent_read=True)
+                except DoesNotExist:
+                    failed.append((account, NotFound("No such account.")))
+                    continue
+                if check_version and fresh.version != account.version:
+                    failed.append((account, StaleVersion("Changed by someone else meanwhile.", {})))
+                    continue
+                try:
+                    done.append(change(fresh, condition=condition_of(fresh) if condition_of else None,
+                                       check_version=check_version, **fields))
+                except Conflict as error:
+                    failed.append((account, error))
+            continue
+        done.extend(account for account, _fields, _writes in chunk)
+    return done, failed

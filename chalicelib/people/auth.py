@@ -46,9 +46,10 @@ def start_session(account: Account, ip: str, user_agent: str) -> Tuple[str, Sess
     now = utcnow()
     first_time = account.status == "provisioned"
     if first_time:
-        account.status = "activated"
-    accounts.note_visit(account, now)
-    account.save()
+        account = accounts.change_retrying(account, lambda fresh: {
+            **accounts.visit_fields(fresh, now), "status": "activated" if fresh.status == "provisioned" else fresh.status})
+    else:
+        accounts.record_visit(account, now)
     cookie_value, session = sessions.start(account, ip, user_agent)
     if first_time:
         timeline.record(account.org_id, account.account_id, "activated", when=now)
