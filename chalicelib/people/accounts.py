@@ -228,7 +228,7 @@ def _actions(writes: Dict[str, object]) -> list:
             for name, value in writes.items()]
 
 
-def _stale(account: Account) -> StaleVersion:
+def stale_error(account: Account) -> StaleVersion:
     """The error for a lost race, saying what the other writer changed."""
     try:
         current = Account.get(account.org_id, account.account_id, consistent_read=True)
@@ -265,7 +265,7 @@ def change(account: Account, *, condition=None, check_version: bool = True, **fi
             raise
         account.attribute_values = snapshot
         if check_version:
-            stale = _stale(account)
+            stale = stale_error(account)
             try:
                 moved = Account.get(account.org_id, account.account_id, consistent_read=True).version
             except DoesNotExist:
@@ -300,40 +300,58 @@ def stage(transaction: TransactWrite, account: Account, *, condition=None, check
 
 
 def change_many(changes: Sequence[Tuple[Account, dict]], *, check_version: bool = True,
-                condition_of=None) -> Tuple[List[Account], List[Tuple[Account, Exception]]]:
-    """Change many accounts, `TRANSACTION_ITEMS` updates per TransactWriteItems
-    (each version-checked, plus `condition_of(account)` when given). A chunk that
-    fails is retried one account at a time, so a stale row fails alone.
+                condition_of=None, also_save=None) -> Tuple[List[Account], List[Tuple[Account, Exception]]]:
+    """Change many accounts in TransactWriteItems of up to `TRANSACTION_ITEMS`
+    items: each account's version-checked update (plus `condition_of(account)`)
+    and the items `also_save(account)` returns (its timeline event), all or
+    none per account. A transaction that fails is retried one account at a
+    time on a fresh read, so a stale row fails alone.
     Returns (changed accounts, [(account, error)])."""
     done, failed = [], []
     pending = []
     for account, fields in changes:
+        snapshot = dict(account.attribute_values)
         writes = changed_keys(account, **fields)
         if writes:
-            pending.append((account, fields, writes))
-    for start in range(0, len(pending), TRANSACTION_ITEMS):
-        chunk = pending[start:start + TRANSACTION_ITEMS]
+            pending.append((account, fields, writes, list(also_save(account)) if also_save else [], snapshot))
+    chunks, chunk, size = [], [], 0
+    for entry in pending:
+        if chunk and size + 1 + len(entry[3]) > TRANSACTION_ITEMS:
+            chunks.append(chunk)
+            chunk, size = [], 0
+        chunk.append(entry)
+        size += 1 + len(entry[3])
+    if chunk:
+        chunks.append(chunk)
+    for chunk in chunks:
         try:
             with TransactWrite(connection=aws.dynamodb_connection()) as transaction:
-                for account, _fields, writes in chunk:
+                for account, _fields, writes, extra, _snapshot in chunk:
                     transaction.update(account, actions=_actions(writes),
                                        condition=condition_of(account) if condition_of else None,
                                        add_version_condition=check_version)
+                    for item in extra:
+                        transaction.save(item)
         except TransactWriteError:
-            for account, fields, _writes in chunk:
+            for account, fields, _writes, extra, snapshot in chunk:
+                account.attribute_values = snapshot
                 try:
                     fresh = Account.get(account.org_id, account.account_id, consistent_read=True)
                 except DoesNotExist:
                     failed.append((account, NotFound("No such account.")))
                     continue
                 if check_version and fresh.version != account.version:
-                    failed.append((account, StaleVersion("Changed by someone else meanwhile.", {})))
+                    failed.append((account, stale_error(account)))
                     continue
                 try:
-                    done.append(change(fresh, condition=condition_of(fresh) if condition_of else None,
-                                       check_version=check_version, **fields))
+                    changed = change(fresh, condition=condition_of(fresh) if condition_of else None,
+                                     check_version=check_version, **fields)
                 except Conflict as error:
                     failed.append((account, error))
+                    continue
+                for item in extra:
+                    item.save()
+                done.append(changed)
             continue
-        done.extend(account for account, _fields, _writes in chunk)
+        done.extend(entry[0] for entry in chunk)
     return done, failed
