@@ -229,7 +229,7 @@ def test_costs_are_batched_not_per_address(org, monkeypatch):
     print(f"\ninvite {n}: DynamoDB requests {dynamodb} ({dict((k[1], v) for k, v in calls.items() if k[0] == 'dynamodb')}), "
           f"SES bulk sends {ses}")
     assert calls[("dynamodb", "BatchGetItem")] == 3  # 240 keys, 100 per call
-    assert calls[("dynamodb", "TransactWriteItems")] == 4  # 33 people (99 items) per call
+    assert calls[("dynamodb", "TransactWriteItems")] == 5  # 25 people (claim, account, token, timeline event) per call
     assert ses == 3  # 50 destinations per call
     assert dynamodb <= -(-n // 25) + -(-n // 100) + 4
 

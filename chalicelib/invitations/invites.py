@@ -203,13 +203,10 @@ def invite_invitees(org: Organisation, viewer, invitees: List[Invitee], send_ema
             outcome.status, outcome.message = "suppressed", MESSAGES["suppressed"]
         else:
             fresh.append(invitee)
-    size = TRANSACTION_ITEMS // (3 if send_email else 2)
+    size = TRANSACTION_ITEMS // (4 if send_email else 3)  # claim, account, [token], timeline event
     mail: List[mailer.Invitation] = []
-    events = []
     for start in range(0, len(fresh), size):
         created, taken = _create_chunk(org, viewer, fresh[start:start + size], send_email)
-        events.extend(timeline.new_activity(org.org_id, account.account_id, "invited" if send_email else "created",
-                                            viewer, role=account.role) for account, _token in created.values())
         for email in taken:
             by_email[email].outcome.status, by_email[email].outcome.message = "exists", MESSAGES["exists"]
         for email, (account, token) in created.items():
@@ -222,7 +219,6 @@ def invite_invitees(org: Organisation, viewer, invitees: List[Invitee], send_ema
         for email, why in mailer.send_invitations(mail).items():
             if why:
                 by_email[email].outcome.message = f"Account created, but the e-mail was not sent ({why}). Use Resend."
-    timeline.record_many(events)
 
 
 def _known(org_id: str, emails: List[str]) -> Tuple[Set[str], Set[str]]:
@@ -277,14 +273,17 @@ def _create_chunk(org, viewer, invitees: List[Invitee], send_email: bool):
             claim = Lookup(key=accounts.email_lookup_key(org.org_id, email), org_id=org.org_id,
                            account_id=account.account_id)
             created[email] = (account, token)
-            items.append((email, [claim, account] + ([lookup] if lookup else [])))
+            event = timeline.new_activity(org.org_id, account.account_id, "invited" if send_email else "created",
+                                          viewer, role=account.role, when=now)
+            items.append((email, [claim, account] + ([lookup] if lookup else []) + [event]))
         try:
             with TransactWrite(connection=aws.dynamodb_connection()) as transaction:
-                for _email, (claim, account, *lookup) in items:
+                for _email, (claim, account, *lookup, event) in items:
                     transaction.save(claim, condition=Lookup.key.does_not_exist())
                     transaction.save(account, condition=Account.account_id.does_not_exist())
                     for item in lookup:
                         transaction.save(item, condition=Lookup.key.does_not_exist())
+                    transaction.save(event)
             return created, taken
         except TransactWriteError as exc:
             reasons = exc.cancellation_reasons or []
