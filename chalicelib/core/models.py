@@ -49,8 +49,8 @@ PAIRS = {"sg": ("status", "group"), "st": ("status", "staff"), "gs": ("group", "
 LISTING_PROJECTION = ["role", "status", "group_id", "caseload_id", "visit_day"]
 NO_VALUE = "-"
 # Attributes Account.derive_keys computes: never set by hand (people.accounts.change writes them).
-DERIVED_KEYS = ("caseload_id", "visit_day", "p_all", "p_role", "p_status", "p_group", "p_staff", "p_sg", "p_st", "p_gs",
-                "s_name", "s_visit", "s_created")
+DERIVED_KEYS = ("caseload_id", "visit_day", "p_all", "p_role", "p_status", "p_group", "p_staff", "p_sg", "p_st",
+                "p_gs", "s_name", "s_visit", "s_created")
 
 
 def utcnow() -> datetime:
