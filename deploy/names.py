@@ -8,13 +8,16 @@ BUCKET = "FilesBucket"
 UPLOAD_QUEUE = "UploadQueue"
 UPLOAD_DLQ = "UploadDeadLetterQueue"
 STREAM_FAILURE_QUEUE = "StreamFailureQueue"
+JOB_QUEUE = "JobQueue"
+JOB_DLQ = "JobDeadLetterQueue"
 MAIL_EVENTS_TOPIC = "MailEventsTopic"
 ALARM_TOPIC = "AlarmTopic"
 CONFIGURATION_SET = "MailConfigurationSet"
 
 # Queue logical id -> name after the stage prefix. `uploads` is also the
 # local emulator's name, so an `@app.on_sqs_message(queue=...)` handler finds it.
-QUEUES = {UPLOAD_QUEUE: "uploads", UPLOAD_DLQ: "uploads-dlq", STREAM_FAILURE_QUEUE: "stream-failures"}
+QUEUES = {UPLOAD_QUEUE: "uploads", UPLOAD_DLQ: "uploads-dlq", STREAM_FAILURE_QUEUE: "stream-failures",
+          JOB_QUEUE: "jobs", JOB_DLQ: "jobs-dlq"}
 TOPICS = {MAIL_EVENTS_TOPIC: "mail-events", ALARM_TOPIC: "alarms"}
 
 

@@ -31,7 +31,7 @@ QUEUE_CONSUME_ACTIONS = ["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueu
                          "sqs:ChangeMessageVisibility"]
 MAIL_ACTIONS = ["ses:SendEmail", "ses:SendRawEmail", "ses:SendTemplatedEmail", "ses:SendBulkTemplatedEmail"]
 ALL_TABLES = ("Organisation", "Account", "Session", "Activity", "Group", "Lookup", "SearchToken", "Metric",
-              "Throttle")
+              "Throttle", "Job")
 
 
 @dataclass(frozen=True)
@@ -56,7 +56,7 @@ ACCESS: Dict[str, Access] = {
         write=tuple(t for t in ALL_TABLES if t not in ("Metric", "SearchToken")),
         get_objects=("uploads/", "exports/", "reports/", "plans/"),
         put_objects=("uploads/", "exports/", "reports/", "plans/"),
-        send_queues=("UploadQueue",),
+        send_queues=("UploadQueue", "JobQueue"),
         mail=True,
     ),
     # Accounts stream -> counters and search tokens; failed batches go to the failure queue.
@@ -70,9 +70,22 @@ ACCESS: Dict[str, Access] = {
     "reconcile_metrics": Access(read=("Organisation", "Account", "Metric"), write=("Metric",)),
     # Upload queue -> CSV import: reads the file, creates accounts, sends invitations.
     "invite_uploads": Access(
-        read=ALL_TABLES, write=("Account", "Lookup", "Activity", "Group"),
+        read=ALL_TABLES, write=("Account", "Lookup", "Activity", "Group", "Job"), send_queues=("JobQueue",),
         get_objects=("uploads/",), delete_objects=("uploads/",), consume_queues=("UploadQueue",), mail=True,
     ),
+    # Jobs queue -> one step of a background job (imports, bulk actions, group deletes, exports): what the
+    # API may do, since the steps do it on a person's behalf.
+    "run_jobs": Access(
+        read=ALL_TABLES,
+        write=tuple(t for t in ALL_TABLES if t not in ("Metric", "SearchToken")),
+        get_objects=("uploads/", "exports/", "reports/", "plans/"),
+        put_objects=("exports/", "reports/", "plans/"),
+        delete_objects=("uploads/",),
+        consume_queues=("JobQueue",), send_queues=("JobQueue",),
+        mail=True,
+    ),
+    # Every minute: re-queue running jobs whose lease ran out (one Query when none did).
+    "sweep_jobs": Access(read=("Job",), write=("Job",), send_queues=("JobQueue",)),
     # SES bounce/complaint notifications (SNS) -> mark the invitation's row.
     "ses_feedback": Access(read=("Account", "Lookup"), write=("Account", "Lookup", "Activity")),
 }

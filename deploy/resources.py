@@ -60,6 +60,10 @@ def queues(settings) -> dict:
         names.UPLOAD_QUEUE: queue(names.UPLOAD_QUEUE, VisibilityTimeout=VISIBILITY_TIMEOUT, RedrivePolicy={
             "deadLetterTargetArn": {"Fn::GetAtt": [names.UPLOAD_DLQ, "Arn"]}, "maxReceiveCount": MAX_RECEIVE_COUNT}),
         names.UPLOAD_DLQ: queue(names.UPLOAD_DLQ, MessageRetentionPeriod=FOURTEEN_DAYS),
+        # One message per job step (chalicelib.jobs); the sweeper re-queues a lost one, the DLQ keeps poison.
+        names.JOB_QUEUE: queue(names.JOB_QUEUE, VisibilityTimeout=VISIBILITY_TIMEOUT, RedrivePolicy={
+            "deadLetterTargetArn": {"Fn::GetAtt": [names.JOB_DLQ, "Arn"]}, "maxReceiveCount": MAX_RECEIVE_COUNT}),
+        names.JOB_DLQ: queue(names.JOB_DLQ, MessageRetentionPeriod=FOURTEEN_DAYS),
         names.STREAM_FAILURE_QUEUE: queue(names.STREAM_FAILURE_QUEUE, MessageRetentionPeriod=FOURTEEN_DAYS),
         "UploadQueuePolicy": {"Type": "AWS::SQS::QueuePolicy", "Properties": {
             "Queues": [{"Ref": names.UPLOAD_QUEUE}],
@@ -118,6 +122,8 @@ def alarms(settings) -> dict:
             "TopicArn": {"Ref": names.ALARM_TOPIC}, "Protocol": "email", "Endpoint": {"Ref": "AlarmEmail"}}},
         "UploadDeadLetterAlarm": alarm(queue_depth(names.UPLOAD_DLQ),
                                        "Uploads that failed 5 times wait in the dead-letter queue."),
+        "JobDeadLetterAlarm": alarm(queue_depth(names.JOB_DLQ),
+                                    "Job step messages failed 5 times (the sweeper still retries the jobs)."),
         "StreamFailureAlarm": alarm(queue_depth(names.STREAM_FAILURE_QUEUE),
                                     "Stream batches that failed every retry: run the metrics reconciliation."),
     }

@@ -41,6 +41,14 @@ def upload_queue_url() -> str:
     return _required("CASELOAD_UPLOAD_QUEUE_URL")
 
 
+def jobs_queue_url() -> str:
+    return _required("CASELOAD_JOBS_QUEUE_URL")
+
+
+def mail_queue_url() -> str:
+    return _required("CASELOAD_MAIL_QUEUE_URL")
+
+
 def mail_sender() -> str:
     return _required("CASELOAD_MAIL_SENDER")
 

@@ -17,6 +17,7 @@ from typing import Optional
 
 from pynamodb.attributes import (
     BooleanAttribute,
+    JSONAttribute,
     ListAttribute,
     MapAttribute,
     NumberAttribute,
@@ -357,7 +358,82 @@ class Throttle(Model):
     expires_at = TTLAttribute(null=True)
 
 
-ALL_MODELS = (Organisation, Account, Session, Activity, Group, Lookup, SearchToken, Metric, Throttle)
+# Background jobs (chalicelib.jobs). waiting: for the person or an upload (no worker, never swept);
+# running: a worker holds the lease or a queue message will take it; the rest are final.
+JOB_STATUSES = ("waiting", "running", "done", "failed", "cancelled")
+JOB_FINAL = ("done", "failed", "cancelled")
+JOB_DUE = "due"  # the one partition of the sweeper's index
+
+
+class JobDueIndex(GlobalSecondaryIndex):
+    """Running jobs by lease expiry: the sweeper's one Query (sparse: only running jobs carry `due`)."""
+
+    class Meta:
+        index_name = "by_due"
+        projection = IncludeProjection(["step_seq"])
+
+    due = UnicodeAttribute(hash_key=True)
+    lease_until = UnicodeAttribute(range_key=True)  # iso timestamp (UTC): sorts by time
+
+
+class JobOwnerIndex(GlobalSecondaryIndex):
+    """An organisation's jobs, newest first (a person's own list, an admin's list of all)."""
+
+    class Meta:
+        index_name = "by_org"
+        projection = AllProjection()
+
+    org_id = UnicodeAttribute(hash_key=True)
+    created_key = UnicodeAttribute(range_key=True)  # iso created_at#job_id
+
+
+class Job(Model):
+    """One piece of background work (chalicelib.jobs): an import, a bulk action, an export...
+
+    `cursor` is where the next step continues (the kind's own shape), `step_seq`
+    counts committed steps (a queue message names the step it is for, so a
+    redelivered or early message is a no-op), `lease_owner`/`lease_until` say
+    who works on it until when.
+    """
+
+    class Meta(_BaseMeta):
+        table_name = _table("jobs")
+
+    job_id = UnicodeAttribute(hash_key=True)
+    org_id = UnicodeAttribute()
+    owner_id = UnicodeAttribute()  # the account that started it
+    kind = UnicodeAttribute()
+    status = UnicodeAttribute(default="waiting")  # JOB_STATUSES
+    phase = UnicodeAttribute(default="")  # the kind's own stage, e.g. checking / ready / importing
+    done = NumberAttribute(default=0)
+    total = NumberAttribute(default=0)
+    attempts = NumberAttribute(default=0)  # of the current step; reset when a step commits
+    step_seq = NumberAttribute(default=0)
+    lease_owner = UnicodeAttribute(null=True)
+    lease_until = UnicodeAttribute(null=True)  # see JobDueIndex
+    due = UnicodeAttribute(null=True)  # JOB_DUE while running
+    cancel_requested = BooleanAttribute(default=False)
+    retryable = BooleanAttribute(default=False)  # failed after its attempts: Retry continues from `cursor`
+    error = UnicodeAttribute(null=True)  # for a person to read
+    last_error = UnicodeAttribute(null=True)  # the last failed attempt's, while retrying
+    params = JSONAttribute(default=dict)  # what it was started with
+    cursor = JSONAttribute(default=dict)
+    summary = JSONAttribute(default=dict)  # counts and results shown to the person
+    created_at = UTCDateTimeAttribute(default=utcnow)
+    created_key = UnicodeAttribute(null=True)
+    updated_at = UTCDateTimeAttribute(default=utcnow)
+    progress_at = UTCDateTimeAttribute(default=utcnow)  # last time a step moved it on
+    expires_at = TTLAttribute(null=True)
+
+    by_due = JobDueIndex()
+    by_org = JobOwnerIndex()
+
+    def serialize(self, null_check: bool = True):
+        self.created_key = f"{self.created_at.isoformat()}#{self.job_id}"
+        return super().serialize(null_check=null_check)
+
+
+ALL_MODELS = (Organisation, Account, Session, Activity, Group, Lookup, SearchToken, Metric, Throttle, Job)
 TTL_ATTRIBUTE = "expires_at"
 
 

@@ -4,9 +4,13 @@ from dataclasses import asdict
 
 from chalice import Blueprint, Rate
 
+from chalicelib.core import config
+from chalicelib.jobs import runner
 from chalicelib.metrics import reconcile, stream
 
 bp = Blueprint(__name__)
+# The stack's own queue (deploy/names.py), named with the stage's prefix.
+JOBS_QUEUE = f"{config.table_prefix()}jobs"
 
 # Chalice needs the ARN as a literal when the app is imported; the deploy
 # template replaces it with the table's StreamArn (Fn::GetAtt).
@@ -25,3 +29,16 @@ def aggregate_account_changes(event):
 @bp.schedule(Rate(1, unit=Rate.HOURS), name="reconcile_metrics")
 def reconcile_metrics(event):
     return asdict(reconcile.reconcile())
+
+
+@bp.on_sqs_message(queue=JOBS_QUEUE, batch_size=1, name="run_jobs")
+def run_jobs(event):
+    """One step of a background job per message (chalicelib.jobs.runner). A step that
+    fails is recorded on the job and re-queued by the sweeper, so the message is done."""
+    for record in event:
+        runner.handle_message(record.body)
+
+
+@bp.schedule(Rate(1, unit=Rate.MINUTES), name="sweep_jobs")
+def sweep_jobs(event):
+    return runner.sweep()

@@ -10,7 +10,7 @@ import os
 import threading
 import time
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta, timezone
 from typing import Optional
 
 log = logging.getLogger("caseload.local")
@@ -165,14 +165,17 @@ def create_resources() -> dict:
     s3.put_bucket_cors(Bucket=bucket, CORSConfiguration={"CORSRules": [{
         "AllowedMethods": ["POST", "GET"], "AllowedOrigins": [os.environ["CASELOAD_PUBLIC_URL"]],
         "AllowedHeaders": ["*"], "MaxAgeSeconds": 3000}]})
-    queue_url = sqs.create_queue(QueueName=f"{os.environ['CASELOAD_TABLE_PREFIX']}uploads")["QueueUrl"]
+    prefix = os.environ["CASELOAD_TABLE_PREFIX"]
+    queue_url = sqs.create_queue(QueueName=f"{prefix}uploads")["QueueUrl"]
+    jobs_queue_url = sqs.create_queue(QueueName=f"{prefix}jobs")["QueueUrl"]
     queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
     s3.put_bucket_notification_configuration(Bucket=bucket, NotificationConfiguration={"QueueConfigurations": [{
         "QueueArn": queue_arn, "Events": ["s3:ObjectCreated:*"],
         "Filter": {"Key": {"FilterRules": [{"Name": "prefix", "Value": "uploads/"}]}}}]})
     os.environ["CASELOAD_UPLOAD_QUEUE_URL"] = queue_url
+    os.environ["CASELOAD_JOBS_QUEUE_URL"] = jobs_queue_url
     ses.verify_domain_identity(Domain=os.environ["CASELOAD_MAIL_DOMAIN"])
-    return {"bucket": bucket, "queue_url": queue_url, "queue_arn": queue_arn}
+    return {"bucket": bucket, "queue_url": queue_url, "queue_arn": queue_arn, "jobs_queue_url": jobs_queue_url}
 
 
 class _Context:
@@ -285,13 +288,15 @@ class EventPump:
         now = now or time.time()
         ran = []
         for source in self._sources("ScheduledEventConfig"):
+            if source.name not in self._schedule_next and _schedule_text(source).startswith("cron("):
+                self._schedule_next[source.name] = next_fire(_schedule_text(source), now)  # its first slot
             if self._schedule_next.get(source.name, 0) <= now:
                 self._invoke(source.name, {"version": "0", "id": f"local-{int(now)}", "detail-type": "Scheduled Event",
                                            "source": "aws.events", "account": "123456789012",
                                            "region": os.environ.get("AWS_DEFAULT_REGION", "eu-west-1"),
                                            "time": datetime.utcfromtimestamp(now).isoformat() + "Z", "detail": {},
                                            "resources": [f"local:{source.name}"]})
-                self._schedule_next[source.name] = now + _schedule_seconds(source)
+                self._schedule_next[source.name] = next_fire(_schedule_text(source), now)
                 ran.append(source.name)
         return ran
 
@@ -325,15 +330,55 @@ class EventPump:
         self._stop.set()
 
 
-def _schedule_seconds(source) -> float:
-    """How often a schedule runs locally. Rates are honoured; cron schedules run hourly."""
+def _schedule_text(source) -> str:
     expression = getattr(source, "schedule_expression", None)
-    text = expression if isinstance(expression, str) else getattr(expression, "to_string", lambda: "")()
+    return expression if isinstance(expression, str) else getattr(expression, "to_string", lambda: "")()
+
+
+_RATE_UNITS = {"minute": 60, "minutes": 60, "hour": 3600, "hours": 3600, "day": 86400, "days": 86400}
+_MONTHS = {m: i for i, m in enumerate("JAN FEB MAR APR MAY JUN JUL AUG SEP OCT NOV DEC".split(), 1)}
+_DAYS = {d: i for i, d in enumerate("SUN MON TUE WED THU FRI SAT".split(), 1)}  # EventBridge: 1 = Sunday
+
+
+def _cron_field(text: str, low: int, high: int, names: dict = None) -> set:
+    """The values one EventBridge cron field allows (`*`, `?`, lists, ranges, steps, names)."""
+    allowed = set()
+    for part in text.upper().split(","):
+        part, _, step = part.partition("/")
+        if part in ("*", "?"):
+            first, last = low, high
+        else:
+            bounds = [int(names.get(b, b)) if names else int(b) for b in part.split("-")]
+            first, last = bounds[0], bounds[-1] if len(bounds) > 1 or not step else high
+        allowed.update(range(first, last + 1, int(step or 1)))
+    return allowed
+
+
+def next_fire(text: str, after: float) -> float:
+    """When a schedule expression next fires after `after` (epoch seconds), as EventBridge does:
+    rates every period, cron expressions on their next matching minute (UTC)."""
     if text.startswith("rate("):
         amount, unit = text[5:-1].split()
-        return int(amount) * {"minute": 60, "minutes": 60, "hour": 3600, "hours": 3600, "day": 86400,
-                              "days": 86400}[unit]
-    return 3600
+        return after + int(amount) * _RATE_UNITS[unit]
+    if text.startswith("cron("):
+        try:
+            minute, hour, dom, month, dow, year = text[5:-1].split()
+            fields = (_cron_field(minute, 0, 59), _cron_field(hour, 0, 23), _cron_field(dom, 1, 31),
+                      _cron_field(month, 1, 12, _MONTHS), _cron_field(dow, 1, 7, _DAYS),
+                      _cron_field(year, 1970, 2199))
+        except ValueError:  # L, W, # and the like: close enough for a laptop
+            log.warning("cron expression %s is not understood locally: running it hourly", text)
+            return after + 3600
+        minutes, hours, days, months, weekdays, years = fields
+        moment = datetime.fromtimestamp(after - after % 60 + 60, tz=timezone.utc)
+        for _ in range(366 * 24 * 60):
+            if (moment.minute in minutes and moment.hour in hours and moment.day in days
+                    and moment.month in months and (moment.isoweekday() % 7) + 1 in weekdays
+                    and moment.year in years):
+                return moment.timestamp()
+            moment += timedelta(minutes=1)
+    return after + 3600
+
 
 
 def local_server(app, host: str, port: int):
