@@ -152,6 +152,7 @@ class Account(Model):
     invite_hash = UnicodeAttribute(null=True)  # sha256 of the live invite token
     invited_at = UTCDateTimeAttribute(null=True)
     invite_expires_at = UTCDateTimeAttribute(null=True)
+    invite_job = UnicodeAttribute(null=True)  # the import job that created it (a re-run step counts it once)
 
     # Derived: whose caseload the account is in (the assigned staff member for
     # clients, the staff member themselves for staff). Staff see this caseload.

@@ -30,38 +30,27 @@ import json
 import re
 import tempfile
 from dataclasses import dataclass
-from datetime import timedelta
 from typing import Dict, Iterator, List, Optional
 from urllib.parse import unquote_plus
 
-from pynamodb.exceptions import DoesNotExist, UpdateError
+from pynamodb.exceptions import DoesNotExist
 
+from chalicelib import jobs
 from chalicelib.core import aws, config
-from chalicelib.core.errors import Conflict, NotFound, ValidationError
-from chalicelib.core.models import ROLES, Account, Group, Lookup, utcnow
-from chalicelib.core.tokens import new_id
+from chalicelib.core.errors import Conflict, Forbidden, NotFound, ValidationError
+from chalicelib.core.models import ROLES, Account, Group, Job
 from chalicelib.invitations import csv_rows, invites
 from chalicelib.invitations.addresses import check_address
 from chalicelib.people import accounts
 from chalicelib.people.organisations import get_organisation
 
+KIND = "csv_import"
 CHUNK_ROWS = 1000
 UPLOAD_SECONDS = 15 * 60
-JOB_KEPT = timedelta(days=30)
 ERRORS_SHOWN = 20
 _KEY = re.compile(r"^uploads/([0-9a-f]{32})/([0-9a-f]{32})\.csv$")
 COUNTS = ("rows", "would_invite", "exists", "duplicates", "invalid", "suppressed")
 DONE_COUNTS = ("invited", "exists", "invalid", "suppressed", "duplicates")
-
-
-def _job_key(job_id: str) -> str:
-    return f"import#{job_id}"
-
-
-def _data(job: Lookup) -> dict:
-    """The job's data as a plain dict (pynamodb gives a raw MapAttribute)."""
-    data = job.data
-    return data.as_dict() if hasattr(data, "as_dict") else dict(data or {})
 
 
 def upload_key(org_id: str, job_id: str) -> str:
@@ -84,21 +73,20 @@ def _spool():
 # --------------------------------------------------------------------------- jobs
 
 def start_upload(viewer, filename: str = "") -> dict:
-    """A new import job and the presigned POST that uploads its file to S3."""
+    """A new import job (waiting for its file) and the presigned POST that uploads the file to S3."""
     invites.require_team(viewer)
-    job_id = new_id()
     name = " ".join(str(filename or "").split())[:120] or "invites.csv"
-    Lookup(key=_job_key(job_id), org_id=viewer.org_id, account_id=viewer.account_id,
-           expires_at=utcnow() + JOB_KEPT, data={"status": "waiting", "filename": name}).save()
-    return {"job_id": job_id, "upload": _presigned_post(viewer.org_id, job_id), "max_bytes": csv_rows.MAX_BYTES}
+    job = jobs.start(viewer, KIND, wait=True, phase="upload", params={"filename": name})
+    return {"job_id": job.job_id, "upload": _presigned_post(viewer.org_id, job.job_id),
+            "max_bytes": csv_rows.MAX_BYTES}
 
 
-def upload_form(job: Lookup, return_to: str) -> Optional[dict]:
+def upload_form(job: Job, return_to: str) -> Optional[dict]:
     """A fresh presigned POST for a plain HTML form (no JavaScript): S3 sends
     the browser back to `return_to` once the file is in. None once the job has its file."""
-    if _data(job).get("status") != "waiting":
+    if (job.status, job.phase) != ("waiting", "upload"):
         return None
-    return _presigned_post(job.org_id, job.key.split("#", 1)[1], return_to)
+    return _presigned_post(job.org_id, job.job_id, return_to)
 
 
 def _presigned_post(org_id: str, job_id: str, return_to: str = "") -> dict:
@@ -112,63 +100,79 @@ def _presigned_post(org_id: str, job_id: str, return_to: str = "") -> dict:
     return {"url": post["url"], "fields": post["fields"]}
 
 
-def get_job(viewer, job_id: str) -> Lookup:
-    """The job if it is this viewer's organisation's (another's looks like nothing)."""
+def get_job(viewer, job_id: str) -> Job:
+    """The upload if this viewer started it or is an admin of its organisation; any
+    other (another person's, another organisation's) looks like nothing."""
     invites.require_team(viewer)
-    if not isinstance(job_id, str) or not re.fullmatch(r"[0-9a-f]{32}", job_id):
-        raise NotFound("No such upload.")
     try:
-        job = Lookup.get(_job_key(job_id), consistent_read=True)
-    except DoesNotExist:
+        return jobs.get(viewer, job_id, kind=KIND)
+    except NotFound:
         raise NotFound("No such upload.") from None
-    if job.org_id != viewer.org_id:
-        raise NotFound("No such upload.")
-    return job
 
 
-def job_view(job: Lookup) -> dict:
-    data = _data(job)
-    job_id = job.key.split("#", 1)[1]
-    return {"job_id": job_id, "status": data.get("status"), "filename": data.get("filename"),
-            "message": data.get("message"), "dry_run": data.get("dry_run"), "result": data.get("result"),
-            "rows_done": int(data.get("rows_done") or 0), "planned": int(data.get("planned") or 0),
-            "errors": data.get("errors") or [],
-            "has_report": bool(data.get("report")), "send_email": data.get("send_email")}
+def legacy_status(job: Job) -> str:
+    """The upload's stage as the page and the API name it."""
+    if job.status in ("done", "failed", "cancelled"):
+        return job.status
+    return {"upload": "waiting", "checking": "checking", "ready": "ready", "importing": "importing"}.get(
+        job.phase, job.phase)
 
 
-def _set(job: Lookup, expected_status: str, **values) -> Lookup:
-    """Update the job's data only while it is in `expected_status` (no double commits)."""
-    try:
-        job.update(actions=[Lookup.data[name].set(value) for name, value in values.items()],
-                   condition=Lookup.data["status"] == expected_status)
-    except UpdateError:
-        raise Conflict("This upload has moved on meanwhile: reload to see where it is.", code="job_changed") from None
-    return job
+def job_view(job: Job) -> dict:
+    summary = job.summary or {}
+    return {"job_id": job.job_id, "status": legacy_status(job), "filename": job.params.get("filename"),
+            "message": job.error, "dry_run": summary.get("dry_run"), "result": summary.get("result"),
+            "rows_done": int(job.done) if job.phase == "importing" or job.status == "done" else 0,
+            "planned": int(summary.get("planned") or 0), "errors": summary.get("errors") or [],
+            "has_report": bool(summary.get("report")), "send_email": job.params.get("send_email"),
+            "job": jobs.view(job)}
 
 
-def commit_import(viewer, job_id: str, send_email: bool = True) -> Lookup:
-    """Invite the rows the dry run found: queue the first chunk."""
+def commit_import(viewer, job_id: str, send_email: bool = True) -> Job:
+    """Invite the rows the dry run found: re-check the uploader's rights for every
+    role in the plan, then queue the first chunk."""
     job = get_job(viewer, job_id)
-    if _data(job).get("status") != "ready":
+    if (job.status, job.phase) != ("waiting", "ready"):
         raise Conflict("Only a checked upload can be imported.", code="not_ready")
-    dry_run = _data(job).get("dry_run") or {}
+    uploader = _uploader(job)
+    roles = (job.summary or {}).get("roles") or {}
+    refused = sorted(role for role, n in roles.items() if n and not may_invite(uploader, role))
+    if refused:
+        raise Forbidden(f"{uploader.name or uploader.email} can invite Clients only, and this file has "
+                        f"{', '.join(refused)} rows: upload it again.", code="forbidden_role")
+    dry_run = (job.summary or {}).get("dry_run") or {}
     result = {k: 0 for k in DONE_COUNTS}
     result.update(invalid=int(dry_run.get("invalid", 0)), duplicates=int(dry_run.get("duplicates", 0)))
-    _set(job, "ready", status="importing", next_row=0, rows_done=0, send_email=bool(send_email), result=result)
-    _queue({"job_id": job_id, "start": 0})
-    return Lookup.get(job.key, consistent_read=True)
+    summary = {**(job.summary or {}), "result": result}
+    job.update(actions=[Job.params.set({**job.params, "send_email": bool(send_email)})],
+               condition=(Job.status == "waiting") & (Job.phase == "ready"))
+    return jobs.resume(job, phase="importing", expected_phase="ready", cursor={"offset": 0}, done=0,
+                       total=int(summary.get("planned") or 0), summary=summary)
 
 
-def cancel_import(viewer, job_id: str) -> Lookup:
-    job = get_job(viewer, job_id)
-    status = _data(job).get("status")
-    if status not in ("ready", "failed"):
-        raise Conflict("Only an upload that is waiting for your decision can be cancelled.", code="not_ready")
-    return _set(job, status, status="cancelled")
+def cancel_import(viewer, job_id: str) -> Job:
+    """Cancel at any stage before the end: rows already invited stay invited."""
+    return jobs.cancel_job(get_job(viewer, job_id))
 
 
-def _queue(message: dict) -> None:
-    aws.client("sqs").send_message(QueueUrl=config.upload_queue_url(), MessageBody=json.dumps(message))
+def retry_import(viewer, job_id: str) -> Job:
+    """An import that stopped after repeated errors continues from where it stopped."""
+    return jobs.retry(viewer, get_job(viewer, job_id).job_id)
+
+
+def may_invite(uploader: accounts.Viewer, role: str) -> bool:
+    return uploader.role == "admin" or (uploader.role == "staff" and role == "client")
+
+
+def _uploader(job: Job) -> accounts.Viewer:
+    """Who started the import, as they are now: their rights apply to every row."""
+    try:
+        account = Account.get(job.org_id, job.owner_id)
+    except DoesNotExist:
+        account = None
+    if account is None or account.archived or account.role not in ("admin", "staff"):
+        raise Forbidden("The person who uploaded this file can no longer invite people.", code="uploader_gone")
+    return accounts.Viewer.of(account)
 
 
 # --------------------------------------------------------------------------- reading the file
@@ -189,10 +193,9 @@ class Context:
     staff: Dict[str, Account]  # e-mail -> staff account
 
     @classmethod
-    def load(cls, org_id: str, account_id: str) -> "Context":
-        uploader = Account.get(org_id, account_id)
-        return cls(accounts.Viewer.of(uploader), {g.name.casefold(): g.group_id for g in Group.query(org_id)},
-                   {s.email: s for s in invites.staff_members(org_id)})
+    def load(cls, job: Job) -> "Context":
+        return cls(_uploader(job), {g.name.casefold(): g.group_id for g in Group.query(job.org_id)},
+                   {s.email: s for s in invites.staff_members(job.org_id)})
 
 
 @dataclass
@@ -261,20 +264,44 @@ def _parse_upload_key(key: str):
 # --------------------------------------------------------------------------- the dry run
 
 def check_upload(key: str) -> Optional[str]:
-    """The dry run of an uploaded file (called for the bucket's notification).
-    Returns the job id, or None when the key is not a waiting job's (redelivery)."""
+    """The bucket's notification that a file arrived: start the job's dry run.
+    Returns the job id, or None when the key is not a waiting upload's (redelivery)."""
     org_id, job_id = _parse_upload_key(key)
     if not job_id:
         return None
     try:
-        job = Lookup.get(_job_key(job_id), consistent_read=True)
-    except DoesNotExist:
+        job = jobs.get_by_id(job_id, org_id)
+    except NotFound:
         return None
-    if job.org_id != org_id or _data(job).get("status") != "waiting":
+    if job.kind != KIND or (job.status, job.phase) != ("waiting", "upload"):
         return None
-    _set(job, "waiting", status="checking")
-    context = Context.load(org_id, job.account_id)
+    try:
+        jobs.resume(job, phase="checking", expected_phase="upload")
+    except Conflict:
+        return None  # cancelled, or another delivery started it
+    return job_id
+
+
+@jobs.step(KIND)
+def run_step(job: Job) -> jobs.Step:
+    """One step of an import: the whole dry run, or one chunk of the import."""
+    if job.phase == "checking":
+        return dry_run(job)
+    if job.phase == "importing":
+        return import_chunk(job)
+    return jobs.Step(failed=f"This upload cannot continue from “{job.phase}”.")
+
+
+def dry_run(job: Job) -> jobs.Step:
+    """Read the file once: counts, row errors (and their report), the plan. Writes no
+    account; safe to run again (it rewrites the same report and plan)."""
+    org_id, job_id = job.org_id, job.job_id
+    try:
+        context = Context.load(job)
+    except Forbidden as refused:
+        return jobs.Step(failed=refused.message)
     counts = dict.fromkeys(COUNTS, 0)
+    roles: Dict[str, int] = {}
     errors: List[dict] = []
     with _spool() as report_file, _spool() as plan_file:
         report_file.write(b"\xef\xbb\xbf" + _csv_line(["row", "email", "problem"]))  # BOM: spreadsheets read UTF-8
@@ -284,6 +311,7 @@ def check_upload(key: str) -> Optional[str]:
                 counts["rows"] += 1
                 if not checked.reason:
                     plan_file.write(_plan_line(checked))
+                    roles[checked.choices.role] = roles.get(checked.choices.role, 0) + 1
                     batch.append(checked.email)
                     if len(batch) == 100:
                         _count_known(org_id, batch, counts)
@@ -297,11 +325,9 @@ def check_upload(key: str) -> Optional[str]:
                                    "problem": checked.reason})
             _count_known(org_id, batch, counts)
         except csv_rows.FileProblem as problem:
-            _set(job, "checking", status="failed", message=problem.message, code=problem.code)
-            return job_id
+            return jobs.Step(failed=problem.message, summary={"code": problem.code})
         if counts["rows"] == 0:
-            _set(job, "checking", status="failed", message="The file has no rows to invite.", code="empty")
-            return job_id
+            return jobs.Step(failed="The file has no rows to invite.", summary={"code": "empty"})
         s3 = aws.client("s3")
         has_report = counts["invalid"] + counts["duplicates"] > 0
         if has_report:
@@ -312,8 +338,8 @@ def check_upload(key: str) -> Optional[str]:
         if planned:
             plan_file.seek(0)
             s3.put_object(Bucket=config.bucket(), Key=plan_key(org_id, job_id), Body=plan_file)
-    _set(job, "checking", status="ready", dry_run=counts, errors=errors, report=has_report, planned=planned)
-    return job_id
+    return jobs.Step(wait=True, phase="ready", summary={"dry_run": counts, "errors": errors, "report": has_report,
+                                                        "planned": planned, "roles": roles})
 
 
 def _csv_line(cells: list) -> bytes:
@@ -341,43 +367,32 @@ def _count_known(org_id: str, emails: List[str], counts: dict) -> None:
 
 # --------------------------------------------------------------------------- the import
 
-def import_chunk(job_id: str, start: int) -> Optional[int]:
-    """Invite the `CHUNK_ROWS` planned rows from byte `start` of the plan; queue the
-    next chunk. Returns the next offset, or None when the job is finished or the
-    message was stale (a redelivery of a chunk already done)."""
-    try:
-        job = Lookup.get(_job_key(job_id), consistent_read=True)
-    except DoesNotExist:
-        return None
-    data = _data(job)
-    if data.get("status") != "importing" or int(data.get("next_row", -1)) != start:
-        return None
-    lines, more = _plan_lines(job.org_id, job_id, start, int(data.get("planned") or 0), int(data["rows_done"]))
-    result = {k: int((data.get("result") or {}).get(k, 0)) for k in DONE_COUNTS}
+def import_chunk(job: Job) -> jobs.Step:
+    """Invite the `CHUNK_ROWS` planned rows from byte `cursor.offset` of the plan.
+    Safe to run again: account creation never duplicates, and accounts this job
+    created in an earlier attempt count as invited, not as existing."""
+    offset, done = int(job.cursor.get("offset", 0)), int(job.done)
+    planned = int((job.summary or {}).get("planned") or 0)
+    lines, more = _plan_lines(job.org_id, job.job_id, offset, planned, done)
+    result = {k: int(((job.summary or {}).get("result") or {}).get(k, 0)) for k in DONE_COUNTS}
+    uploader = _uploader(job)
     invitees = []
     for line in lines:
         item = json.loads(line)
+        if not may_invite(uploader, item["role"]):  # rights changed since the dry run
+            result["invalid"] += 1
+            continue
         outcome = invites.Outcome(item["email"], "pending", "", item["email"])
         choices = invites.Choices(item["role"], item["group_id"], item["staff_id"], item["staff_email"])
         invitees.append(invites.Invitee(item["email"], outcome, choices, item["name"]))
     if invitees:
-        uploader = accounts.Viewer.of(Account.get(job.org_id, job.account_id))
-        invites.invite_invitees(get_organisation(job.org_id), uploader, invitees, bool(data.get("send_email", True)))
+        invites.invite_invitees(get_organisation(job.org_id), uploader, invitees,
+                                bool(job.params.get("send_email", True)), job_id=job.job_id)
         for invitee in invitees:
             result[invitee.outcome.status] = result.get(invitee.outcome.status, 0) + 1
-    next_start = start + sum(len(line) for line in lines)
-    try:
-        job.update(actions=[Lookup.data["next_row"].set(next_start),
-                            Lookup.data["rows_done"].set(int(data["rows_done"]) + len(lines)),
-                            Lookup.data["result"].set(result),
-                            Lookup.data["status"].set("importing" if more else "done")],
-                   condition=(Lookup.data["status"] == "importing") & (Lookup.data["next_row"] == start))
-    except UpdateError:
-        return None  # another delivery of this chunk finished first
-    if more:
-        _queue({"job_id": job_id, "start": next_start})
-        return next_start
-    return None
+    summary = {**(job.summary or {}), "result": result}
+    next_offset = offset + sum(len(line) for line in lines)
+    return jobs.Step(cursor={"offset": next_offset}, done=done + len(lines), summary=summary, finished=not more)
 
 
 def _plan_lines(org_id: str, job_id: str, start: int, planned: int, done: int):
@@ -398,15 +413,12 @@ def _plan_lines(org_id: str, job_id: str, start: int, planned: int, done: int):
 
 
 def handle_queue_message(body: str) -> None:
-    """One upload-queue message: an S3 notification (dry run) or a chunk to import."""
+    """One upload-queue message: the bucket's notification that a file arrived."""
     try:
         message = json.loads(body)
     except (TypeError, ValueError):
         return
     if not isinstance(message, dict):
-        return
-    if "job_id" in message:
-        import_chunk(str(message["job_id"]), int(message.get("start", 0)))
         return
     for record in message.get("Records") or []:  # the first message is an s3:TestEvent: no Records
         if str(record.get("eventName", "")).startswith("ObjectCreated"):
@@ -416,7 +428,7 @@ def handle_queue_message(body: str) -> None:
 def report_url(viewer, job_id: str) -> str:
     """A short-lived link to the error report CSV."""
     job = get_job(viewer, job_id)
-    if not _data(job).get("report"):
+    if not (job.summary or {}).get("report"):
         raise NotFound("This upload has no error report.")
     return aws.client("s3").generate_presigned_url(
         "get_object", Params={"Bucket": config.bucket(), "Key": report_key(job.org_id, job_id),

@@ -189,14 +189,20 @@ def invite_many(viewer, addresses: Sequence[str], role="client", group_id=None, 
     return report
 
 
-def invite_invitees(org: Organisation, viewer, invitees: List[Invitee], send_email: bool = True) -> None:
+def invite_invitees(org: Organisation, viewer, invitees: List[Invitee], send_email: bool = True,
+                    job_id: Optional[str] = None) -> None:
     """Create Provisioned accounts for distinct, valid addresses and mail them;
-    sets each invitee's outcome. Shared by typed invitations and CSV imports."""
+    sets each invitee's outcome. Shared by typed invitations and CSV imports
+    (`job_id`: the import's, recorded on the accounts so that a re-run of its
+    step counts the accounts it created as invited, not as existing)."""
     by_email = {i.email: i for i in invitees}
     existing, suppressed = _known(org.org_id, list(by_email))
+    done_before = _created_by_job(org.org_id, existing, job_id, by_email) if job_id and existing else set()
     fresh = []
     for invitee in invitees:
         outcome = invitee.outcome
+        if invitee.email in done_before:
+            continue
         if invitee.email in existing:
             outcome.status, outcome.message = "exists", MESSAGES["exists"]
         elif send_email and invitee.email in suppressed:
@@ -206,7 +212,7 @@ def invite_invitees(org: Organisation, viewer, invitees: List[Invitee], send_ema
     size = TRANSACTION_ITEMS // (4 if send_email else 3)  # claim, account, [token], timeline event
     mail: List[mailer.Invitation] = []
     for start in range(0, len(fresh), size):
-        created, taken = _create_chunk(org, viewer, fresh[start:start + size], send_email)
+        created, taken = _create_chunk(org, viewer, fresh[start:start + size], send_email, job_id)
         for email in taken:
             by_email[email].outcome.status, by_email[email].outcome.message = "exists", MESSAGES["exists"]
         for email, (account, token) in created.items():
@@ -219,6 +225,21 @@ def invite_invitees(org: Organisation, viewer, invitees: List[Invitee], send_ema
         for email, why in mailer.send_invitations(mail).items():
             if why:
                 by_email[email].outcome.message = f"Account created, but the e-mail was not sent ({why}). Use Resend."
+
+
+def _created_by_job(org_id: str, emails: Set[str], job_id: str, by_email: Dict[str, Invitee]) -> Set[str]:
+    """Of these existing addresses, those whose account this import job created (an
+    earlier attempt of the same step): marked invited. Two BatchGets per 100."""
+    claims = Lookup.batch_get([accounts.email_lookup_key(org_id, e) for e in emails])
+    keys = [(org_id, c.account_id) for c in claims if c.account_id]
+    mine = set()
+    for account in Account.batch_get(keys) if keys else []:
+        if account.invite_job == job_id and account.email in by_email:
+            outcome = by_email[account.email].outcome
+            outcome.status, outcome.account_id = "invited", account.account_id
+            outcome.message = MESSAGES["invited" if account.invite_hash else "invited_no_mail"]
+            mine.add(account.email)
+    return mine
 
 
 def _known(org_id: str, emails: List[str]) -> Tuple[Set[str], Set[str]]:
@@ -253,7 +274,7 @@ def invitation_fields(org_id: str, account_id: str, now) -> Tuple[str, Lookup, d
     return token, lookup, fields
 
 
-def _create_chunk(org, viewer, invitees: List[Invitee], send_email: bool):
+def _create_chunk(org, viewer, invitees: List[Invitee], send_email: bool, job_id: Optional[str] = None):
     """One transaction for a chunk. An address claimed meanwhile by someone else
     cancels the transaction; it is dropped and the rest retried, so a race costs a
     retry, never a duplicate. Returns ({email: (account, token)}, {emails taken})."""
@@ -268,7 +289,7 @@ def _create_chunk(org, viewer, invitees: List[Invitee], send_email: bool):
             account = accounts.new_account(
                 org.org_id, email, invitee.name, choices.role, status="provisioned", group_id=choices.group_id,
                 staff_id=choices.staff_id, staff_email=choices.staff_email, created_by=viewer.account_id,
-                created_at=now)
+                created_at=now, invite_job=job_id)
             token, lookup = _new_token(org.org_id, account, now) if send_email else (None, None)
             claim = Lookup(key=accounts.email_lookup_key(org.org_id, email), org_id=org.org_id,
                            account_id=account.account_id)

@@ -31,7 +31,9 @@ Query. A step must therefore be safe to run twice.
 """
 from chalicelib.jobs.lifecycle import (  # noqa: F401
     MAX_ATTEMPTS,
+    POLL,
     cancel,
+    cancel_job,
     get,
     get_by_id,
     resume,

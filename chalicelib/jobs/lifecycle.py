@@ -17,6 +17,8 @@ MAX_ATTEMPTS = 5  # tries of one step before the job fails (a person can then Re
 LEASE_SECONDS = 120  # a worker's hold on one step: above run_jobs' Lambda timeout (90 s, .chalice/config.json)
 HANDOFF_SECONDS = 60  # a queued step not taken by then is re-queued by the sweeper
 JOB_KEPT = timedelta(days=30)
+# How a page polls a job (static/jobs.js reads these from data- attributes): first wait, growth, longest wait.
+POLL = {"first_ms": 1000, "factor": 1.6, "max_ms": 15000}
 _ID = re.compile(r"[0-9a-f]{32}")
 
 

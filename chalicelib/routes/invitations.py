@@ -8,6 +8,7 @@ from urllib.parse import urlparse
 from chalice import Blueprint
 from pydantic import Field
 
+from chalicelib import jobs
 from chalicelib.core import config, urls
 from chalicelib.core.errors import Gone, NotFound, ValidationError
 from chalicelib.core.models import ROLES
@@ -26,6 +27,7 @@ from chalicelib.invitations.addresses import (
 )
 from chalicelib.invitations.invites import MAX_SELECTED, OUTCOMES
 from chalicelib.people import organisations
+from chalicelib.routes.jobs import JobStatus
 from chalicelib.web import api, render
 from chalicelib.web.api import Body, Reply
 from chalicelib.web.guard import (
@@ -137,6 +139,7 @@ class ImportJob(Reply):
     has_report: bool
     send_email: Optional[bool]
     errors: list[CsvProblem]
+    job: JobStatus = Field(description="The background job: state, progress, a message to show, Cancel/Retry")
 
 
 class Commit(Body):
@@ -351,7 +354,7 @@ def api_upload_commit(job_id, body: Commit):
 
 
 @api.route(bp, "/api/v1/invites/uploads/{job_id}/cancel", "POST", roles=TEAM, reply=ImportJob, errors=(404, 409),
-           summary="Cancel a checked upload (nothing is written)")
+           summary="Cancel an upload at any stage before the end (rows already invited stay invited)")
 def api_upload_cancel(job_id):
     return imports.job_view(imports.cancel_import(viewer(), job_id))
 
@@ -376,7 +379,7 @@ def upload_page(job_id):
     uploaded = query(request()).get("uploaded") == "1"
     upload = None if uploaded else imports.upload_form(
         job, urls.absolute(f"/invites/uploads/{job_id}", uploaded=1))
-    return page("invites/upload.html", job=imports.job_view(job), upload=upload)
+    return page("invites/upload.html", job=imports.job_view(job), upload=upload, poll=jobs.POLL)
 
 
 @bp.route("/invites/uploads/{job_id}/commit", methods=["POST"], content_types=[FORM_TYPE])
@@ -390,6 +393,13 @@ def upload_commit_form(job_id):
 @view(*TEAM)
 def upload_cancel_form(job_id):
     imports.cancel_import(viewer(), job_id)
+    return render.redirect(_upload_page_url(job_id))
+
+
+@bp.route("/invites/uploads/{job_id}/retry", methods=["POST"], content_types=[FORM_TYPE])
+@view(*TEAM)
+def upload_retry_form(job_id):
+    imports.retry_import(viewer(), job_id)
     return render.redirect(_upload_page_url(job_id))
 
 

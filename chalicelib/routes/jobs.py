@@ -62,7 +62,7 @@ def retry_json(job_id):
 @bp.route("/jobs/{job_id}")
 @view(*EVERYONE)
 def job_page(job_id):
-    return page("jobs/page.html", job=jobs.view(jobs.get(viewer(), job_id)), poll=POLL)
+    return page("jobs/page.html", job=jobs.view(jobs.get(viewer(), job_id)), poll=jobs.POLL)
 
 
 @bp.route("/jobs/{job_id}/cancel", methods=["POST"], content_types=["application/x-www-form-urlencoded"])
