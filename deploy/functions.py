@@ -71,6 +71,7 @@ def environment(settings) -> Dict[str, object]:
         "CASELOAD_BUCKET": {"Ref": names.BUCKET},
         "CASELOAD_UPLOAD_QUEUE_URL": {"Ref": names.UPLOAD_QUEUE},
         "CASELOAD_JOBS_QUEUE_URL": {"Ref": names.JOB_QUEUE},
+        "CASELOAD_MAIL_QUEUE_URL": {"Ref": names.MAIL_QUEUE},
         "CASELOAD_MAIL_CONFIGURATION_SET": {"Ref": names.CONFIGURATION_SET},
         "CASELOAD_ACCOUNTS_STREAM_ARN": {"Fn::GetAtt": [names.table_id("Account"), "StreamArn"]},
         "CASELOAD_SECRET_KEY": {"Ref": "SecretKey"},

@@ -10,6 +10,8 @@ UPLOAD_DLQ = "UploadDeadLetterQueue"
 STREAM_FAILURE_QUEUE = "StreamFailureQueue"
 JOB_QUEUE = "JobQueue"
 JOB_DLQ = "JobDeadLetterQueue"
+MAIL_QUEUE = "MailQueue"
+MAIL_DLQ = "MailDeadLetterQueue"
 MAIL_EVENTS_TOPIC = "MailEventsTopic"
 ALARM_TOPIC = "AlarmTopic"
 CONFIGURATION_SET = "MailConfigurationSet"
@@ -17,7 +19,7 @@ CONFIGURATION_SET = "MailConfigurationSet"
 # Queue logical id -> name after the stage prefix. `uploads` is also the
 # local emulator's name, so an `@app.on_sqs_message(queue=...)` handler finds it.
 QUEUES = {UPLOAD_QUEUE: "uploads", UPLOAD_DLQ: "uploads-dlq", STREAM_FAILURE_QUEUE: "stream-failures",
-          JOB_QUEUE: "jobs", JOB_DLQ: "jobs-dlq"}
+          JOB_QUEUE: "jobs", JOB_DLQ: "jobs-dlq", MAIL_QUEUE: "mail", MAIL_DLQ: "mail-dlq"}
 TOPICS = {MAIL_EVENTS_TOPIC: "mail-events", ALARM_TOPIC: "alarms"}
 
 

@@ -56,7 +56,7 @@ ACCESS: Dict[str, Access] = {
         write=tuple(t for t in ALL_TABLES if t not in ("Metric", "SearchToken")),
         get_objects=("uploads/", "exports/", "reports/", "plans/"),
         put_objects=("uploads/", "exports/", "reports/", "plans/"),
-        send_queues=("UploadQueue", "JobQueue"),
+        send_queues=("UploadQueue", "JobQueue", "MailQueue"),
         mail=True,
     ),
     # Accounts stream -> counters and search tokens; failed batches go to the failure queue.
@@ -70,7 +70,8 @@ ACCESS: Dict[str, Access] = {
     "reconcile_metrics": Access(read=("Organisation", "Account", "Metric"), write=("Metric",)),
     # Upload queue -> CSV import: reads the file, creates accounts, sends invitations.
     "invite_uploads": Access(
-        read=ALL_TABLES, write=("Account", "Lookup", "Activity", "Group", "Job"), send_queues=("JobQueue",),
+        read=ALL_TABLES, write=("Account", "Lookup", "Activity", "Group", "Job"),
+        send_queues=("JobQueue", "MailQueue"),
         get_objects=("uploads/",), delete_objects=("uploads/",), consume_queues=("UploadQueue",), mail=True,
     ),
     # Jobs queue -> one step of a background job (imports, bulk actions, group deletes, exports): what the
@@ -81,8 +82,14 @@ ACCESS: Dict[str, Access] = {
         get_objects=("uploads/", "exports/", "reports/", "plans/"),
         put_objects=("exports/", "reports/", "plans/"),
         delete_objects=("uploads/",),
-        consume_queues=("JobQueue",), send_queues=("JobQueue",),
+        consume_queues=("JobQueue",), send_queues=("JobQueue", "MailQueue"),
         mail=True,
+    ),
+    # Mail queue -> invitation e-mails at SES's sending rate; the outcome on each account.
+    "send_mail": Access(
+        read=("Account", "Lookup"), write=("Account", "Lookup"),
+        consume_queues=("MailQueue",), send_queues=("MailQueue",), mail=True,
+        extra=({"Sid": "SendQuota", "Effect": "Allow", "Action": ["ses:GetSendQuota"], "Resource": ["*"]},),
     ),
     # Every minute: re-queue running jobs whose lease ran out (one Query when none did).
     "sweep_jobs": Access(read=("Job",), write=("Job",), send_queues=("JobQueue",)),

@@ -146,12 +146,14 @@ class Account(Model):
     active_days = NumberSetAttribute(null=True)
     version = VersionAttribute()
     # Invitation lifecycle (chalicelib.invitations.invites), shown on Provisioned rows:
-    # invite_state is invited | revoked | bounced | complained | accepted;
+    # invite_state is queued (waiting for the mail queue) | invited (SES accepted the e-mail) | not_sent
+    # (invite_error says why) | revoked | bounced | complained | accepted;
     # "expired" is derived (invited and invite_expires_at passed), never stored.
     invite_state = UnicodeAttribute(null=True)
     invite_hash = UnicodeAttribute(null=True)  # sha256 of the live invite token
     invited_at = UTCDateTimeAttribute(null=True)
     invite_expires_at = UTCDateTimeAttribute(null=True)
+    invite_error = UnicodeAttribute(null=True)  # why the invitation e-mail was not sent
     invite_job = UnicodeAttribute(null=True)  # the import job that created it (a re-run step counts it once)
 
     # Derived: whose caseload the account is in (the assigned staff member for

@@ -48,7 +48,7 @@ MAX_SELECTED = 1000  # rows per Resend / Revoke
 OUTCOMES = ("invited", "exists", "invalid", "suppressed")  # what happened to one entry
 
 MESSAGES = {
-    "invited": "Invited: an e-mail with a sign-up link was sent.",
+    "invited": "Invited: an e-mail with a sign-up link is on its way.",
     "invited_no_mail": "Account created (Provisioned); no e-mail sent.",
     "exists": "Already has an account: nothing changed.",
     "suppressed": "Not invited: e-mails to this address bounced or were marked as spam before.",
@@ -197,7 +197,7 @@ def invite_invitees(org: Organisation, viewer, invitees: List[Invitee], send_ema
     step counts the accounts it created as invited, not as existing)."""
     by_email = {i.email: i for i in invitees}
     existing, suppressed = _known(org.org_id, list(by_email))
-    done_before = _created_by_job(org.org_id, existing, job_id, by_email) if job_id and existing else set()
+    done_before = _created_by_job(org, existing, job_id, by_email, viewer) if job_id and existing else set()
     fresh = []
     for invitee in invitees:
         outcome = invitee.outcome
@@ -210,7 +210,7 @@ def invite_invitees(org: Organisation, viewer, invitees: List[Invitee], send_ema
         else:
             fresh.append(invitee)
     size = TRANSACTION_ITEMS // (4 if send_email else 3)  # claim, account, [token], timeline event
-    mail: List[mailer.Invitation] = []
+    mail: List[Tuple[mailer.Invitation, str]] = []
     for start in range(0, len(fresh), size):
         created, taken = _create_chunk(org, viewer, fresh[start:start + size], send_email, job_id)
         for email in taken:
@@ -220,26 +220,49 @@ def invite_invitees(org: Organisation, viewer, invitees: List[Invitee], send_ema
             outcome.status, outcome.account_id = "invited", account.account_id
             outcome.message = MESSAGES["invited" if send_email else "invited_no_mail"]
             if send_email:
-                mail.append(_invitation(org, account, token, viewer))
+                mail.append((_invitation(org, account, token, viewer), account.account_id))
     if mail:
-        for email, why in mailer.send_invitations(mail).items():
-            if why:
-                by_email[email].outcome.message = f"Account created, but the e-mail was not sent ({why}). Use Resend."
+        mailer.queue_invitations(org.org_id, mail)
 
 
-def _created_by_job(org_id: str, emails: Set[str], job_id: str, by_email: Dict[str, Invitee]) -> Set[str]:
+def _created_by_job(org, emails: Set[str], job_id: str, by_email: Dict[str, Invitee], viewer) -> Set[str]:
     """Of these existing addresses, those whose account this import job created (an
-    earlier attempt of the same step): marked invited. Two BatchGets per 100."""
-    claims = Lookup.batch_get([accounts.email_lookup_key(org_id, e) for e in emails])
-    keys = [(org_id, c.account_id) for c in claims if c.account_id]
-    mine = set()
+    earlier attempt of the same step): marked invited. Their e-mails, if still
+    queued, get a fresh link and are queued again: the earlier message, if it was
+    sent at all, now carries a dead link and is skipped (mailer._current), so each
+    person gets exactly one. Two BatchGets per 100, plus the re-queued ones."""
+    claims = Lookup.batch_get([accounts.email_lookup_key(org.org_id, e) for e in emails])
+    keys = [(org.org_id, c.account_id) for c in claims if c.account_id]
+    mine, again = set(), []
     for account in Account.batch_get(keys) if keys else []:
         if account.invite_job == job_id and account.email in by_email:
             outcome = by_email[account.email].outcome
             outcome.status, outcome.account_id = "invited", account.account_id
             outcome.message = MESSAGES["invited" if account.invite_hash else "invited_no_mail"]
             mine.add(account.email)
+            if account.invite_state == "queued":
+                again.append(account)
+    if again:
+        _requeue(org, again, viewer)
     return mine
+
+
+def _requeue(org, stale: List[Account], viewer) -> None:
+    """A fresh token for accounts whose invitation may never have been queued, then queue them."""
+    mail = []
+    for account in stale:
+        old_hash = account.invite_hash
+        token, lookup, fields = invitation_fields(org.org_id, account.account_id, utcnow())
+        try:
+            with TransactWrite(connection=aws.dynamodb_connection()) as transaction:
+                transaction.save(lookup, condition=Lookup.key.does_not_exist())
+                accounts.stage(transaction, account, check_version=False, **fields,
+                               condition=(Account.invite_hash == old_hash) & (Account.invite_state == "queued"))
+        except TransactWriteError:
+            continue  # sent or changed meanwhile
+        mail.append((_invitation(org, account, token, viewer), account.account_id))
+    if mail:
+        mailer.queue_invitations(org.org_id, mail)
 
 
 def _known(org_id: str, emails: List[str]) -> Tuple[Set[str], Set[str]]:
@@ -268,7 +291,9 @@ def invitation_fields(org_id: str, account_id: str, now) -> Tuple[str, Lookup, d
     token = tokens.new_token()
     token_hash = tokens.hash_token(token)
     expires = now + INVITE_LIFETIME
-    fields = {"invite_state": "invited", "invite_hash": token_hash, "invited_at": now, "invite_expires_at": expires}
+    # queued: the mail queue's consumer records what SES did (mailer.deliver)
+    fields = {"invite_state": "queued", "invite_error": None, "invite_hash": token_hash, "invited_at": now,
+              "invite_expires_at": expires}
     lookup = Lookup(key=f"invite#{token_hash}", org_id=org_id, account_id=account_id,
                     valid_until=expires, expires_at=expires + LOOKUP_KEPT)
     return token, lookup, fields

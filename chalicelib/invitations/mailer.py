@@ -17,23 +17,59 @@ moto stores bulk sends unrendered (template name + data). The local outbox
 (`tools.local.outbox`) therefore renders each recipient's message with
 `render_message`, which fills the same app-rendered template the way SES does:
 it shows what a person would receive, without giving up bulk sending.
+
+Paced delivery (`queue_invitations` → the mail queue → `deliver`): invitations
+are not sent where they are created. They go to the mail queue in messages of
+up to 50 recipients; the queue's consumer sends them no faster than the
+account's sending rate (`GetSendQuota`'s MaxSendRate, read at run time, capped
+by CASELOAD_MAIL_MAX_RATE), which counts recipients, not calls. SES throttling
+is retried by botocore's standard retry mode (exponential backoff with
+jitter); recipients SES still refuses as throttled come back through the queue
+with a delay, up to MAIL_ATTEMPTS times. Every recipient ends with an outcome
+on their account: `invited` (SES accepted it), or `not_sent` with the reason
+(throttled after retries, rejected); bounces and complaints arrive later
+(suppression.py). Each message is claimed once (`mail#<batch id>` in Lookup,
+a conditional put) before anything is sent, so a redelivered message mails
+nobody twice, and an invitation replaced meanwhile (Resend, Revoke, accepted)
+is skipped: only the account's current token is ever mailed.
 """
 import hashlib
 import html
 import json
+import logging
 import os
 import re
+import threading
+import time
 from dataclasses import dataclass
+from datetime import timedelta
 from functools import lru_cache
-from typing import Dict, Iterable, List
+from typing import Callable, Dict, Iterable, List, Optional, Tuple
 
+import boto3
+from botocore.config import Config
 from botocore.exceptions import ClientError
 from jinja2 import Environment, FileSystemLoader, select_autoescape
+from pynamodb.exceptions import PutError, UpdateError
 
-from chalicelib.core import aws, config
+from chalicelib.core import aws, config, tokens
 from chalicelib.core.assets import asset_dir
+from chalicelib.core.models import Account, Lookup, utcnow
+
+log = logging.getLogger("caseload.mail")
 
 BULK_LIMIT = 50  # SES destinations per SendBulkTemplatedEmail call
+SES_ATTEMPTS = 6  # botocore standard retry mode: throttling retried with exponential backoff, 6 tries in all
+MAIL_CONSUMERS = 2  # the mail queue's consumers at most (its event source's maximum concurrency): they share the rate
+MAIL_ATTEMPTS = 4  # times a recipient SES answered "throttled" goes back through the queue
+RETRY_DELAY_SECONDS = 60  # then 120, 240 (SQS DelaySeconds, at most 900)
+DEFAULT_MAX_RATE = 14.0  # CASELOAD_MAIL_MAX_RATE's default: SES's rate for a new production account
+QUOTA_SECONDS = 300  # how long a GetSendQuota answer is used
+CLAIM_KEPT = timedelta(days=14)  # SQS keeps a message at most 14 days
+# Per-destination statuses of SendBulkTemplatedEmail that mean "try later".
+THROTTLED = {"AccountThrottled", "AccountDailyQuotaExceeded", "TransientFailure", "AccountSendingPaused"}
+REASONS = {"throttled": "SES kept refusing it as over the sending rate (throttled after retries)",
+           "rejected": "SES rejected it", "interrupted": "sending was interrupted"}
 PLACEHOLDERS = ("name", "org_name", "inviter", "link", "expires_on")
 _PLACEHOLDER = re.compile(r"{{({)?\s*(\w+)\s*}?}}")
 _ensured: set = set()
@@ -105,29 +141,140 @@ def _ensure_template(ses, kind: str) -> str:
     return name
 
 
-def send_invitations(invitations: Iterable[Invitation]) -> Dict[str, str]:
-    """Send each invitation; returns {email: "" when accepted by SES, else the reason}.
+# --------------------------------------------------------------------------- paced delivery
 
-    A rejected chunk (throttling, a bad address SES refuses) does not stop the
-    others: the caller reports per address.
-    """
-    ses = aws.client("ses")
-    name = _ensure_template(ses, "invite")
-    results: Dict[str, str] = {}
-    batch: List[Invitation] = []
-    for invitation in invitations:
-        batch.append(invitation)
-        if len(batch) == BULK_LIMIT:
-            results.update(_send_chunk(ses, name, batch))
-            batch = []
-    if batch:
-        results.update(_send_chunk(ses, name, batch))
-    return results
+def _ses_with_retries():
+    return _paced_client(os.environ.get("AWS_ENDPOINT_URL", ""), os.environ.get("AWS_DEFAULT_REGION", ""))
 
 
-def _send_chunk(ses, name: str, batch: List[Invitation]) -> Dict[str, str]:
+@lru_cache(maxsize=None)
+def _paced_client(endpoint: str, region: str):
+    """SES with botocore's standard retry mode: throttling errors retried with backoff and jitter."""
+    return boto3.client("ses", endpoint_url=endpoint or None, region_name=region or None,
+                        config=Config(retries={"mode": "standard", "max_attempts": int(
+                            os.environ.get("CASELOAD_SES_ATTEMPTS") or SES_ATTEMPTS)}))
+
+
+def queue_invitations(org_id: str, invitations: List[Tuple["Invitation", str]]) -> int:
+    """Queue (invitation, account_id) pairs for paced delivery, up to 50 per message;
+    returns the number of messages. The accounts wait in invite_state `queued`."""
+    sqs, sent = aws.client("sqs"), 0
+    for start in range(0, len(invitations), BULK_LIMIT):
+        _send_message(sqs, _message(org_id, invitations[start:start + BULK_LIMIT], attempt=0))
+        sent += 1
+    return sent
+
+
+def _message(org_id: str, batch, attempt: int) -> dict:
+    return {"org_id": org_id, "batch_id": tokens.new_id(), "attempt": attempt,
+            "invitations": [{"account_id": account_id, **invitation.__dict__} for invitation, account_id in batch]}
+
+
+def _send_message(sqs, message: dict, delay: int = 0) -> None:
+    sqs.send_message(QueueUrl=config.mail_queue_url(), MessageBody=json.dumps(message), DelaySeconds=delay)
+
+
+class Pacer:
+    """At most `rate` recipients in any one-second window: a token bucket of one
+    second's worth, refilled continuously. `clock`/`sleep` are swappable (the bench)."""
+
+    def __init__(self, rate: float, clock: Callable[[], float] = time.monotonic,
+                 sleep: Callable[[float], None] = time.sleep):
+        self.rate, self.clock, self.sleep = max(float(rate), 1.0), clock, sleep
+        self.tokens, self.at = self.rate, clock()
+
+    def acquire(self, count: int) -> None:
+        count = min(count, self.rate)
+        while True:
+            now = self.clock()
+            self.tokens = min(self.rate, self.tokens + (now - self.at) * self.rate)
+            self.at = now
+            if self.tokens >= count:
+                self.tokens -= count
+                return
+            self.sleep((count - self.tokens) / self.rate)
+
+
+_quota = {"rate": None, "read_at": 0.0}
+_pacer_lock = threading.Lock()
+_pacers: Dict[float, Pacer] = {}
+
+
+def sending_rate() -> float:
+    """Recipients per second: SES's MaxSendRate (read at run time, kept QUOTA_SECONDS),
+    never above CASELOAD_MAIL_MAX_RATE."""
+    cap = float(os.environ.get("CASELOAD_MAIL_MAX_RATE") or DEFAULT_MAX_RATE)
+    simulated = os.environ.get("CASELOAD_MAIL_SIMULATED_RATE")  # the emulator and the bench only (moto says 1)
+    if simulated:
+        return max(1.0, min(cap, float(simulated)))
+    if _quota["rate"] is None or time.monotonic() - _quota["read_at"] > QUOTA_SECONDS:
+        try:
+            _quota["rate"] = float(_ses_with_retries().get_send_quota().get("MaxSendRate") or cap)
+        except ClientError:
+            _quota["rate"] = cap
+        _quota["read_at"] = time.monotonic()
+    return max(1.0, min(cap, _quota["rate"]))
+
+
+def _pacer() -> Pacer:
+    rate = max(1.0, sending_rate() / MAIL_CONSUMERS)
+    with _pacer_lock:
+        return _pacers.setdefault(rate, Pacer(rate))
+
+
+def deliver(body: str, pacer: Optional[Pacer] = None) -> Dict[str, str]:
+    """One mail-queue message: claim it, send its current invitations at the sending
+    rate, record each recipient's outcome. Returns {account_id: outcome}."""
     try:
-        # The stack's configuration set routes bounces and complaints to the feedback topic.
+        message = json.loads(body)
+        org_id, batch_id, attempt = message["org_id"], message["batch_id"], int(message.get("attempt", 0))
+        items = [dict(i) for i in message["invitations"]]
+    except (TypeError, ValueError, KeyError):
+        log.warning("dropped a mail message that is not one")
+        return {}
+    try:  # once per message, whatever happens next: nobody is mailed twice
+        Lookup(key=f"mail#{batch_id}", org_id=org_id, expires_at=utcnow() + CLAIM_KEPT).save(
+            condition=Lookup.key.does_not_exist())
+    except PutError:
+        log.info("mail message delivered again: skipped", extra={"batch_id": batch_id})
+        return {}
+    current = _current(org_id, items)
+    if not current:
+        return {}
+    (pacer or _pacer()).acquire(len(current))
+    outcomes = _send_bulk(current)
+    retry = [i for i in current if outcomes[i["account_id"]] == "throttled"]
+    if retry and attempt + 1 < MAIL_ATTEMPTS:
+        again = {"org_id": org_id, "batch_id": tokens.new_id(), "attempt": attempt + 1, "invitations": retry}
+        _send_message(aws.client("sqs"), again, min(900, RETRY_DELAY_SECONDS * 2 ** attempt))
+        for item in retry:
+            outcomes[item["account_id"]] = "retrying"
+    for item in current:
+        _record(org_id, item, outcomes[item["account_id"]])
+    return outcomes
+
+
+def _current(org_id: str, items: List[dict]) -> List[dict]:
+    """The invitations that are still their account's current one and not yet sent."""
+    found = {a.account_id: a for a in Account.batch_get([(org_id, i["account_id"]) for i in items])}
+    current = []
+    for item in items:
+        account = found.get(item["account_id"])
+        token = item["link"].rsplit("/", 1)[-1]
+        if account and account.status == "provisioned" and account.invite_state == "queued" \
+                and account.invite_hash == tokens.hash_token(token):
+            item["token_hash"] = account.invite_hash
+            current.append(item)
+    return current
+
+
+def _send_bulk(items: List[dict]) -> Dict[str, str]:
+    """{account_id: sent | throttled | rejected: why} for one SendBulkTemplatedEmail."""
+    ses = _ses_with_retries()
+    fields = Invitation.__dataclass_fields__
+    batch = [Invitation(**{k: v for k, v in i.items() if k in fields}) for i in items]
+    try:
+        name = _ensure_template(ses, "invite")
         configuration_set = os.environ.get("CASELOAD_MAIL_CONFIGURATION_SET")
         reply = ses.send_bulk_templated_email(
             **({"ConfigurationSetName": configuration_set} if configuration_set else {}),
@@ -135,12 +282,37 @@ def _send_chunk(ses, name: str, batch: List[Invitation]) -> Dict[str, str]:
             DefaultTemplateData=json.dumps({key: "" for key in PLACEHOLDERS}),
             Destinations=[{"Destination": {"ToAddresses": [i.email]},
                            "ReplacementTemplateData": json.dumps(i.data())} for i in batch])
-    except ClientError as exc:  # rejected, throttled, quota: reported per address, never a 500
-        return {i.email: f"SES refused it: {exc.response['Error'].get('Message', '')}" for i in batch}
+    except ClientError as exc:  # after botocore's retries
+        error = exc.response.get("Error", {})
+        if error.get("Code") in ("Throttling", "ThrottlingException", "TooManyRequestsException"):
+            return {i["account_id"]: "throttled" for i in items}
+        return {i["account_id"]: f"rejected: {error.get('Message') or error.get('Code')}" for i in items}
     statuses = reply.get("Status", [])
-    results = {}
-    for index, invitation in enumerate(batch):
+    outcomes = {}
+    for index, item in enumerate(items):
         status = statuses[index] if index < len(statuses) else {}
-        failed = status.get("Status") not in (None, "Success")
-        results[invitation.email] = (status.get("Error") or status.get("Status")) if failed else ""
-    return results
+        code = status.get("Status") or "Success"
+        if code == "Success":
+            outcomes[item["account_id"]] = "sent"
+        elif code in THROTTLED:
+            outcomes[item["account_id"]] = "throttled"
+        else:
+            outcomes[item["account_id"]] = f"rejected: {status.get('Error') or code}"
+    return outcomes
+
+
+def _record(org_id: str, item: dict, outcome: str) -> None:
+    """The recipient's outcome on their account, only while this invitation is still current."""
+    if outcome == "retrying":
+        return
+    if outcome == "sent":
+        actions = [Account.invite_state.set("invited"), Account.invite_error.remove()]
+    else:
+        reason = REASONS["throttled"] if outcome == "throttled" else f"{REASONS['rejected']} ({outcome[10:]})"
+        actions = [Account.invite_state.set("not_sent"), Account.invite_error.set(reason[:300])]
+    try:
+        Account(org_id=org_id, account_id=item["account_id"]).update(
+            actions=actions, condition=(Account.invite_hash == item["token_hash"]) & (Account.invite_state == "queued"),
+            add_version_condition=False)
+    except UpdateError:
+        pass  # replaced meanwhile (Resend, Revoke, accepted): that one's outcome counts

@@ -5,12 +5,14 @@ from dataclasses import asdict
 from chalice import Blueprint, Rate
 
 from chalicelib.core import config
+from chalicelib.invitations import mailer
 from chalicelib.jobs import runner
 from chalicelib.metrics import reconcile, stream
 
 bp = Blueprint(__name__)
 # The stack's own queue (deploy/names.py), named with the stage's prefix.
 JOBS_QUEUE = f"{config.table_prefix()}jobs"
+MAIL_QUEUE = f"{config.table_prefix()}mail"
 
 # Chalice needs the ARN as a literal when the app is imported; the deploy
 # template replaces it with the table's StreamArn (Fn::GetAtt).
@@ -42,3 +44,10 @@ def run_jobs(event):
 @bp.schedule(Rate(1, unit=Rate.MINUTES), name="sweep_jobs")
 def sweep_jobs(event):
     return runner.sweep()
+
+
+@bp.on_sqs_message(queue=MAIL_QUEUE, batch_size=1, maximum_concurrency=mailer.MAIL_CONSUMERS, name="send_mail")
+def send_mail(event):
+    """Invitation e-mails, 50 recipients a message, at SES's sending rate (mailer.deliver)."""
+    for record in event:
+        mailer.deliver(record.body)

@@ -34,7 +34,7 @@ class Row:
     staff_email: Optional[str]
     last_visit: Optional[datetime]
     created_at: datetime
-    invite: Optional[str] = None  # invited | expired | bounced | complained | revoked, on Provisioned rows
+    invite: Optional[str] = None  # lifecycle.invitation_state, on Provisioned rows
 
     def as_dict(self, group_names: dict) -> dict:
         return {"account_id": self.account_id, "name": self.name, "email": self.email, "role": self.role,

@@ -29,6 +29,9 @@ LOCAL_ENV = {
     "CASELOAD_MAIL_SENDER": "Caseload <no-reply@caseload.test>",
     "CASELOAD_MAIL_DOMAIN": "caseload.test",
     "CASELOAD_SECRET_KEY": "local-only-secret-key-change-me-in-production",
+    # moto's GetSendQuota says MaxSendRate 1; the emulator stands for an account allowed 1,000 a second.
+    "CASELOAD_MAIL_SIMULATED_RATE": "1000",
+    "CASELOAD_MAIL_MAX_RATE": "1000",
 }
 
 
@@ -168,14 +171,17 @@ def create_resources() -> dict:
     prefix = os.environ["CASELOAD_TABLE_PREFIX"]
     queue_url = sqs.create_queue(QueueName=f"{prefix}uploads")["QueueUrl"]
     jobs_queue_url = sqs.create_queue(QueueName=f"{prefix}jobs")["QueueUrl"]
+    mail_queue_url = sqs.create_queue(QueueName=f"{prefix}mail")["QueueUrl"]
     queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
     s3.put_bucket_notification_configuration(Bucket=bucket, NotificationConfiguration={"QueueConfigurations": [{
         "QueueArn": queue_arn, "Events": ["s3:ObjectCreated:*"],
         "Filter": {"Key": {"FilterRules": [{"Name": "prefix", "Value": "uploads/"}]}}}]})
     os.environ["CASELOAD_UPLOAD_QUEUE_URL"] = queue_url
     os.environ["CASELOAD_JOBS_QUEUE_URL"] = jobs_queue_url
+    os.environ["CASELOAD_MAIL_QUEUE_URL"] = mail_queue_url
     ses.verify_domain_identity(Domain=os.environ["CASELOAD_MAIL_DOMAIN"])
-    return {"bucket": bucket, "queue_url": queue_url, "queue_arn": queue_arn, "jobs_queue_url": jobs_queue_url}
+    return {"bucket": bucket, "queue_url": queue_url, "queue_arn": queue_arn, "jobs_queue_url": jobs_queue_url,
+            "mail_queue_url": mail_queue_url}
 
 
 class _Context:
