@@ -31,7 +31,7 @@ QUEUE_CONSUME_ACTIONS = ["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueu
                          "sqs:ChangeMessageVisibility"]
 MAIL_ACTIONS = ["ses:SendEmail", "ses:SendRawEmail", "ses:SendTemplatedEmail", "ses:SendBulkTemplatedEmail"]
 ALL_TABLES = ("Organisation", "Account", "Session", "Activity", "Group", "Lookup", "SearchToken", "Metric",
-              "Throttle", "Job")
+              "Throttle", "Job", "IdempotencyKey")
 
 
 @dataclass(frozen=True)

@@ -53,6 +53,61 @@ def test_the_same_idempotency_key_records_once(http, org):
     assert _post(http, key, body, **{"idempotency-key": "evt-42"}).status_code == 201
     again = _post(http, key, body, **{"idempotency-key": "evt-42"})
     assert again.status_code == 200 and reply_json(again)["duplicate"] is True
+    assert _activities(org) == 1
+
+
+def _activities(org) -> int:
+    from chalicelib.activity.timeline import account_key
+    from chalicelib.core.models import Activity
+
+    return sum(1 for a in Activity.query(account_key(org.org_id, org.client.account_id)) if a.kind == "activity")
+
+
+def test_the_same_key_with_another_body_is_refused_and_records_nothing(http, org):
+    key = _key(org)
+    first = {"account_id": org.client.account_id, "kind": "workshop_attended"}
+    assert _post(http, key, first, **{"idempotency-key": "evt-7"}).status_code == 201
+    other = _post(http, key, {**first, "kind": "course_completed"}, **{"idempotency-key": "evt-7"})
+    assert other.status_code == 422
+    assert reply_json(other)["code"] == "idempotency_mismatch" and "different request body" in reply_json(other)["message"]
+    assert _activities(org) == 1
+
+
+def test_a_crash_after_recording_then_a_retry_records_once_and_answers_as_first(http, org, monkeypatch):
+    """The key, the activity and the visit are one transaction: a crash before it records
+    nothing (the retry records once); a crash after it (the answer lost) is answered from the key."""
+    from chalicelib.activity import platform_api
+
+    key = _key(org)
+    body = {"account_id": org.client.account_id, "kind": "workshop_attended",
+            "occurred_at": (datetime.now(timezone.utc) - timedelta(hours=1)).isoformat()}
+    real = platform_api.TransactWrite
+
+    class CrashBefore(real):
+        def __exit__(self, *args):
+            raise ConnectionError("Lambda killed before the commit")
+
+    monkeypatch.setattr(platform_api, "TransactWrite", CrashBefore)
+    with pytest.raises(ConnectionError):
+        platform_api.record(api_keys.Caller(org.org_id, "k", "Platform"), body, "evt-9")
+    assert _activities(org) == 0
+
+    class CrashAfter(real):
+        def __exit__(self, *args):
+            super().__exit__(*args)
+            raise ConnectionError("Lambda killed after the commit, before answering")
+
+    monkeypatch.setattr(platform_api, "TransactWrite", CrashAfter)
+    with pytest.raises(ConnectionError):
+        platform_api.record(api_keys.Caller(org.org_id, "k", "Platform"), body, "evt-9")
+    monkeypatch.undo()
+    assert _activities(org) == 1
+    retry = _post(http, key, body, **{"idempotency-key": "evt-9"})
+    assert retry.status_code == 200
+    answer = reply_json(retry)
+    assert answer["duplicate"] is True and answer["kind"] == "workshop_attended"
+    assert answer["occurred_at"] == datetime.fromisoformat(body["occurred_at"]).isoformat()
+    assert _activities(org) == 1
 
 
 @pytest.mark.parametrize("authorization", ["", "Bearer", "Bearer cl_nope", "Basic abc", "Bearer " + "x" * 5000])

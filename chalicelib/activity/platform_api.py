@@ -2,19 +2,29 @@
 
 An activity counts as a visit: it moves the person's last visit (never
 backwards) and their active days, so Engagement follows through the stream.
-A repeated Idempotency-Key records nothing the second time.
+
+Idempotency: the Idempotency-Key, the activity and the visit are written in one
+DynamoDB transaction, the key holding a SHA-256 of the request body and the
+answer given. So a retry after any crash either finds nothing (and records
+the activity once) or finds the key (and gets the original answer, marked
+`duplicate`); the same key with another body is refused (422), never
+silently taken for a duplicate.
 """
+import hashlib
+import json
 import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Optional
 
-from pynamodb.exceptions import PutError
+from pynamodb.exceptions import DoesNotExist, TransactWriteError
+from pynamodb.transactions import TransactWrite
 
 from chalicelib.activity import timeline
 from chalicelib.activity.api_keys import Caller
+from chalicelib.core import aws
 from chalicelib.core.errors import NotFound, ValidationError
-from chalicelib.core.models import Lookup, utcnow
+from chalicelib.core.models import Account, IdempotencyKey, utcnow
 from chalicelib.people import accounts
 
 KIND = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
@@ -22,7 +32,7 @@ MAX_DESCRIPTION = 500
 OLDEST = timedelta(days=90)
 CLOCK_SKEW = timedelta(minutes=5)
 IDEMPOTENCY_KEY = re.compile(r"^[A-Za-z0-9_.:-]{1,100}$")
-REMEMBER_KEYS = timedelta(days=1)
+REMEMBER_KEYS = timedelta(days=1)  # a key answers with its original response this long
 
 
 @dataclass
@@ -55,7 +65,38 @@ def _occurred_at(raw) -> datetime:
     return moment
 
 
+def payload_hash(body: dict) -> str:
+    """SHA-256 of the body's fields that carry a value (an omitted field and a null are the same request)."""
+    given = {k: v for k, v in body.items() if v not in (None, "")}
+    return hashlib.sha256(json.dumps(given, sort_keys=True, separators=(",", ":"), default=str).encode()).hexdigest()
+
+
+def _replay(org_id: str, idempotency_key: str, digest: str) -> Optional[Recorded]:
+    """The original answer for a key already used with this body; 422 for another body."""
+    try:
+        item = IdempotencyKey.get(f"{org_id}#{idempotency_key}", consistent_read=True)
+    except DoesNotExist:
+        return None
+    if item.created_at + REMEMBER_KEYS <= utcnow():
+        return None  # older than the promised window: a new request
+    if item.payload_hash != digest:
+        error = ValidationError("This Idempotency-Key was already used with a different request body: "
+                                "use a new key for a new activity.", field="Idempotency-Key", code="idempotency_mismatch")
+        error.status = 422
+        raise error
+    original = item.response
+    return Recorded(original["account_id"], original["kind"], datetime.fromisoformat(original["occurred_at"]),
+                    duplicate=True)
+
+
 def record(caller: Caller, body: dict, idempotency_key: Optional[str] = None) -> Recorded:
+    if idempotency_key is not None and not IDEMPOTENCY_KEY.match(idempotency_key):
+        raise ValidationError("Idempotency-Key: 1–100 letters, digits or _.:-", field="Idempotency-Key")
+    digest = payload_hash(body)
+    if idempotency_key is not None:
+        replayed = _replay(caller.org_id, idempotency_key, digest)
+        if replayed:
+            return replayed
     kind = str(body.get("kind") or "")
     if not KIND.match(kind):
         raise ValidationError("kind: a lower-case name of at most 40 letters, digits or _, e.g. course_completed.",
@@ -65,21 +106,32 @@ def record(caller: Caller, body: dict, idempotency_key: Optional[str] = None) ->
         raise ValidationError(f"description: at most {MAX_DESCRIPTION} characters of text.", field="description")
     when = _occurred_at(body.get("occurred_at"))
     account = _target(caller.org_id, body)
-    if idempotency_key is not None:
-        if not IDEMPOTENCY_KEY.match(idempotency_key):
-            raise ValidationError("Idempotency-Key: 1–100 letters, digits or _.:-", field="Idempotency-Key")
-        try:
-            Lookup(key=f"idem#{caller.org_id}#{idempotency_key}", org_id=caller.org_id,
-                   account_id=account.account_id, expires_at=utcnow() + REMEMBER_KEYS).save(
-                condition=Lookup.key.does_not_exist())
-        except PutError as error:
-            if error.cause_response_code != "ConditionalCheckFailedException":
-                raise
-            return Recorded(account.account_id, kind, when, duplicate=True)
-    timeline.record(caller.org_id, account.account_id, "activity", None, when=when, activity=kind,
-                      description=description or None, source=caller.label or "API")
-    accounts.record_visit(account, when)
-    return Recorded(account.account_id, kind, when, duplicate=False)
+    recorded = Recorded(account.account_id, kind, when, duplicate=False)
+    activity = timeline.new_activity(caller.org_id, account.account_id, "activity", None, when, activity=kind,
+                                     description=description or None, source=caller.label or "API")
+    accounts.note_visit(account, when)
+    account.derive_keys()
+    try:
+        with TransactWrite(connection=aws.dynamodb_connection()) as transaction:
+            if idempotency_key is not None:
+                transaction.save(IdempotencyKey(
+                    key=f"{caller.org_id}#{idempotency_key}", org_id=caller.org_id, payload_hash=digest,
+                    response={**recorded.as_dict(), "duplicate": False}, created_at=utcnow(),
+                    expires_at=utcnow() + REMEMBER_KEYS), condition=IdempotencyKey.key.does_not_exist())
+            transaction.save(activity)
+            transaction.update(account, actions=[
+                Account.last_visit.set(account.last_visit), Account.active_days.set(account.active_days),
+                Account.visit_day.set(account.visit_day), Account.s_visit.set(account.s_visit)],
+                add_version_condition=False)
+    except TransactWriteError as exc:
+        reasons = exc.cancellation_reasons or []
+        if idempotency_key is not None and reasons and reasons[0] is not None \
+                and reasons[0].code == "ConditionalCheckFailed":
+            replayed = _replay(caller.org_id, idempotency_key, digest)  # the same key, concurrently
+            if replayed:
+                return replayed
+        raise
+    return recorded
 
 
 def _target(org_id: str, body: dict):

@@ -422,6 +422,9 @@ class Job(Model):
     params = JSONAttribute(default=dict)  # what it was started with
     cursor = JSONAttribute(default=dict)
     summary = JSONAttribute(default=dict)  # counts and results shown to the person
+    # E-mails the job queued, as the mail queue reports them (atomic counters: consumers run apart).
+    mail_sent = NumberAttribute(default=0)
+    mail_not_sent = NumberAttribute(default=0)
     created_at = UTCDateTimeAttribute(default=utcnow)
     created_key = UnicodeAttribute(null=True)
     updated_at = UTCDateTimeAttribute(default=utcnow)
@@ -436,7 +439,24 @@ class Job(Model):
         return super().serialize(null_check=null_check)
 
 
-ALL_MODELS = (Organisation, Account, Session, Activity, Group, Lookup, SearchToken, Metric, Throttle, Job)
+class IdempotencyKey(Model):
+    """A client's Idempotency-Key on POST /api/v1/activities, bound to a hash of the
+    request body and holding the answer given; written in the same transaction as
+    the activity and the visit (chalicelib.activity.platform_api)."""
+
+    class Meta(_BaseMeta):
+        table_name = _table("idempotency_keys")
+
+    key = UnicodeAttribute(hash_key=True)  # org_id#the client's key
+    org_id = UnicodeAttribute()
+    payload_hash = UnicodeAttribute()
+    response = JSONAttribute(default=dict)
+    created_at = UTCDateTimeAttribute(default=utcnow)
+    expires_at = TTLAttribute(null=True)  # housekeeping; the window is checked in code
+
+
+ALL_MODELS = (Organisation, Account, Session, Activity, Group, Lookup, SearchToken, Metric, Throttle, Job,
+              IdempotencyKey)
 TTL_ATTRIBUTE = "expires_at"
 
 

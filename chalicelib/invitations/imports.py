@@ -125,7 +125,16 @@ def job_view(job: Job) -> dict:
             "rows_done": int(job.done) if job.phase == "importing" or job.status == "done" else 0,
             "planned": int(summary.get("planned") or 0), "errors": summary.get("errors") or [],
             "has_report": bool(summary.get("report")), "send_email": job.params.get("send_email"),
-            "job": jobs.view(job)}
+            "mail": _mail_counts(job), "job": jobs.view(job)}
+
+
+def _mail_counts(job: Job) -> Optional[dict]:
+    """What became of the import's e-mails: sent, not sent (the people show Not sent; Resend), still queued."""
+    if job.phase != "importing" or not job.params.get("send_email"):
+        return None
+    invited = int(((job.summary or {}).get("result") or {}).get("invited", 0))
+    sent, not_sent = int(job.mail_sent or 0), int(job.mail_not_sent or 0)
+    return {"sent": sent, "not_sent": not_sent, "queued": max(0, invited - sent - not_sent)}
 
 
 def commit_import(viewer, job_id: str, send_email: bool = True) -> Job:

@@ -222,7 +222,7 @@ def invite_invitees(org: Organisation, viewer, invitees: List[Invitee], send_ema
             if send_email:
                 mail.append((_invitation(org, account, token, viewer), account.account_id))
     if mail:
-        mailer.queue_invitations(org.org_id, mail)
+        mailer.queue_invitations(org.org_id, mail, job_id)
 
 
 def _created_by_job(org, emails: Set[str], job_id: str, by_email: Dict[str, Invitee], viewer) -> Set[str]:
@@ -243,11 +243,11 @@ def _created_by_job(org, emails: Set[str], job_id: str, by_email: Dict[str, Invi
             if account.invite_state == "queued":
                 again.append(account)
     if again:
-        _requeue(org, again, viewer)
+        _requeue(org, again, viewer, job_id)
     return mine
 
 
-def _requeue(org, stale: List[Account], viewer) -> None:
+def _requeue(org, stale: List[Account], viewer, job_id: str) -> None:
     """A fresh token for accounts whose invitation may never have been queued, then queue them."""
     mail = []
     for account in stale:
@@ -262,7 +262,7 @@ def _requeue(org, stale: List[Account], viewer) -> None:
             continue  # sent or changed meanwhile
         mail.append((_invitation(org, account, token, viewer), account.account_id))
     if mail:
-        mailer.queue_invitations(org.org_id, mail)
+        mailer.queue_invitations(org.org_id, mail, job_id)
 
 
 def _known(org_id: str, emails: List[str]) -> Tuple[Set[str], Set[str]]:

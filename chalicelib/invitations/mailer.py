@@ -52,9 +52,9 @@ from botocore.exceptions import ClientError
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from pynamodb.exceptions import PutError, UpdateError
 
-from chalicelib.core import aws, config, tokens
+from chalicelib.core import aws, config, logs, tokens
 from chalicelib.core.assets import asset_dir
-from chalicelib.core.models import Account, Lookup, utcnow
+from chalicelib.core.models import Account, Job, Lookup, utcnow
 
 log = logging.getLogger("caseload.mail")
 
@@ -155,18 +155,19 @@ def _paced_client(endpoint: str, region: str):
                             os.environ.get("CASELOAD_SES_ATTEMPTS") or SES_ATTEMPTS)}))
 
 
-def queue_invitations(org_id: str, invitations: List[Tuple["Invitation", str]]) -> int:
+def queue_invitations(org_id: str, invitations: List[Tuple["Invitation", str]], job_id: Optional[str] = None) -> int:
     """Queue (invitation, account_id) pairs for paced delivery, up to 50 per message;
-    returns the number of messages. The accounts wait in invite_state `queued`."""
+    returns the number of messages. The accounts wait in invite_state `queued`; the
+    job (an import), if named, counts what became of them (Job.mail_sent / mail_not_sent)."""
     sqs, sent = aws.client("sqs"), 0
     for start in range(0, len(invitations), BULK_LIMIT):
-        _send_message(sqs, _message(org_id, invitations[start:start + BULK_LIMIT], attempt=0))
+        _send_message(sqs, _message(org_id, invitations[start:start + BULK_LIMIT], 0, job_id))
         sent += 1
     return sent
 
 
-def _message(org_id: str, batch, attempt: int) -> dict:
-    return {"org_id": org_id, "batch_id": tokens.new_id(), "attempt": attempt,
+def _message(org_id: str, batch, attempt: int, job_id: Optional[str] = None) -> dict:
+    return {"org_id": org_id, "batch_id": tokens.new_id(), "attempt": attempt, "job_id": job_id,
             "invitations": [{"account_id": account_id, **invitation.__dict__} for invitation, account_id in batch]}
 
 
@@ -229,9 +230,30 @@ def deliver(body: str, pacer: Optional[Pacer] = None) -> Dict[str, str]:
         message = json.loads(body)
         org_id, batch_id, attempt = message["org_id"], message["batch_id"], int(message.get("attempt", 0))
         items = [dict(i) for i in message["invitations"]]
+        job_id = message.get("job_id")
     except (TypeError, ValueError, KeyError):
         log.warning("dropped a mail message that is not one")
         return {}
+    with logs.correlated(batch_id, batch_id=batch_id, org_id=org_id, attempt=attempt):
+        outcomes = _deliver(org_id, batch_id, attempt, items, pacer, job_id)
+    if job_id and outcomes:
+        _count_for_job(job_id, outcomes)
+    return outcomes
+
+
+def _count_for_job(job_id: str, outcomes: Dict[str, str]) -> None:
+    sent = sum(1 for o in outcomes.values() if o == "sent")
+    failed = sum(1 for o in outcomes.values() if o not in ("sent", "retrying"))
+    actions = ([Job.mail_sent.add(sent)] if sent else []) + ([Job.mail_not_sent.add(failed)] if failed else [])
+    if actions:
+        try:
+            Job(job_id=job_id).update(actions=actions, condition=Job.job_id.exists())
+        except UpdateError:
+            pass  # the job is gone (kept 30 days): the accounts still say what happened
+
+
+def _deliver(org_id: str, batch_id: str, attempt: int, items: List[dict], pacer: Optional[Pacer],
+             job_id: Optional[str] = None) -> Dict[str, str]:
     try:  # once per message, whatever happens next: nobody is mailed twice
         Lookup(key=f"mail#{batch_id}", org_id=org_id, expires_at=utcnow() + CLAIM_KEPT).save(
             condition=Lookup.key.does_not_exist())
@@ -245,12 +267,20 @@ def deliver(body: str, pacer: Optional[Pacer] = None) -> Dict[str, str]:
     outcomes = _send_bulk(current)
     retry = [i for i in current if outcomes[i["account_id"]] == "throttled"]
     if retry and attempt + 1 < MAIL_ATTEMPTS:
-        again = {"org_id": org_id, "batch_id": tokens.new_id(), "attempt": attempt + 1, "invitations": retry}
+        again = {"org_id": org_id, "batch_id": tokens.new_id(), "attempt": attempt + 1, "job_id": job_id,
+                 "invitations": retry}
         _send_message(aws.client("sqs"), again, min(900, RETRY_DELAY_SECONDS * 2 ** attempt))
         for item in retry:
             outcomes[item["account_id"]] = "retrying"
     for item in current:
         _record(org_id, item, outcomes[item["account_id"]])
+    counts = {}
+    for outcome in outcomes.values():
+        counts[outcome.split(":")[0]] = counts.get(outcome.split(":")[0], 0) + 1
+    log.info("mail batch delivered", extra={"outcomes": counts})
+    for account_id, outcome in outcomes.items():
+        if outcome.startswith("rejected") or (outcome == "throttled"):
+            log.warning("invitation not sent", extra={"account_id": account_id, "reason": outcome})
     return outcomes
 
 

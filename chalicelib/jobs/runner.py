@@ -20,6 +20,7 @@ from typing import Optional
 
 from pynamodb.exceptions import DoesNotExist, UpdateError
 
+from chalicelib.core import logs
 from chalicelib.core.errors import CaseloadError
 from chalicelib.core.models import JOB_DUE, Job, utcnow
 from chalicelib.core.tokens import new_id
@@ -58,6 +59,11 @@ def _read(job_id: str) -> Optional[Job]:
 
 
 def run_step(job_id: str, seq: int) -> str:
+    with logs.correlated(job_id, job_id=job_id, seq=seq):
+        return _run_step(job_id, seq)
+
+
+def _run_step(job_id: str, seq: int) -> str:
     job = _read(job_id)
     for pause in EARLY_WAITS:  # sent before its predecessor committed: give the commit a moment
         if job is None or job.status != "running" or int(job.step_seq) != seq - 1:

@@ -127,6 +127,12 @@ class CsvProblem(Reply):
     problem: str
 
 
+class MailCounts(Reply):
+    sent: int = Field(description="Accepted by SES")
+    not_sent: int = Field(description="Not sent (throttled after retries, or rejected): shown as Not sent; Resend")
+    queued: int = Field(description="Still waiting in the mail queue")
+
+
 class ImportJob(Reply):
     job_id: str
     filename: Optional[str]
@@ -139,6 +145,7 @@ class ImportJob(Reply):
     has_report: bool
     send_email: Optional[bool]
     errors: list[CsvProblem]
+    mail: Optional[MailCounts] = Field(None, description="Once importing with e-mails: what became of them")
     job: JobStatus = Field(description="The background job: state, progress, a message to show, Cancel/Retry")
 
 

@@ -12,7 +12,7 @@ from typing import Optional
 
 from chalice import Response
 
-from chalicelib.core import config, tokens
+from chalicelib.core import config, logs, tokens
 from chalicelib.core.errors import (
     CaseloadError,
     Forbidden,
@@ -94,6 +94,13 @@ def _uses_api_key(req) -> bool:
 
 
 def middleware(event, get_response):
+    """Every request's logs carry its id as the correlation id (API Gateway's request id)."""
+    request_id = str((getattr(event, "context", None) or {}).get("requestId") or "")[:64] or tokens.new_token()[:16]
+    with logs.correlated(request_id, path=event.path, method=event.method):
+        return _guarded(event, get_response)
+
+
+def _guarded(event, get_response):
     req = event
     token = _current.set(req)
     try:
