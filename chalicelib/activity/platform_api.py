@@ -24,7 +24,7 @@ from chalicelib.activity import timeline
 from chalicelib.activity.api_keys import Caller
 from chalicelib.core import aws
 from chalicelib.core.errors import NotFound, ValidationError
-from chalicelib.core.models import Account, IdempotencyKey, utcnow
+from chalicelib.core.models import IdempotencyKey, utcnow
 from chalicelib.people import accounts
 
 KIND = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
@@ -109,8 +109,7 @@ def record(caller: Caller, body: dict, idempotency_key: Optional[str] = None) ->
     recorded = Recorded(account.account_id, kind, when, duplicate=False)
     activity = timeline.new_activity(caller.org_id, account.account_id, "activity", None, when, activity=kind,
                                      description=description or None, source=caller.label or "API")
-    accounts.note_visit(account, when)
-    account.derive_keys()
+    visit = accounts.visit_fields(account, when)
     try:
         with TransactWrite(connection=aws.dynamodb_connection()) as transaction:
             if idempotency_key is not None:
@@ -119,10 +118,7 @@ def record(caller: Caller, body: dict, idempotency_key: Optional[str] = None) ->
                     response={**recorded.as_dict(), "duplicate": False}, created_at=utcnow(),
                     expires_at=utcnow() + REMEMBER_KEYS), condition=IdempotencyKey.key.does_not_exist())
             transaction.save(activity)
-            transaction.update(account, actions=[
-                Account.last_visit.set(account.last_visit), Account.active_days.set(account.active_days),
-                Account.visit_day.set(account.visit_day), Account.s_visit.set(account.s_visit)],
-                add_version_condition=False)
+            accounts.stage(transaction, account, check_version=False, **visit)  # the visit, as record_visit
     except TransactWriteError as exc:
         reasons = exc.cancellation_reasons or []
         if idempotency_key is not None and reasons and reasons[0] is not None \
