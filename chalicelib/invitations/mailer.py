@@ -41,6 +41,7 @@ import os
 import re
 import threading
 import time
+from collections import deque
 from dataclasses import dataclass
 from datetime import timedelta
 from functools import lru_cache
@@ -176,24 +177,34 @@ def _send_message(sqs, message: dict, delay: int = 0) -> None:
 
 
 class Pacer:
-    """At most `rate` recipients in any one-second window: a token bucket of one
-    second's worth, refilled continuously. `clock`/`sleep` are swappable (the bench)."""
+    """At most `rate` recipients in any one-second window (a sliding window of what
+    was sent, so even bursts at a window's edges stay within the rate).
+    `clock`/`sleep` are swappable (the bench computes the pacing instead of waiting)."""
+
+    WINDOW = 1.0
 
     def __init__(self, rate: float, clock: Callable[[], float] = time.monotonic,
                  sleep: Callable[[float], None] = time.sleep):
         self.rate, self.clock, self.sleep = max(float(rate), 1.0), clock, sleep
-        self.tokens, self.at = self.rate, clock()
+        self.sent: deque = deque()  # (time, recipients) within the last window
+        self.lock = threading.Lock()
+
+    @property
+    def chunk(self) -> int:
+        """Recipients per SendBulkTemplatedEmail call: never more than one second's worth."""
+        return max(1, min(BULK_LIMIT, int(self.rate)))
 
     def acquire(self, count: int) -> None:
-        count = min(count, self.rate)
-        while True:
-            now = self.clock()
-            self.tokens = min(self.rate, self.tokens + (now - self.at) * self.rate)
-            self.at = now
-            if self.tokens >= count:
-                self.tokens -= count
-                return
-            self.sleep((count - self.tokens) / self.rate)
+        count = min(count, self.chunk)
+        with self.lock:
+            while True:
+                now = self.clock()
+                while self.sent and self.sent[0][0] <= now - self.WINDOW:
+                    self.sent.popleft()
+                if sum(n for _t, n in self.sent) + count <= self.rate:
+                    self.sent.append((now, count))
+                    return
+                self.sleep(max(self.sent[0][0] + self.WINDOW - now, 1e-6))
 
 
 _quota = {"rate": None, "read_at": 0.0}
@@ -263,8 +274,12 @@ def _deliver(org_id: str, batch_id: str, attempt: int, items: List[dict], pacer:
     current = _current(org_id, items)
     if not current:
         return {}
-    (pacer or _pacer()).acquire(len(current))
-    outcomes = _send_bulk(current)
+    pacer = pacer or _pacer()
+    outcomes: Dict[str, str] = {}
+    for start in range(0, len(current), pacer.chunk):
+        part = current[start:start + pacer.chunk]
+        pacer.acquire(len(part))
+        outcomes.update(_send_bulk(part))
     retry = [i for i in current if outcomes[i["account_id"]] == "throttled"]
     if retry and attempt + 1 < MAIL_ATTEMPTS:
         again = {"org_id": org_id, "batch_id": tokens.new_id(), "attempt": attempt + 1, "job_id": job_id,
