@@ -66,8 +66,8 @@ ACCESS: Dict[str, Access] = {
         stream=("Account",),
         send_queues=("StreamFailureQueue",),
     ),
-    # Scheduled recount from the accounts (the source of truth) into the counters.
-    "reconcile_metrics": Access(read=("Organisation", "Account", "Metric"), write=("Metric",)),
+    # Hourly: one recount job per organisation (run by run_jobs, from the accounts into the counters).
+    "reconcile_metrics": Access(read=("Organisation",), write=("Job",), send_queues=("JobQueue",)),
     # Upload queue -> CSV import: reads the file, creates accounts, sends invitations.
     "invite_uploads": Access(
         read=ALL_TABLES, write=("Account", "Lookup", "Activity", "Group", "Job"),
@@ -78,9 +78,9 @@ ACCESS: Dict[str, Access] = {
     # API may do, since the steps do it on a person's behalf.
     "run_jobs": Access(
         read=ALL_TABLES,
-        write=tuple(t for t in ALL_TABLES if t not in ("Metric", "SearchToken")),
-        get_objects=("uploads/", "exports/", "reports/", "plans/"),
-        put_objects=("exports/", "reports/", "plans/"),
+        write=tuple(t for t in ALL_TABLES if t != "SearchToken"),  # Metric: the reconciliation's repairs
+        get_objects=("uploads/", "exports/", "reports/", "plans/", "reconcile/"),
+        put_objects=("exports/", "reports/", "plans/", "reconcile/"),
         delete_objects=("uploads/",),
         consume_queues=("JobQueue",), send_queues=("JobQueue", "MailQueue"),
         mail=True,

@@ -41,6 +41,7 @@ def bucket(settings) -> dict:
                 {"Id": "expire-uploads", "Prefix": "uploads/", "Status": "Enabled", "ExpirationInDays": 7,
                  "AbortIncompleteMultipartUpload": {"DaysAfterInitiation": 1}},
                 {"Id": "expire-exports", "Prefix": "exports/", "Status": "Enabled", "ExpirationInDays": 30},
+                {"Id": "expire-reconcile", "Prefix": "reconcile/", "Status": "Enabled", "ExpirationInDays": 1},
             ]},
             "NotificationConfiguration": {"QueueConfigurations": [{
                 "Event": "s3:ObjectCreated:*",

@@ -8,7 +8,7 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from chalicelib.core import aws
-from chalicelib.core.models import NO_VALUE, Account, Metric
+from chalicelib.core.models import NO_VALUE, Account, Metric, utcnow
 from chalicelib.core.tokens import new_id
 from chalicelib.metrics import counters, reconcile, store, stream
 from chalicelib.people import accounts
@@ -318,7 +318,27 @@ def test_rebuild_counts_a_bulk_load_once(org, pump):
     assert reconcile.reconcile(org.org_id).counters_off == 0
 
 
-def test_the_hourly_reconciliation_runs_as_lambda_calls_it(org):
-    pump = emulator.EventPump(__import__("app").app)
-    assert "reconcile_metrics" in pump.run_schedules()
-    assert pump.errors == []
+def test_the_hourly_reconciliation_runs_as_lambda_calls_it(org, pump, monkeypatch):
+    """One job per organisation, found with a Query; an organisation is counted in steps
+    (checkpointed), and the last step repairs what drifted."""
+    from chalicelib.core.models import Job, Metric
+    from chalicelib.jobs import runner
+
+    pump.drain()
+    for index in range(5):
+        make_account(org.org_id, name=f"Counted {index}")
+    pump.drain()
+    Metric(org_id=org.org_id, key=counters.combo_key(), n=1, rev=0).save()  # drift: 9 people counted as 1
+    monkeypatch.setattr(reconcile, "ACCOUNTS_PER_STEP", 3)
+    scheduler = emulator.EventPump(__import__("app").app)
+    assert "reconcile_metrics" in scheduler.run_schedules()
+    assert scheduler.errors == []
+    again = reconcile.fan_out()
+    assert again["started"] == 0 and again["already"] >= 1  # this hour's jobs exist: nothing twice
+    pump.drain()
+    job = next(j for j in Job.scan(Job.org_id == org.org_id) if j.kind == reconcile.KIND)
+    assert job.status == "done" and int(job.done) == 8 and int(job.step_seq) == 3  # 3 + 3 + 2 accounts
+    assert job.summary["combinations_repaired"] >= 1
+    assert store.read_counters(org.org_id, counters.combo_key())["n"] == 8
+    assert reconcile.reconcile(org.org_id).counters_off == 0
+    assert runner.sweep(now=utcnow())["due"] == 0

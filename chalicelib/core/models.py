@@ -99,11 +99,27 @@ class EmailIndex(GlobalSecondaryIndex):
     email = UnicodeAttribute(hash_key=True)
 
 
+ORG_LIST = "org"  # the one partition of the organisations' list index
+
+
+class EveryOrganisationIndex(GlobalSecondaryIndex):
+    """Every organisation, by id: what the hourly reconciliation fans out over (a Query, not a Scan)."""
+
+    class Meta:
+        index_name = "every_org"
+        projection = KeysOnlyProjection()
+
+    listed = UnicodeAttribute(hash_key=True)
+    org_id = UnicodeAttribute(range_key=True)
+
+
 class Organisation(Model):
     class Meta(_BaseMeta):
         table_name = _table("organisations")
 
     org_id = UnicodeAttribute(hash_key=True)
+    listed = UnicodeAttribute(default=ORG_LIST)
+    every_org = EveryOrganisationIndex()
     name = UnicodeAttribute()
     created_at = UTCDateTimeAttribute(default=utcnow)
     # Organisation account link (SPEC 4.1): only the hash of the token is kept.

@@ -101,7 +101,7 @@ def _run_step(job_id: str, seq: int) -> str:
 def _person_message(error: Exception) -> str:
     if isinstance(error, CaseloadError):
         return error.message
-    return f"an unexpected error ({type(error).__name__}); it is retried automatically"
+    return f"an unexpected error ({type(error).__name__})"
 
 
 def _release_after_error(job: Job, seq: int, token: str, error: Exception) -> str:

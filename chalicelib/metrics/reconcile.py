@@ -1,18 +1,39 @@
 """Recounting from the source of truth: `reconcile` repairs combinations whose
 counters drifted (a bug, a manual edit, a lost record); `rebuild` counts a bulk
-load from scratch."""
+load from scratch.
+
+At scale (`fan_out`, hourly): one `reconcile_org` job per organisation, found
+with a Query on the organisations' `every_org` index (never a Scan). Each job
+step counts ACCOUNTS_PER_STEP accounts from where the last one stopped (the
+Query's last key in the job's cursor) and keeps the partial count in S3
+(`reconcile/<org>/<job>.json`), so an organisation of 10^6 accounts runs as
+about 50 steps of well under Lambda's limit; the last step repairs. Job ids
+are derived from the organisation and the hour, so a repeated fan-out starts
+nothing twice.
+"""
+import hashlib
+import json
 import logging
 from collections import Counter, defaultdict
 from dataclasses import dataclass
+from datetime import datetime
+from types import SimpleNamespace
 from typing import Optional
 
-from chalicelib.core import aws
-from chalicelib.core.models import Account, Metric, Organisation, SearchToken
+from pynamodb.exceptions import PutError
+
+from chalicelib import jobs
+from chalicelib.core import aws, config
+from chalicelib.core.models import ORG_LIST, Account, Job, Metric, Organisation, SearchToken, utcnow
 from chalicelib.metrics import counters
 from chalicelib.metrics.stream import SEQUENCE_WIDTH
 from chalicelib.table import search
 
 log = logging.getLogger(__name__)
+
+KIND = "reconcile_org"
+ACCOUNTS_PER_STEP = 20_000  # ~20 s of reading and counting: well inside the step's 90 s
+SYSTEM = "system"  # the owner of scheduled jobs
 
 @dataclass
 class Drift:
@@ -70,26 +91,41 @@ def _put_counters(items: list) -> None:
 
 
 def _reconcile_org(org_id: str, drift: Drift) -> None:
-    dynamodb = aws.client("dynamodb")
-    table = Metric.Meta.table_name
-    stored, applied = {}, {}
-    pages = dynamodb.get_paginator("query").paginate(
-        TableName=table, KeyConditionExpression="org_id = :o", ExpressionAttributeValues={":o": {"S": org_id}})
+    expected, lagging = defaultdict(Counter), set()
+    _count(org_id, list(Account.query(org_id)), expected, lagging)
+    _repair(org_id, expected, lagging, drift)
+
+
+def _count(org_id: str, page: list, expected, lagging: set) -> None:
+    """Add these accounts to the expected counters; note the combinations of those the
+    stream has not applied at their current version (their marks: one BatchGet per 100)."""
+    marks = {}
+    keys = [(org_id, f"a#{a.account_id}") for a in page]
+    for mark in Metric.batch_get(keys, attributes_to_get=["key", "applied_version"]) if keys else []:
+        marks[mark.key[2:]] = int(mark.applied_version if mark.applied_version is not None else -1)
+    for account in page:
+        for (combo, counter), amount in counters.contribution(account).items():
+            expected[combo][counter] += amount
+        if marks.get(account.account_id) != int(account.version or 0):
+            lagging.update(counters.combos_of(account))
+
+
+def _stored(org_id: str) -> dict:
+    """The stored counter items (keys c#...), not the per-account marks."""
+    stored = {}
+    pages = aws.client("dynamodb").get_paginator("query").paginate(
+        TableName=Metric.Meta.table_name, KeyConditionExpression="org_id = :o AND begins_with(#k, :c)",
+        ExpressionAttributeNames={"#k": "key"}, ExpressionAttributeValues={":o": {"S": org_id}, ":c": {"S": "c#"}})
     for page in pages:
         for item in page["Items"]:
-            key = item["key"]["S"]
-            if key.startswith("a#"):
-                applied[key[2:]] = int(item.get("applied_version", {}).get("N", "-1"))
-            else:
-                stored[key] = {name: int(v["N"]) for name, v in item.items() if "N" in v}
-    expected = defaultdict(Counter)
-    lagging = set()
-    for account in Account.query(org_id):
-        for combo_and_counter, amount in counters.contribution(account).items():
-            combo, counter = combo_and_counter
-            expected[combo][counter] += amount
-        if applied.get(account.account_id) != int(account.version or 0):
-            lagging.update(counters.combos_of(account))
+            stored[item["key"]["S"]] = {name: int(v["N"]) for name, v in item.items() if "N" in v}
+    return stored
+
+
+def _repair(org_id: str, expected, lagging: set, drift: Drift) -> None:
+    dynamodb = aws.client("dynamodb")
+    table = Metric.Meta.table_name
+    stored = _stored(org_id)
     for key in set(stored) | set(expected):
         drift.combinations_checked += 1
         have = {k: v for k, v in stored.get(key, {}).items() if k != "rev" and v}
@@ -109,3 +145,52 @@ def _reconcile_org(org_id: str, drift: Drift) -> None:
             drift.combinations_repaired += 1
         except dynamodb.exceptions.ConditionalCheckFailedException:
             drift.skipped_busy += 1
+
+
+# --------------------------------------------------------------------------- at scale: a job per organisation
+
+def fan_out(now: Optional[datetime] = None) -> dict:
+    """Start this hour's reconciliation job of every organisation (a Query a page at a time)."""
+    hour = (now or utcnow()).strftime("%Y-%m-%dT%H")
+    started = already = 0
+    for org in Organisation.every_org.query(ORG_LIST):
+        job_id = hashlib.sha256(f"{KIND}#{org.org_id}#{hour}".encode()).hexdigest()[:32]
+        try:
+            jobs.start(SimpleNamespace(org_id=org.org_id, account_id=SYSTEM), KIND, job_id=job_id)
+            started += 1
+        except PutError:
+            already += 1  # this hour's job exists (a repeated schedule event)
+    log.info("metrics reconciliation fanned out", extra={"started": started, "already": already})
+    return {"started": started, "already": already}
+
+
+def _partial_key(job: Job) -> str:
+    return f"reconcile/{job.org_id}/{job.job_id}.json"
+
+
+@jobs.step(KIND)
+def reconcile_step(job: Job) -> jobs.Step:
+    """Count the next ACCOUNTS_PER_STEP accounts (the partial count in S3); the last step repairs.
+    Safe to run twice: a step reads the partial its predecessor committed, never its own."""
+    s3, bucket = aws.client("s3"), config.bucket()
+    after = job.cursor.get("after")
+    part = int(job.cursor.get("part", 0))
+    expected, lagging = defaultdict(Counter), set()
+    if after is not None:
+        saved = json.loads(s3.get_object(Bucket=bucket, Key=f"{_partial_key(job)}.{part}")["Body"].read())
+        for key, values in saved["expected"].items():
+            expected[key].update(values)
+        lagging = set(saved["lagging"])
+    result = Account.query(job.org_id, last_evaluated_key=after, limit=ACCOUNTS_PER_STEP)
+    page = list(result)
+    _count(job.org_id, page, expected, lagging)
+    last = result.last_evaluated_key
+    done = int(job.done) + len(page)
+    if last is not None and len(page) >= ACCOUNTS_PER_STEP:
+        body = json.dumps({"expected": {k: dict(v) for k, v in expected.items()}, "lagging": sorted(lagging)})
+        s3.put_object(Bucket=bucket, Key=f"{_partial_key(job)}.{part + 1}", Body=body.encode())
+        return jobs.Step(cursor={"after": last, "part": part + 1}, done=done)
+    drift = Drift()
+    _repair(job.org_id, expected, lagging, drift)
+    log.info("metrics reconciliation of an organisation", extra={"drift": drift.__dict__, "accounts": done})
+    return jobs.Step(done=done, summary=drift.__dict__, finished=True)

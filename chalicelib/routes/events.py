@@ -1,6 +1,5 @@
 """Event handlers: what AWS delivers to the functions, routed to the domain."""
 import os
-from dataclasses import asdict
 
 from chalice import Blueprint, Rate
 
@@ -30,7 +29,8 @@ def aggregate_account_changes(event):
 
 @bp.schedule(Rate(1, unit=Rate.HOURS), name="reconcile_metrics")
 def reconcile_metrics(event):
-    return asdict(reconcile.reconcile())
+    """One reconciliation job per organisation (chalicelib.metrics.reconcile.fan_out)."""
+    return reconcile.fan_out()
 
 
 @bp.on_sqs_message(queue=JOBS_QUEUE, batch_size=1, name="run_jobs")
