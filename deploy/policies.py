@@ -31,7 +31,7 @@ QUEUE_CONSUME_ACTIONS = ["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueu
                          "sqs:ChangeMessageVisibility"]
 MAIL_ACTIONS = ["ses:SendEmail", "ses:SendRawEmail", "ses:SendTemplatedEmail", "ses:SendBulkTemplatedEmail"]
 ALL_TABLES = ("Organisation", "Account", "Session", "Activity", "Group", "Lookup", "SearchToken", "Metric",
-              "Throttle")
+              "Throttle", "Export", "ExportSchedule")
 
 
 @dataclass(frozen=True)
@@ -68,10 +68,17 @@ ACCESS: Dict[str, Access] = {
     ),
     # Scheduled recount from the accounts (the source of truth) into the counters.
     "reconcile_metrics": Access(read=("Organisation", "Account", "Metric"), write=("Metric",)),
-    # Upload queue -> CSV import: reads the file, creates accounts, sends invitations.
+    # Upload queue -> CSV import: reads the file, creates accounts, sends invitations;
+    # and background export steps: reads the accounts, writes exports/ parts, mails admins a link.
     "invite_uploads": Access(
-        read=ALL_TABLES, write=("Account", "Lookup", "Activity", "Group"),
-        get_objects=("uploads/",), delete_objects=("uploads/",), consume_queues=("UploadQueue",), mail=True,
+        read=ALL_TABLES, write=("Account", "Lookup", "Activity", "Group", "Export"),
+        get_objects=("uploads/", "exports/"), put_objects=("exports/",), delete_objects=("uploads/",),
+        consume_queues=("UploadQueue",), send_queues=("UploadQueue",), mail=True,
+    ),
+    # Scheduled exports: one Query for the due schedules, then an export record and a queue message each.
+    "run_scheduled_exports": Access(
+        read=("Organisation", "Account", "Group", "Metric", "SearchToken", "ExportSchedule", "Export"),
+        write=("ExportSchedule", "Export", "Activity"), send_queues=("UploadQueue",),
     ),
     # SES bounce/complaint notifications (SNS) -> mark the invitation's row.
     "ses_feedback": Access(read=("Account", "Lookup"), write=("Account", "Lookup", "Activity")),

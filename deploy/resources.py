@@ -3,6 +3,7 @@ its upload queue, the mail configuration set and its notifications, alarms.
 
 Each builder returns {logical id: resource}; `deploy.template` merges them.
 """
+from chalicelib.exports.exports import RETENTION_DAYS
 from deploy import names
 
 FOURTEEN_DAYS = 14 * 24 * 3600
@@ -40,7 +41,8 @@ def bucket(settings) -> dict:
             "LifecycleConfiguration": {"Rules": [
                 {"Id": "expire-uploads", "Prefix": "uploads/", "Status": "Enabled", "ExpirationInDays": 7,
                  "AbortIncompleteMultipartUpload": {"DaysAfterInitiation": 1}},
-                {"Id": "expire-exports", "Prefix": "exports/", "Status": "Enabled", "ExpirationInDays": 30},
+                {"Id": "expire-exports", "Prefix": "exports/", "Status": "Enabled", "ExpirationInDays": RETENTION_DAYS,
+                 "AbortIncompleteMultipartUpload": {"DaysAfterInitiation": 2}},
             ]},
             "NotificationConfiguration": {"QueueConfigurations": [{
                 "Event": "s3:ObjectCreated:*",

@@ -114,6 +114,8 @@ class Organisation(Model):
     api_keys = MapAttribute(default=dict)
     # Extra sign-up links: link id -> nonce, group, staff, expiry, use limit (organisations.py).
     extra_links = MapAttribute(default=dict)
+    # IANA zone the organisation's exports show dates in (chalicelib.exports.settings); None = UTC.
+    time_zone = UnicodeAttribute(null=True)
 
 
 class Account(Model):
@@ -357,7 +359,74 @@ class Throttle(Model):
     expires_at = TTLAttribute(null=True)
 
 
-ALL_MODELS = (Organisation, Account, Session, Activity, Group, Lookup, SearchToken, Metric, Throttle)
+class Export(Model):
+    """One CSV export of the Clients Table (chalicelib.exports): a direct download,
+    or a file written to S3 part by part, resumable from `position`."""
+
+    class Meta(_BaseMeta):
+        table_name = _table("exports")
+
+    org_id = UnicodeAttribute(hash_key=True)
+    export_id = UnicodeAttribute(range_key=True)  # time-ordered: newest last
+    owner_id = UnicodeAttribute()
+    owner_name = UnicodeAttribute(default="")
+    kind = UnicodeAttribute(default="manual")  # manual | scheduled
+    schedule_id = UnicodeAttribute(null=True)
+    filters = MapAttribute(default=dict)  # the Clients Table's query parameters
+    summary = UnicodeAttribute(default="")  # the filters in words
+    time_zone = UnicodeAttribute(default="UTC")
+    status = UnicodeAttribute(default="running")  # running | ready | downloaded | failed
+    rows = NumberAttribute(default=0)
+    bytes = NumberAttribute(default=0)
+    expected_rows = NumberAttribute(null=True)
+    object_key = UnicodeAttribute(null=True)
+    upload_id = UnicodeAttribute(null=True)
+    position = UnicodeAttribute(null=True)  # JSON: where the next part starts reading
+    etags = ListAttribute(of=UnicodeAttribute, default=list)  # part n is etags[n - 1]
+    error = UnicodeAttribute(null=True)
+    created_at = UTCDateTimeAttribute(default=utcnow)
+    finished_at = UTCDateTimeAttribute(null=True)
+    file_until = UTCDateTimeAttribute(null=True)  # the file's retention (the bucket's lifecycle rule)
+    expires_at = TTLAttribute(null=True)
+    version = VersionAttribute()
+
+
+class DueScheduleIndex(GlobalSecondaryIndex):
+    """Schedules by next run: the runner's one Query (`due` is a constant partition)."""
+
+    class Meta:
+        index_name = "by_due"
+        projection = KeysOnlyProjection()
+
+    due = UnicodeAttribute(hash_key=True)
+    next_run_at = UnicodeAttribute(range_key=True)  # iso time#schedule id
+
+
+class ExportSchedule(Model):
+    """A recurring export (daily or weekly) with chosen filters."""
+
+    class Meta(_BaseMeta):
+        table_name = _table("export_schedules")
+
+    org_id = UnicodeAttribute(hash_key=True)
+    schedule_id = UnicodeAttribute(range_key=True)
+    frequency = UnicodeAttribute()  # daily | weekly
+    filters = MapAttribute(default=dict)
+    summary = UnicodeAttribute(default="")
+    email_admins = BooleanAttribute(default=False)
+    created_by = UnicodeAttribute()
+    created_by_name = UnicodeAttribute(default="")
+    created_at = UTCDateTimeAttribute(default=utcnow)
+    due = UnicodeAttribute(default="due")
+    next_run_at = UnicodeAttribute()
+    last_export_id = UnicodeAttribute(null=True)
+    version = VersionAttribute()
+
+    by_due = DueScheduleIndex()
+
+
+ALL_MODELS = (Organisation, Account, Session, Activity, Group, Lookup, SearchToken, Metric, Throttle, Export,
+              ExportSchedule)
 TTL_ATTRIBUTE = "expires_at"
 
 

@@ -4,6 +4,7 @@ from dataclasses import asdict
 
 from chalice import Blueprint, Rate
 
+from chalicelib.exports import schedules
 from chalicelib.metrics import reconcile, stream
 
 bp = Blueprint(__name__)
@@ -25,3 +26,9 @@ def aggregate_account_changes(event):
 @bp.schedule(Rate(1, unit=Rate.HOURS), name="reconcile_metrics")
 def reconcile_metrics(event):
     return asdict(reconcile.reconcile())
+
+
+@bp.schedule(Rate(schedules.RUNNER_MINUTES, unit=Rate.MINUTES), name="run_scheduled_exports")
+def run_scheduled_exports(event):
+    """Start the scheduled exports that are due (one Query on the due-time index)."""
+    return {"started": schedules.run_due()}
