@@ -3,7 +3,6 @@ its upload queue, the mail configuration set and its notifications, alarms.
 
 Each builder returns {logical id: resource}; `deploy.template` merges them.
 """
-from chalicelib.exports.exports import RETENTION_DAYS
 from deploy import names
 
 FOURTEEN_DAYS = 14 * 24 * 3600
@@ -20,6 +19,9 @@ def _bucket_arn(settings) -> dict:
 
 
 def bucket(settings) -> dict:
+    # Imported here: chalicelib's models must be named with the stage's prefix first (deploy/package.py).
+    from chalicelib.exports.exports import RETENTION_DAYS
+
     # The origin (https://host) of the PublicUrl parameter: the pages that upload.
     origin = {"Fn::Join": ["", ["https://", {"Fn::Select": [2, {"Fn::Split": ["/", {"Ref": "PublicUrl"}]}]}]]}
     policy = "Retain" if settings.production else "Delete"
