@@ -147,9 +147,9 @@ def _owner_filters(export: Export) -> Filters:
 # --------------------------------------------------------------------------- starting
 
 def start(viewer: Viewer, params: dict, kind: str = "manual", schedule_id: Optional[str] = None,
-          export_id: Optional[str] = None):
-    """Export what these Clients Table parameters select: a `Download` when small,
-    else an `Export` record whose file a background job writes."""
+          export_id: Optional[str] = None, direct: bool = True):
+    """Export what these Clients Table parameters select: a `Download` when small
+    (and `direct`), else an `Export` record whose file a background job writes."""
     require_team(viewer)
     filters = parse_filters(params, viewer)
     org = get_organisation(viewer.org_id)
@@ -162,7 +162,7 @@ def start(viewer: Viewer, params: dict, kind: str = "manual", schedule_id: Optio
                     filters=filter_params(filters), summary=describe(viewer.org_id, filters, group_names),
                     time_zone=zone, expected_rows=expected, created_at=now,
                     expires_at=now + timedelta(days=RETENTION_DAYS + RECORD_DAYS))
-    if kind == "manual" and expected <= DIRECT_MAX_ROWS:
+    if direct and kind == "manual" and expected <= DIRECT_MAX_ROWS:
         return _direct(export, filters, group_names)
     export.position = reader.dumps(reader.start(viewer.org_id, filters))
     export.object_key = f"exports/{viewer.org_id}/{export.export_id}.csv"

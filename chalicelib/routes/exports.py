@@ -1,75 +1,90 @@
 """Export CSV: the button's target, the Exports list, downloads, schedules, the time zone; and their API."""
+from typing import Literal, Optional
+
 from chalice import Blueprint, Response
+from pydantic import Field
 
 from chalicelib.core.errors import ValidationError
 from chalicelib.exports import csvfile, exports, schedules
 from chalicelib.table.view import groups
-from chalicelib.web import render
-from chalicelib.web.guard import form_errors, json_ok, page, request, view, viewer
-from chalicelib.web.openapi import errors, json_schema
-from chalicelib.web.requests import FORM_TYPE, form, json_body, query
+from chalicelib.web import api, render
+from chalicelib.web.api import Body, DateTime, Reply
+from chalicelib.web.guard import form_errors, page, request, view, viewer
+from chalicelib.web.requests import FORM_TYPE, form, query
 
 bp = Blueprint(__name__)
 TEAM = ("admin", "staff")
-_FILTERS = {key: {"type": "string"} for key in exports.FILTER_KEYS}
-SCHEMAS = {
-    "Export": {"type": "object", "properties": {
-        "export_id": {"type": "string"}, "status": {"type": "string", "enum": list(exports.STATUSES)},
-        "kind": {"type": "string", "enum": ["manual", "scheduled"]}, "owner_name": {"type": "string"},
-        "filters": {"type": "object"}, "summary": {"type": "string"}, "rows": {"type": "integer"},
-        "expected_rows": {"type": "integer"}, "bytes": {"type": "integer"}, "time_zone": {"type": "string"},
-        "created_at": {"type": "string", "format": "date-time"},
-        "finished_at": {"type": "string", "format": "date-time", "nullable": True},
-        "file_until": {"type": "string", "format": "date-time", "nullable": True},
-        "file_available": {"type": "boolean"}, "error": {"type": "string", "nullable": True}}},
-    "ExportSchedule": {"type": "object", "properties": {
-        "schedule_id": {"type": "string"}, "frequency": {"type": "string", "enum": list(schedules.FREQUENCIES)},
-        "filters": {"type": "object"}, "summary": {"type": "string"}, "email_admins": {"type": "boolean"},
-        "next_run_at": {"type": "string", "format": "date-time"}}},
-}
-_ID = [{"name": "export_id", "in": "path", "required": True, "schema": {"type": "string"}}]
-OPENAPI = {
-    "/api/v1/exports": {
-        "get": {"summary": "Recent exports (staff: their own), newest first",
-                "responses": {"200": json_schema({"type": "object", "properties": {"exports": {
-                    "type": "array", "items": {"$ref": "#/components/schemas/Export"}}}}), **errors(401, 403)}},
-        "post": {"summary": "Export the Clients Table as these filters select it. Small exports answer the CSV "
-                           f"itself (up to {exports.DIRECT_MAX_ROWS:,} rows); larger ones answer 202 with the "
-                           "export, whose file a background job writes",
-                 "requestBody": {"content": {"application/json": {"schema": {
-                     "type": "object", "additionalProperties": False, "properties": _FILTERS}}}},
-                 "responses": {"200": {"description": "The file", "content": {"text/csv": {}}},
-                               "202": json_schema({"$ref": "#/components/schemas/Export"}, "Started"),
-                               **errors(400, 401, 403)}}},
-    "/api/v1/exports/{export_id}": {"get": {
-        "summary": "One export: status, rows so far, size", "parameters": _ID,
-        "responses": {"200": json_schema({"$ref": "#/components/schemas/Export"}), **errors(401, 403, 404)}}},
-    "/api/v1/exports/{export_id}/download": {"get": {
-        "summary": f"A presigned link to the file, valid {exports.LINK_SECONDS} s", "parameters": _ID,
-        "responses": {"200": json_schema({"type": "object", "properties": {"url": {"type": "string"}}}),
-                      **errors(400, 401, 403, 404, 410)}}},
-    "/api/v1/exports/time-zone": {"put": {
-        "summary": "The IANA time zone export dates are shown in (admins)",
-        "requestBody": {"content": {"application/json": {"schema": {
-            "type": "object", "required": ["time_zone"], "properties": {"time_zone": {"type": "string"}}}}}},
-        "responses": {"200": json_schema({"type": "object"}), **errors(400, 401, 403)}}},
-    "/api/v1/export-schedules": {
-        "get": {"summary": "Scheduled exports (admins)", "responses": {"200": json_schema({
-            "type": "object", "properties": {"schedules": {
-                "type": "array", "items": {"$ref": "#/components/schemas/ExportSchedule"}}}}), **errors(401, 403)}},
-        "post": {"summary": "Schedule a daily or weekly export with these filters (admins)",
-                 "requestBody": {"content": {"application/json": {"schema": {
-                     "type": "object", "required": ["frequency"], "additionalProperties": False, "properties": {
-                         "frequency": {"type": "string", "enum": list(schedules.FREQUENCIES)},
-                         "email_admins": {"type": "boolean"}, "filters": {"type": "object",
-                                                                          "properties": _FILTERS}}}}}},
-                 "responses": {"201": json_schema({"$ref": "#/components/schemas/ExportSchedule"}),
-                               **errors(400, 401, 403)}}},
-    "/api/v1/export-schedules/{schedule_id}": {"delete": {
-        "summary": "Stop a scheduled export (admins)",
-        "parameters": [{"name": "schedule_id", "in": "path", "required": True, "schema": {"type": "string"}}],
-        "responses": {"204": {"description": "Deleted"}, **errors(401, 403, 404)}}},
-}
+
+
+class ExportFilters(Body):
+    """The Clients Table's filters, as its query string has them (the domain checks the values)."""
+    role: Optional[str] = None
+    status: Optional[str] = None
+    group: Optional[str] = Field(None, description="Group id, or - for no group")
+    staff: Optional[str] = Field(None, description="Staff account id, or - for unassigned (staff: themselves)")
+    no_visit: Optional[str] = None
+    box: Optional[str] = None
+    q: Optional[str] = Field(None, description="Search: a prefix of a word of the name, or of the e-mail")
+    sort: Optional[str] = None
+    dir: Optional[str] = None
+
+
+class ExportReply(Reply):
+    export_id: str
+    status: Literal[exports.STATUSES]
+    kind: Literal["manual", "scheduled"]
+    owner_id: str
+    owner_name: str
+    filters: dict
+    summary: str = Field(description="The filters in words")
+    rows: int = Field(description="Rows written so far")
+    expected_rows: Optional[int] = Field(description="Total Clients Shown when the export started")
+    bytes: int
+    time_zone: str
+    created_at: DateTime
+    finished_at: Optional[DateTime]
+    file_until: Optional[DateTime] = Field(description=f"Files are kept {exports.RETENTION_DAYS} days")
+    file_available: bool
+    error: Optional[str]
+    schedule_id: Optional[str]
+
+
+class ExportList(Reply):
+    exports: list[ExportReply]
+
+
+class DownloadLink(Reply):
+    url: str = Field(description="A presigned GET of the file, saved as a dated attachment")
+    expires_in: int
+
+
+class TimeZoneBody(Body):
+    time_zone: str = Field(description="An IANA time zone name, e.g. Europe/London")
+
+
+class TimeZoneReply(Reply):
+    time_zone: str
+
+
+class ScheduleBody(Body):
+    frequency: str = Field(description=f"One of: {', '.join(schedules.FREQUENCIES)}")
+    email_admins: bool = False
+    filters: Optional[ExportFilters] = None
+
+
+class ScheduleReply(Reply):
+    schedule_id: str
+    frequency: Literal[tuple(schedules.FREQUENCIES)]
+    filters: dict
+    summary: str
+    email_admins: bool
+    created_by_name: str
+    next_run_at: DateTime
+    last_export_id: Optional[str]
+
+
+class ScheduleList(Reply):
+    schedules: list[ScheduleReply]
 
 
 def _csv(download: exports.Download) -> Response:
@@ -153,59 +168,54 @@ def export_schedule_delete(schedule_id):
 
 # --------------------------------------------------------------------------- API
 
-@bp.route("/api/v1/exports")
-@view(*TEAM)
+def _params(filters: Optional[ExportFilters]) -> dict:
+    return filters.model_dump(exclude_none=True) if filters else {}
+
+
+@api.route(bp, "/api/v1/exports", roles=TEAM, reply=ExportList,
+           summary="Recent exports (staff: their own), newest first")
 def exports_api():
-    return json_ok({"exports": [exports.as_dict(e) for e in exports.recent(viewer())]})
+    return {"exports": [exports.as_dict(e) for e in exports.recent(viewer())]}
 
 
-@bp.route("/api/v1/exports", methods=["POST"])
-@view(*TEAM)
-def export_api_start():
-    req = request()
-    body = json_body(req, set(exports.FILTER_KEYS)) if req.raw_body else {}
-    result = exports.start(viewer(), exports.params_from(body))
-    if isinstance(result, exports.Download):
-        return _csv(result)
-    return json_ok(exports.as_dict(result), 202)
+@api.route(bp, "/api/v1/exports", "POST", roles=TEAM, body=ExportFilters, reply=ExportReply, status=202,
+           errors=(400,), summary="Export the Clients Table as these filters select it: a background export "
+                                  "whose file is written to S3 (poll it, then ask for its download link)")
+def export_api_start(body: ExportFilters):
+    return exports.as_dict(exports.start(viewer(), _params(body), direct=False))
 
 
-@bp.route("/api/v1/exports/{export_id}")
-@view(*TEAM)
+@api.route(bp, "/api/v1/exports/{export_id}", roles=TEAM, reply=ExportReply, errors=(404,),
+           summary="One export: status, rows so far, size")
 def export_api(export_id):
-    return json_ok(exports.as_dict(exports.get_export(viewer(), export_id)))
+    return exports.as_dict(exports.get_export(viewer(), export_id))
 
 
-@bp.route("/api/v1/exports/{export_id}/download")
-@view(*TEAM)
+@api.route(bp, "/api/v1/exports/{export_id}/download", roles=TEAM, reply=DownloadLink, errors=(400, 404, 410),
+           summary=f"A presigned link to the file, valid {exports.LINK_SECONDS} s; 410 once the file has expired")
 def export_api_download(export_id):
-    return json_ok({"url": exports.download_url(viewer(), export_id), "expires_in": exports.LINK_SECONDS})
+    return {"url": exports.download_url(viewer(), export_id), "expires_in": exports.LINK_SECONDS}
 
 
-@bp.route("/api/v1/exports/time-zone", methods=["PUT"])
-@view("admin")
-def export_api_time_zone():
-    body = json_body(request(), {"time_zone"})
-    return json_ok({"time_zone": exports.set_time_zone(viewer(), str(body.get("time_zone") or ""))})
+@api.route(bp, "/api/v1/exports/time-zone", "PUT", roles=("admin",), body=TimeZoneBody, reply=TimeZoneReply,
+           errors=(400,), summary="The time zone export dates are written in (admins)")
+def export_api_time_zone(body: TimeZoneBody):
+    return {"time_zone": exports.set_time_zone(viewer(), body.time_zone)}
 
 
-@bp.route("/api/v1/export-schedules")
-@view("admin")
+@api.route(bp, "/api/v1/export-schedules", roles=("admin",), reply=ScheduleList, summary="Scheduled exports (admins)")
 def export_schedules_api():
-    return json_ok({"schedules": [schedules.as_dict(s) for s in schedules.listed(viewer())]})
+    return {"schedules": [schedules.as_dict(s) for s in schedules.listed(viewer())]}
 
 
-@bp.route("/api/v1/export-schedules", methods=["POST"])
-@view("admin")
-def export_schedules_api_create():
-    body = json_body(request(), {"frequency", "email_admins", "filters"})
-    schedule = schedules.create(viewer(), str(body.get("frequency") or ""), exports.params_from(body.get("filters")),
-                                body.get("email_admins") is True)
-    return json_ok(schedules.as_dict(schedule), 201)
+@api.route(bp, "/api/v1/export-schedules", "POST", roles=("admin",), body=ScheduleBody, reply=ScheduleReply,
+           status=201, errors=(400,), summary="Schedule a daily or weekly export with these filters (admins)")
+def export_schedules_api_create(body: ScheduleBody):
+    schedule = schedules.create(viewer(), body.frequency, _params(body.filters), body.email_admins)
+    return schedules.as_dict(schedule)
 
 
-@bp.route("/api/v1/export-schedules/{schedule_id}", methods=["DELETE"])
-@view("admin")
+@api.route(bp, "/api/v1/export-schedules/{schedule_id}", "DELETE", roles=("admin",), status=204, errors=(404,),
+           summary="Stop a scheduled export (admins)")
 def export_schedules_api_delete(schedule_id):
     schedules.delete(viewer(), schedule_id)
-    return Response(body="", status_code=204)
