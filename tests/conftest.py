@@ -18,7 +18,9 @@ def _free_port() -> int:
 APP_PORT = _free_port()
 APP_URL = f"http://127.0.0.1:{APP_PORT}"
 _moto, ENDPOINT = emulator.start_moto_server()
-emulator.configure_environment(APP_URL, ENDPOINT)
+# chalice.test's requests come from 127.0.0.1: trusted here as a proxy, so a test can say which
+# address a request comes from with X-Forwarded-For (tests/http_client.py does).
+emulator.configure_environment(APP_URL, ENDPOINT, CASELOAD_TRUSTED_PROXIES="127.0.0.1")
 RESOURCES = emulator.create_resources()
 
 from chalice.test import Client  # noqa: E402  (the environment must be set first)

@@ -348,7 +348,8 @@ class Metric(Model):
 
 
 class Throttle(Model):
-    """Failed sign-ins per e-mail and per client address, in fixed windows."""
+    """Failed sign-ins per account, per address, per account at one address and per known
+    browser, in fixed windows (keys are hashed or validated: bounded length)."""
 
     class Meta(_BaseMeta):
         table_name = _table("throttles")
@@ -356,6 +357,7 @@ class Throttle(Model):
     key = UnicodeAttribute(hash_key=True)
     failures = NumberAttribute(default=0)
     window_start = UTCDateTimeAttribute(default=utcnow)
+    last_failure = UTCDateTimeAttribute(null=True)
     expires_at = TTLAttribute(null=True)
 
 

@@ -9,9 +9,11 @@ from chalicelib.people import accounts, auth, organisations
 from chalicelib.web import render
 from chalicelib.web.guard import (
     clear_session_cookie,
+    device_cookie,
     form_errors,
     page,
     request,
+    set_device_cookie,
     set_session_cookie,
     view,
     viewer,
@@ -58,7 +60,8 @@ def signin():
     target = _safe_next(fields.get("next", ""))
     try:
         cookie_value, _session, account = auth.sign_in(
-            fields.get("email", ""), fields.get("password", ""), client_ip(req), req.headers.get("user-agent", ""))
+            fields.get("email", ""), fields.get("password", ""), client_ip(req), req.headers.get("user-agent", ""),
+            device_cookie=device_cookie())
     except CaseloadError as error:
         if error.status not in (400, 401, 429):
             raise
@@ -68,6 +71,7 @@ def signin():
             response.headers["Retry-After"] = str(error.retry_after)
         return response
     set_session_cookie(cookie_value)
+    set_device_cookie(auth.device_cookie(account))
     return render.redirect(target or _landing(account.role))
 
 
@@ -100,7 +104,7 @@ def join(token):
         if mode == "signin":
             cookie_value, _session, account = auth.sign_in(
                 fields.get("email", ""), fields.get("password", ""), client_ip(req),
-                req.headers.get("user-agent", ""), org_id=org.org_id)
+                req.headers.get("user-agent", ""), org_id=org.org_id, device_cookie=device_cookie())
         else:
             cookie_value, _session, account = signup.sign_up(
                 link, fields.get("name", ""), fields.get("email", ""), fields.get("password", ""),

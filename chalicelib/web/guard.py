@@ -20,7 +20,7 @@ from chalicelib.core.errors import (
     Unauthenticated,
     ValidationError,
 )
-from chalicelib.people import auth, sessions
+from chalicelib.people import auth, sessions, throttle
 from chalicelib.people.accounts import Viewer
 from chalicelib.web import render
 from chalicelib.web.requests import FORM_TYPE, MAX_BODY_BYTES, cookies, form, wants_json
@@ -28,6 +28,7 @@ from chalicelib.web.requests import FORM_TYPE, MAX_BODY_BYTES, cookies, form, wa
 log = logging.getLogger("caseload")
 SESSION_COOKIE = "caseload_session"
 ANON_COOKIE = "caseload_anon"
+DEVICE_COOKIE = "caseload_device"
 UNSAFE = {"POST", "PUT", "PATCH", "DELETE"}
 _current = contextvars.ContextVar("caseload_request")
 
@@ -71,6 +72,15 @@ def _cookie(name: str, value: str, max_age: Optional[int] = None) -> str:
 
 def set_session_cookie(cookie_value: str) -> None:
     request().set_cookies.append(_cookie(SESSION_COOKIE, cookie_value, int(sessions.ABSOLUTE_TIMEOUT.total_seconds())))
+
+
+def set_device_cookie(value: str) -> None:
+    """Marks this browser as one the account signed in with (the throttle's pass for its owner)."""
+    request().set_cookies.append(_cookie(DEVICE_COOKIE, value, throttle.DEVICE_COOKIE_DAYS * 86400))
+
+
+def device_cookie() -> str:
+    return cookies(request()).get(DEVICE_COOKIE, "")
 
 
 def clear_session_cookie() -> None:

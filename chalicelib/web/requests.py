@@ -1,7 +1,9 @@
 """Reading what a request carries: forms, cookies, query strings, the caller's address."""
+import ipaddress
 from http.cookies import CookieError, SimpleCookie
 from urllib.parse import parse_qs
 
+from chalicelib.core import config
 from chalicelib.core.errors import ValidationError
 
 FORM_TYPE = "application/x-www-form-urlencoded"
@@ -42,11 +44,42 @@ def query(request) -> dict:
     return dict(request.query_params or {})
 
 
+UNKNOWN_IP = "unknown"
+# More hops than any real chain of proxies: the rest of a longer header is not read.
+MAX_FORWARDED_HOPS = 20
+
+
+def _address(raw: str):
+    try:
+        return ipaddress.ip_address((raw or "").strip()[:45])
+    except ValueError:
+        return None
+
+
 def client_ip(request) -> str:
-    forwarded = request.headers.get("x-forwarded-for", "")
-    if forwarded:
-        return forwarded.split(",")[0].strip()
-    return ((request.context or {}).get("identity") or {}).get("sourceIp") or "unknown"
+    """The caller's address: API Gateway's sourceIp, which the client cannot choose. Only when that
+    is a configured trusted proxy is X-Forwarded-For read, right to left, and the first hop that is
+    not itself a trusted proxy is the caller. Always a valid address (at most 39 characters) or
+    "unknown", so it is safe as a key."""
+    source = _address(((request.context or {}).get("identity") or {}).get("sourceIp"))
+    if source is None:
+        return UNKNOWN_IP
+    trusted = config.trusted_proxies()
+
+    def is_trusted(address) -> bool:
+        return any(address in network for network in trusted if network.version == address.version)
+
+    if not trusted or not is_trusted(source):
+        return str(source)
+    forwarded = (request.headers.get("x-forwarded-for") or "")[-MAX_FORWARDED_HOPS * 46:]
+    hops = [hop for hop in forwarded.split(",") if hop.strip()]
+    for raw in reversed(hops[-MAX_FORWARDED_HOPS:]):
+        hop = _address(raw)
+        if hop is None:
+            return UNKNOWN_IP  # a forged or broken entry: refuse to guess past it
+        if not is_trusted(hop):
+            return str(hop)
+    return str(source)
 
 
 def wants_json(request) -> bool:
