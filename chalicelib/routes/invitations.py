@@ -30,10 +30,12 @@ from chalicelib.people import organisations
 from chalicelib.web import api, render
 from chalicelib.web.api import Body, Reply
 from chalicelib.web.guard import (
+    flash,
     form_errors,
     page,
     request,
     set_session_cookie,
+    take_notice,
     view,
     viewer,
 )
@@ -180,7 +182,7 @@ def _window(status: int = 200, **extra):
 @bp.route("/invite")
 @view(*TEAM)
 def invite_window():
-    return _window(notice=(query(request()).get("notice") or "")[:200])
+    return _window(notice=take_notice())
 
 
 @bp.route("/invite", methods=["POST"], content_types=[FORM_TYPE])
@@ -204,7 +206,8 @@ def _selection_done(results: list, verb: str):
     notice = f"{verb} {done} of {len(results)} invitation{'s' if len(results) != 1 else ''}."
     target = _safe_next(form(request()).get("next", ""))
     if target:
-        return render.redirect(urls.with_params(target, notice=notice))
+        flash(notice)
+        return render.redirect(target)
     return page("invites/done.html", notice=notice, results=results)
 
 
@@ -223,7 +226,8 @@ def revoke_form():
 # --------------------------------------------------------------------------- the organisation account link
 
 def _link_changed(notice: str):
-    return render.redirect(render.url("/invite", "account-link", notice=notice))
+    flash(notice)
+    return render.redirect(render.url("/invite", "account-link"))
 
 
 @bp.route("/invite/link/regenerate", methods=["POST"], content_types=[FORM_TYPE])

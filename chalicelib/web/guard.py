@@ -29,6 +29,8 @@ log = logging.getLogger("caseload")
 SESSION_COOKIE = "caseload_session"
 ANON_COOKIE = "caseload_anon"
 DEVICE_COOKIE = "caseload_device"
+NOTICE_COOKIE = "caseload_notice"
+NOTICE_SECONDS = 120
 UNSAFE = {"POST", "PUT", "PATCH", "DELETE"}
 _current = contextvars.ContextVar("caseload_request")
 
@@ -83,6 +85,22 @@ def device_cookie() -> str:
     return cookies(request()).get(DEVICE_COOKIE, "")
 
 
+def flash(text: str) -> None:
+    """A success banner for the next page: a sealed one-shot cookie, so no link can make Caseload
+    show words it did not write (banners never come from the URL)."""
+    request().set_cookies.append(_cookie(NOTICE_COOKIE, tokens.seal("notice", text[:300]), NOTICE_SECONDS))
+
+
+def take_notice() -> str:
+    """The banner left by `flash`, once: reading it clears it."""
+    sealed = cookies(request()).get(NOTICE_COOKIE, "")
+    if not sealed:
+        return ""
+    request().set_cookies.append(_cookie(NOTICE_COOKIE, "", 0))
+    text = tokens.unseal("notice", sealed)
+    return text if isinstance(text, str) else ""
+
+
 def clear_session_cookie() -> None:
     request().set_cookies.append(_cookie(SESSION_COOKIE, "", 0))
 
@@ -99,8 +117,17 @@ def _submitted_csrf(req) -> str:
     return ""
 
 
+# The routes that authenticate by API key (never by the cookie): the only ones that skip CSRF,
+# because a browser cannot be made to send the key. (method, route as declared)
+API_KEY_ROUTES = frozenset({("POST", "/api/v1/activities")})
+
+
+def _route(req) -> tuple:
+    return req.method, (req.context or {}).get("resourcePath", "")
+
+
 def _uses_api_key(req) -> bool:
-    return req.headers.get("authorization", "").startswith("Bearer ") and req.path.startswith("/api/")
+    return _route(req) in API_KEY_ROUTES
 
 
 def middleware(event, get_response):
@@ -131,7 +158,8 @@ def middleware(event, get_response):
 
 def _authenticate(req) -> None:
     jar = cookies(req)
-    session = sessions.load(jar.get(SESSION_COOKIE, ""))
+    # A request that presents credentials of its own is never signed in by the cookie as well.
+    session = None if "authorization" in req.headers else sessions.load(jar.get(SESSION_COOKIE, ""))
     if session:
         req.viewer = auth.viewer_for_session(session)
         req.session = session if req.viewer else None
