@@ -33,7 +33,9 @@ def sign(purpose: str, message: str) -> str:
 
 
 def verify(purpose: str, message: str, signature: str) -> bool:
-    return hmac.compare_digest(sign(purpose, message), signature or "")
+    if not isinstance(signature, str):
+        return False
+    return hmac.compare_digest(sign(purpose, message).encode(), signature.encode("utf-8", "replace"))
 
 
 def _cipher() -> AESGCM:

@@ -3,7 +3,6 @@ with it), the invitation acceptance page, Resend/Revoke, their JSON twins, and
 the SES feedback handler. Each route parses, calls one domain function, renders."""
 import json
 from typing import Literal, Optional
-from urllib.parse import urlparse
 
 from chalice import Blueprint
 from pydantic import Field
@@ -45,6 +44,7 @@ from chalicelib.web.requests import (
     form,
     form_list,
     query,
+    safe_next,
 )
 
 bp = Blueprint(__name__)
@@ -148,12 +148,6 @@ class Commit(Body):
 
 # --------------------------------------------------------------------------- helpers
 
-def _safe_next(raw: str) -> str:
-    """Only a path of our own: never an open redirect."""
-    parsed = urlparse(raw or "")
-    if raw and raw.startswith("/") and not raw.startswith("//") and not parsed.netloc and "\\" not in raw:
-        return raw
-    return ""
 
 
 def _window(status: int = 200, **extra):
@@ -204,7 +198,7 @@ def _selection_done(results: list, verb: str):
     """After Resend/Revoke from a page: back to it with a notice, or a page that says what happened."""
     done = sum(1 for r in results if r["status"] in ("sent", "revoked"))
     notice = f"{verb} {done} of {len(results)} invitation{'s' if len(results) != 1 else ''}."
-    target = _safe_next(form(request()).get("next", ""))
+    target = safe_next(form(request()).get("next", ""))
     if target:
         flash(notice)
         return render.redirect(target)

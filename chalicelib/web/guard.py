@@ -126,6 +126,18 @@ def _route(req) -> tuple:
     return req.method, (req.context or {}).get("resourcePath", "")
 
 
+def _unreadable_form(req) -> Optional[ValidationError]:
+    if not req.headers.get("content-type", "").startswith(FORM_TYPE):
+        return None
+    try:
+        form(req)
+    except ValidationError as error:
+        if error.code == "too_many_fields":
+            error.status = 413
+        return error
+    return None
+
+
 def _uses_api_key(req) -> bool:
     return _route(req) in API_KEY_ROUTES
 
@@ -141,6 +153,8 @@ def middleware(event, get_response):
             error = CaseloadError("The request is too large.", code="too_large")
             error.status = 413
             response = error_response(error, req)
+        elif req.method in UNSAFE and (unreadable := _unreadable_form(req)) is not None:
+            response = error_response(unreadable, req)  # named (too many fields...), not "CSRF"
         elif req.method in UNSAFE and not _uses_api_key(req) and not tokens.verify(
             "csrf" if req.viewer else "csrf-anon",
             req.viewer.csrf_secret if req.viewer else req.anon_id,
