@@ -110,3 +110,26 @@ def reply_json(response) -> dict:
 
     return json.loads(response.body)
 
+
+
+def mailed_link(email: str, pattern: str) -> str:
+    """The token in the newest e-mail to `email` whose text matches `pattern` (one group)."""
+    import re
+
+    for message in outbox.sent_messages():
+        if email.lower() in message["to"].lower():
+            found = re.search(pattern, message["text"] or "")
+            if found:
+                return found.group(1)
+    raise AssertionError(f"no e-mail to {email} matching {pattern}")
+
+
+def join_and_confirm(http, token: str, fields: dict):
+    """Sign up through a link and use the e-mailed confirmation link, as a person would.
+    Returns the last response (the form's own answer when it did not get as far as the e-mail)."""
+    started = http.post_form(f"/join/{token}", {"mode": "signup", **fields})
+    if started.status_code != 200 or "Check your e-mail" not in started.body.decode():
+        return started
+    confirm = mailed_link(fields["email"], r"/signup/confirm/([A-Za-z0-9_-]+)")
+    assert http.get(f"/signup/confirm/{confirm}").status_code == 200
+    return http.post_form(f"/signup/confirm/{confirm}", {})

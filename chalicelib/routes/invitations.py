@@ -25,7 +25,7 @@ from chalicelib.invitations.addresses import (
     split_addresses,
 )
 from chalicelib.invitations.invites import MAX_SELECTED, OUTCOMES
-from chalicelib.people import organisations
+from chalicelib.people import auth, organisations
 from chalicelib.web import api, render
 from chalicelib.web.api import Body, Reply
 from chalicelib.web.guard import (
@@ -299,6 +299,8 @@ def accept(token):
     except ValidationError as error:
         return page("invites/accept.html", 400, pending=acceptance.open_invite(token), token=token,
                     values={"name": fields.get("name", "")}, errors=form_errors(error))
+    if req.session:  # someone else was signed in here (the page said so): their session ends first
+        auth.sign_out(req.session)
     set_session_cookie(cookie_value)
     return render.redirect(render.url("/clients" if account.role in TEAM else "/home"))
 

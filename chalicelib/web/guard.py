@@ -8,6 +8,7 @@ checks the role and turns domain errors into JSON or an error page.
 import contextvars
 import functools
 import logging
+from urllib.parse import quote
 from typing import Optional
 
 from chalice import Response
@@ -228,7 +229,17 @@ def error_response(error: CaseloadError, req=None) -> Response:
 
 def page_context() -> dict:
     req = request()
-    return {"viewer": req.viewer, "csrf_token": csrf_token(req), "path": req.path}
+    return {"viewer": req.viewer, "csrf_token": csrf_token(req), "path": req.path, "here": here(req)}
+
+
+def here(req=None) -> str:
+    """The path this request asked for (Chalice's `path` is the route's pattern), ids quoted."""
+    req = req or request()
+    params = {name: quote(str(value), safe="") for name, value in (req.uri_params or {}).items()}
+    try:
+        return req.path.format(**params)
+    except (KeyError, IndexError, ValueError):
+        return req.path
 
 
 def view(*roles: str):
@@ -248,7 +259,7 @@ def view(*roles: str):
                 return handler(*args, **kwargs)
             except Unauthenticated as error:
                 if not wants_json(req) and req.method == "GET":
-                    return render.redirect(render.url("/signin", next=req.path))
+                    return render.redirect(render.url("/signin", next=here(req)))
                 return error_response(error, req)
             except CaseloadError as error:
                 if error.status >= 500:
