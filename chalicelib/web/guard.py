@@ -118,9 +118,12 @@ def _submitted_csrf(req) -> str:
     return ""
 
 
-# The routes that authenticate by API key (never by the cookie): the only ones that skip CSRF,
-# because a browser cannot be made to send the key. (method, route as declared)
-API_KEY_ROUTES = frozenset({("POST", "/api/v1/activities")})
+def api_key_routes() -> frozenset:
+    """The routes that authenticate by API key (declared with `security=API_KEY` in web/api.py): the
+    only ones that skip CSRF, because a browser cannot be made to send the key. (method, route)"""
+    from chalicelib.web import api  # api builds on this module
+
+    return frozenset((op.method, op.path) for op in api.REGISTRY if op.security == api.API_KEY)
 
 
 def _route(req) -> tuple:
@@ -140,7 +143,7 @@ def _unreadable_form(req) -> Optional[ValidationError]:
 
 
 def _uses_api_key(req) -> bool:
-    return _route(req) in API_KEY_ROUTES
+    return _route(req) in api_key_routes()
 
 
 def middleware(event, get_response):
