@@ -16,12 +16,14 @@ def main() -> int:
     emulator.configure_environment("http://127.0.0.1:8000", endpoint)
     emulator.create_resources()
     import app  # noqa: F401  (the handlers the stream bench calls)
-    from bench import clients_table, invites
+    from bench import clients_table, exports, invites
 
     started = time.perf_counter()
     big = clients_table.run(meter)
     print("\nSign-in and page loads (own process: its peak memory is the app's alone)", flush=True)
     subprocess.run([sys.executable, "-m", "bench.pages", big.org_id, big.admin.account_id], check=True)
+    print("\nExport CSV (the same organisation)", flush=True)
+    exports.run(meter, big)
     print("\nInvitations")
     invites.main(["100", "1000", "csv=5000"] if quick() else [])
     print("\nPackage", flush=True)

@@ -31,7 +31,7 @@ QUEUE_CONSUME_ACTIONS = ["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueu
                          "sqs:ChangeMessageVisibility"]
 MAIL_ACTIONS = ["ses:SendEmail", "ses:SendRawEmail", "ses:SendTemplatedEmail", "ses:SendBulkTemplatedEmail"]
 ALL_TABLES = ("Organisation", "Account", "Session", "Activity", "Group", "Lookup", "SearchToken", "Metric",
-              "Throttle", "Job", "IdempotencyKey")
+              "Throttle", "Export", "ExportSchedule", "Job", "IdempotencyKey")
 
 
 @dataclass(frozen=True)
@@ -68,11 +68,17 @@ ACCESS: Dict[str, Access] = {
     ),
     # Hourly: one recount job per organisation (run by run_jobs, from the accounts into the counters).
     "reconcile_metrics": Access(read=("Organisation",), write=("Job",), send_queues=("JobQueue",)),
-    # Upload queue -> CSV import: reads the file, creates accounts, sends invitations.
+    # Upload queue -> CSV import (its dry run starts a job); and background export steps: reads the
+    # accounts, writes exports/ parts, mails admins a link.
     "invite_uploads": Access(
-        read=ALL_TABLES, write=("Account", "Lookup", "Activity", "Group", "Job"),
-        send_queues=("JobQueue", "MailQueue"),
-        get_objects=("uploads/",), delete_objects=("uploads/",), consume_queues=("UploadQueue",), mail=True,
+        read=ALL_TABLES, write=("Account", "Lookup", "Activity", "Group", "Export", "Job"),
+        get_objects=("uploads/", "exports/"), put_objects=("exports/",), delete_objects=("uploads/",),
+        consume_queues=("UploadQueue",), send_queues=("UploadQueue", "JobQueue", "MailQueue"), mail=True,
+    ),
+    # Scheduled exports: one Query for the due schedules, then an export record and a queue message each.
+    "run_scheduled_exports": Access(
+        read=("Organisation", "Account", "Group", "Metric", "SearchToken", "ExportSchedule", "Export"),
+        write=("ExportSchedule", "Export", "Activity"), send_queues=("UploadQueue",),
     ),
     # Jobs queue -> one step of a background job (imports, bulk actions, group deletes, exports): what the
     # API may do, since the steps do it on a person's behalf.

@@ -19,6 +19,9 @@ def _bucket_arn(settings) -> dict:
 
 
 def bucket(settings) -> dict:
+    # Imported here: chalicelib's models must be named with the stage's prefix first (deploy/package.py).
+    from chalicelib.exports.exports import RETENTION_DAYS
+
     # The origin (https://host) of the PublicUrl parameter: the pages that upload.
     origin = {"Fn::Join": ["", ["https://", {"Fn::Select": [2, {"Fn::Split": ["/", {"Ref": "PublicUrl"}]}]}]]}
     policy = "Retain" if settings.production else "Delete"
@@ -40,7 +43,8 @@ def bucket(settings) -> dict:
             "LifecycleConfiguration": {"Rules": [
                 {"Id": "expire-uploads", "Prefix": "uploads/", "Status": "Enabled", "ExpirationInDays": 7,
                  "AbortIncompleteMultipartUpload": {"DaysAfterInitiation": 1}},
-                {"Id": "expire-exports", "Prefix": "exports/", "Status": "Enabled", "ExpirationInDays": 30},
+                {"Id": "expire-exports", "Prefix": "exports/", "Status": "Enabled", "ExpirationInDays": RETENTION_DAYS,
+                 "AbortIncompleteMultipartUpload": {"DaysAfterInitiation": 2}},
                 {"Id": "expire-reconcile", "Prefix": "reconcile/", "Status": "Enabled", "ExpirationInDays": 1},
             ]},
             "NotificationConfiguration": {"QueueConfigurations": [{

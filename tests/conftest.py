@@ -18,7 +18,9 @@ def _free_port() -> int:
 APP_PORT = _free_port()
 APP_URL = f"http://127.0.0.1:{APP_PORT}"
 _moto, ENDPOINT = emulator.start_moto_server()
-emulator.configure_environment(APP_URL, ENDPOINT)
+# chalice.test's requests come from 127.0.0.1: trusted here as a proxy, so a test can say which
+# address a request comes from with X-Forwarded-For (tests/http_client.py does).
+emulator.configure_environment(APP_URL, ENDPOINT, CASELOAD_TRUSTED_PROXIES="127.0.0.1")
 RESOURCES = emulator.create_resources()
 
 from chalice.test import Client  # noqa: E402  (the environment must be set first)
@@ -108,3 +110,26 @@ def reply_json(response) -> dict:
 
     return json.loads(response.body)
 
+
+
+def mailed_link(email: str, pattern: str) -> str:
+    """The token in the newest e-mail to `email` whose text matches `pattern` (one group)."""
+    import re
+
+    for message in outbox.sent_messages():
+        if email.lower() in message["to"].lower():
+            found = re.search(pattern, message["text"] or "")
+            if found:
+                return found.group(1)
+    raise AssertionError(f"no e-mail to {email} matching {pattern}")
+
+
+def join_and_confirm(http, token: str, fields: dict):
+    """Sign up through a link and use the e-mailed confirmation link, as a person would.
+    Returns the last response (the form's own answer when it did not get as far as the e-mail)."""
+    started = http.post_form(f"/join/{token}", {"mode": "signup", **fields})
+    if started.status_code != 200 or "Check your e-mail" not in started.body.decode():
+        return started
+    confirm = mailed_link(fields["email"], r"/signup/confirm/([A-Za-z0-9_-]+)")
+    assert http.get(f"/signup/confirm/{confirm}").status_code == 200
+    return http.post_form(f"/signup/confirm/{confirm}", {})

@@ -3,7 +3,7 @@ import re
 
 import pytest
 
-from tests.conftest import PASSWORD, Http
+from tests.conftest import PASSWORD, Http, join_and_confirm
 
 SIGN_UP = {"mode": "signup", "name": "New Person", "password": PASSWORD}
 
@@ -52,9 +52,9 @@ def test_sign_up_limited_to_listed_domains(chalice_client, org):
     assert saved.status_code == 303
     assert 'value="example.org, partner.org"' in http.get("/invite").body.decode()
     visitor = Http(chalice_client)
-    refused = visitor.post_form(f"/join/{org.join_token}", {**SIGN_UP, "email": "someone@elsewhere.net"})
+    refused = join_and_confirm(visitor, org.join_token, {**SIGN_UP, "email": "someone@elsewhere.net"})
     assert refused.status_code == 400 and "limited to addresses at example.org, partner.org" in refused.body.decode()
-    accepted = Http(chalice_client).post_form(f"/join/{org.join_token}", {**SIGN_UP, "email": "new@partner.org"})
+    accepted = join_and_confirm(Http(chalice_client), org.join_token, {**SIGN_UP, "email": "new@partner.org"})
     assert accepted.status_code == 303
 
 
@@ -65,7 +65,7 @@ def test_bad_domains_get_an_error_next_to_the_field(chalice_client, org, domains
     page = response.body.decode()
     assert response.status_code == 400 and 'id="f-domains-error"' in page
     visitor = Http(chalice_client)
-    assert visitor.post_form(f"/join/{org.join_token}", {**SIGN_UP, "email": "any@where.net"}).status_code == 303
+    assert join_and_confirm(visitor, org.join_token, {**SIGN_UP, "email": "any@where.net"}).status_code == 303
 
 
 def test_only_admins_change_the_link_and_only_with_a_csrf_token(chalice_client, org):
@@ -93,13 +93,13 @@ def test_an_extra_link_places_people_and_stops_at_its_limit(chalice_client, org,
     assert made.status_code == 303
     (token,) = _extra_links(http)
     for index in range(2):
-        joined = Http(chalice_client).post_form(f"/join/{token}", {**SIGN_UP, "email": f"extra{index}@example.org"})
+        joined = join_and_confirm(Http(chalice_client), token, {**SIGN_UP, "email": f"extra{index}@example.org"})
         assert joined.status_code == 303
     newcomer = next(a for a in Account.query(org.org_id) if a.email == "extra0@example.org")
     assert (newcomer.group_id, newcomer.staff_id, newcomer.staff_email) == (group.group_id, org.staff.account_id,
                                                                            org.staff.email)
     assert "used 2 of 2 times" in http.get("/invite").body.decode()
-    third = Http(chalice_client).post_form(f"/join/{token}", {**SIGN_UP, "email": "extra2@example.org"})
+    third = join_and_confirm(Http(chalice_client), token, {**SIGN_UP, "email": "extra2@example.org"})
     assert third.status_code == 410 and "used as many times as it allows" in third.body.decode()
     assert not [a for a in Account.query(org.org_id) if a.email == "extra2@example.org"]
 

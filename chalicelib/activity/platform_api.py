@@ -53,7 +53,8 @@ def _occurred_at(raw) -> datetime:
         return now
     try:
         moment = datetime.fromisoformat(str(raw).replace("Z", "+00:00"))
-    except ValueError:
+        moment.astimezone(timezone.utc)  # year 1 or 9999 with an offset overflows
+    except (ValueError, OverflowError):
         raise ValidationError("Use an ISO 8601 time, e.g. 2026-11-29T09:30:00Z.", field="occurred_at",
                               code="invalid_time") from None
     if moment.tzinfo is None:
@@ -138,7 +139,15 @@ def _target(org_id: str, body: dict):
         found = accounts.find_by_email(org_id, accounts.normalise_email(str(email)))
         if found is None:
             raise NotFound("No account with this e-mail in your organisation.")
-        return found
+        return _active(found)
     if not re.match(r"^[0-9a-f]{32}$", str(account_id)):
         raise NotFound("No such account.")
-    return accounts.get_account(org_id, str(account_id))
+    return _active(accounts.get_account(org_id, str(account_id)))
+
+
+def _active(account):
+    """Activities count as engagement: only for people who have activated their account and are not archived."""
+    if account.status != "activated":
+        raise ValidationError(f"This account is {account.status}: activities are recorded only for activated "
+                              "accounts.", field="account_id", code="account_not_active")
+    return account

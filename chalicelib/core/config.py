@@ -4,6 +4,7 @@ Table names are the one exception: pynamodb needs them on the model classes, so
 `TABLE_PREFIX` must be set before `chalicelib.core.models` is imported (the local
 runner, the tests and the Lambda environment all do).
 """
+import ipaddress
 import os
 
 from chalicelib.core.errors import ConfigError
@@ -69,3 +70,17 @@ def upload_origin() -> str:
     if not origin and is_local():
         origin = os.environ.get("AWS_ENDPOINT_URL", "").strip()
     return origin.rstrip("/")
+
+
+def trusted_proxies() -> list:
+    """Networks whose X-Forwarded-For we believe (CASELOAD_TRUSTED_PROXIES, comma-separated
+    addresses or CIDRs). Empty by default: API Gateway's sourceIp is the caller. Set it only when
+    a proxy or CDN you run sits in front and appends the caller's address."""
+    networks = []
+    for part in os.environ.get("CASELOAD_TRUSTED_PROXIES", "").split(","):
+        if part.strip():
+            try:
+                networks.append(ipaddress.ip_network(part.strip(), strict=False))
+            except ValueError:
+                raise ConfigError("CASELOAD_TRUSTED_PROXIES") from None
+    return networks

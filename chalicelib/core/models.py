@@ -131,6 +131,8 @@ class Organisation(Model):
     api_keys = MapAttribute(default=dict)
     # Extra sign-up links: link id -> nonce, group, staff, expiry, use limit (organisations.py).
     extra_links = MapAttribute(default=dict)
+    # IANA zone the organisation's exports show dates in (chalicelib.exports.settings); None = UTC.
+    time_zone = UnicodeAttribute(null=True)
 
 
 class Account(Model):
@@ -366,7 +368,8 @@ class Metric(Model):
 
 
 class Throttle(Model):
-    """Failed sign-ins per e-mail and per client address, in fixed windows."""
+    """Failed sign-ins per account, per address, per account at one address and per known
+    browser, in fixed windows (keys are hashed or validated: bounded length)."""
 
     class Meta(_BaseMeta):
         table_name = _table("throttles")
@@ -374,6 +377,7 @@ class Throttle(Model):
     key = UnicodeAttribute(hash_key=True)
     failures = NumberAttribute(default=0)
     window_start = UTCDateTimeAttribute(default=utcnow)
+    last_failure = UTCDateTimeAttribute(null=True)
     expires_at = TTLAttribute(null=True)
 
 
@@ -471,8 +475,74 @@ class IdempotencyKey(Model):
     expires_at = TTLAttribute(null=True)  # housekeeping; the window is checked in code
 
 
-ALL_MODELS = (Organisation, Account, Session, Activity, Group, Lookup, SearchToken, Metric, Throttle, Job,
-              IdempotencyKey)
+class Export(Model):
+    """One CSV export of the Clients Table (chalicelib.exports): a direct download,
+    or a file written to S3 part by part, resumable from `position`."""
+
+    class Meta(_BaseMeta):
+        table_name = _table("exports")
+
+    org_id = UnicodeAttribute(hash_key=True)
+    export_id = UnicodeAttribute(range_key=True)  # time-ordered: newest last
+    owner_id = UnicodeAttribute()
+    owner_name = UnicodeAttribute(default="")
+    kind = UnicodeAttribute(default="manual")  # manual | scheduled
+    schedule_id = UnicodeAttribute(null=True)
+    filters = MapAttribute(default=dict)  # the Clients Table's query parameters
+    summary = UnicodeAttribute(default="")  # the filters in words
+    time_zone = UnicodeAttribute(default="UTC")
+    status = UnicodeAttribute(default="running")  # running | ready | downloaded | failed
+    rows = NumberAttribute(default=0)
+    bytes = NumberAttribute(default=0)
+    expected_rows = NumberAttribute(null=True)
+    object_key = UnicodeAttribute(null=True)
+    upload_id = UnicodeAttribute(null=True)
+    position = UnicodeAttribute(null=True)  # JSON: where the next part starts reading
+    etags = ListAttribute(of=UnicodeAttribute, default=list)  # part n is etags[n - 1]
+    error = UnicodeAttribute(null=True)
+    created_at = UTCDateTimeAttribute(default=utcnow)
+    finished_at = UTCDateTimeAttribute(null=True)
+    file_until = UTCDateTimeAttribute(null=True)  # the file's retention (the bucket's lifecycle rule)
+    expires_at = TTLAttribute(null=True)
+    version = VersionAttribute()
+
+
+class DueScheduleIndex(GlobalSecondaryIndex):
+    """Schedules by next run: the runner's one Query (`due` is a constant partition)."""
+
+    class Meta:
+        index_name = "by_due"
+        projection = KeysOnlyProjection()
+
+    due = UnicodeAttribute(hash_key=True)
+    next_run_at = UnicodeAttribute(range_key=True)  # iso time#schedule id
+
+
+class ExportSchedule(Model):
+    """A recurring export (daily or weekly) with chosen filters."""
+
+    class Meta(_BaseMeta):
+        table_name = _table("export_schedules")
+
+    org_id = UnicodeAttribute(hash_key=True)
+    schedule_id = UnicodeAttribute(range_key=True)
+    frequency = UnicodeAttribute()  # daily | weekly
+    filters = MapAttribute(default=dict)
+    summary = UnicodeAttribute(default="")
+    email_admins = BooleanAttribute(default=False)
+    created_by = UnicodeAttribute()
+    created_by_name = UnicodeAttribute(default="")
+    created_at = UTCDateTimeAttribute(default=utcnow)
+    due = UnicodeAttribute(default="due")
+    next_run_at = UnicodeAttribute()
+    last_export_id = UnicodeAttribute(null=True)
+    version = VersionAttribute()
+
+    by_due = DueScheduleIndex()
+
+
+ALL_MODELS = (Organisation, Account, Session, Activity, Group, Lookup, SearchToken, Metric, Throttle, Export,
+              ExportSchedule, Job, IdempotencyKey)
 TTL_ATTRIBUTE = "expires_at"
 
 

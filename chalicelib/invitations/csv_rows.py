@@ -16,9 +16,10 @@ import io
 from dataclasses import dataclass, field
 from typing import Dict, Iterable, Iterator, List, Optional
 
+from chalicelib.core.spreadsheet import FORMULA_START, defuse
+
 MAX_BYTES = 10 * 1024 * 1024
 MAX_ROWS = 50_000
-FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 POSITIONAL = ("email", "name", "role", "group", "staff_email")
 ALIASES = {
     "email": "email", "e-mail": "email", "email address": "email", "e-mail address": "email", "mail": "email",
@@ -190,7 +191,5 @@ def _row(number: int, cells: List[str], layout: Layout) -> Row:
     return row
 
 
-def report_cell(value: str) -> str:
-    """A value for the error report CSV, defused so a spreadsheet never runs it as a formula."""
-    value = str(value or "")
-    return "'" + value if value.startswith(FORMULA_START) else value
+# A value for the error report CSV, defused so a spreadsheet never runs it (the rule every CSV we write follows).
+report_cell = defuse

@@ -84,7 +84,12 @@ def join_link(token: str) -> JoinLink:
     missing = NotFound("This sign-up link is not valid. Ask your organisation for a new one.", code="link_invalid")
     if not token or len(token) > 100:
         raise missing
-    token_hash = hash_token(token)
+    return join_link_by_hash(hash_token(token))
+
+
+def join_link_by_hash(token_hash: str) -> JoinLink:
+    """`join_link` from the token's stored hash (a pending sign-up keeps only the hash)."""
+    missing = NotFound("This sign-up link is not valid. Ask your organisation for a new one.", code="link_invalid")
     try:
         lookup = Lookup.get(f"join#{token_hash}")
         org = Organisation.get(lookup.org_id)

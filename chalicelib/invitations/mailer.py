@@ -361,3 +361,23 @@ def _record(org_id: str, item: dict, outcome: str) -> None:
             add_version_condition=False)
     except UpdateError:
         pass  # replaced meanwhile (Resend, Revoke, accepted): that one's outcome counts
+
+
+def send_one(to: str, kind: str, **context) -> str:
+    """One message rendered by the app from `templates/email/{kind}.*` (sign-up verification, password
+    reset): SendEmail, since there is no bulk to share. Returns "" when SES took it, else the reason."""
+    env = _environment()
+    subject = " ".join(env.get_template(f"email/{kind}.subject.txt").render(**context).split())
+    text = env.get_template(f"email/{kind}.txt").render(**context)
+    html_part = env.get_template(f"email/{kind}.html").render(**context)
+    configuration_set = os.environ.get("CASELOAD_MAIL_CONFIGURATION_SET")
+    try:
+        aws.client("ses").send_email(
+            **({"ConfigurationSetName": configuration_set} if configuration_set else {}),
+            Source=config.mail_sender(), Destination={"ToAddresses": [to]},
+            Message={"Subject": {"Data": subject, "Charset": "UTF-8"},
+                     "Body": {"Text": {"Data": text, "Charset": "UTF-8"},
+                              "Html": {"Data": html_part, "Charset": "UTF-8"}}})
+    except ClientError as exc:  # the page answers alike either way; the reason is for the log
+        return exc.response["Error"].get("Message", "refused")
+    return ""

@@ -1,35 +1,110 @@
-"""Signing up through a sign-up link: a new Client of the link's organisation,
-placed in the link's group and caseload."""
+"""Signing up through a sign-up link, in two steps: the form sends a single-use verification link
+to the address; using it creates the Client (in the link's group and caseload) and signs them in.
+
+Nothing is created, activated or signed in until the address is proven. The organisation's
+allowed-domains rule is applied to that verified address (again at verification, in case it
+changed). An address that already has an account gets the same page, and an e-mail telling its
+owner to sign in instead: the page never says whether an address is known.
+"""
+from dataclasses import dataclass
+from datetime import timedelta
 from typing import Tuple
 
-from chalicelib.core.errors import Conflict, ValidationError
-from chalicelib.core.models import Account, Session
-from chalicelib.invitations import links
+from pynamodb.exceptions import DoesNotExist, UpdateError
+
+from chalicelib.core import config
+from chalicelib.core.errors import Conflict, Gone, NotFound, ValidationError
+from chalicelib.core.models import Account, Lookup, Session, utcnow
+from chalicelib.core.tokens import hash_token, new_token
+from chalicelib.invitations import links, mailer
 from chalicelib.people import accounts, auth, passwords
 
+VERIFY_FOR = timedelta(hours=24)
+INVALID = "This confirmation link is not valid. Sign up again from your organisation's link."
 
-def sign_up(link: links.JoinLink, raw_name: str, raw_email: str, password: str, ip: str,
-            user_agent: str) -> Tuple[str, Session, Account]:
-    """A new Client through a sign-up link (placed in the link's group and caseload), signed in at once."""
+
+@dataclass(frozen=True)
+class Pending:
+    """A sign-up waiting for its address to be confirmed."""
+    lookup: Lookup
+    org_name: str
+
+    @property
+    def email(self) -> str:
+        return self.lookup.data["email"]
+
+    @property
+    def name(self) -> str:
+        return self.lookup.data["name"]
+
+
+def _check_domain(org, email: str) -> None:
+    domain = email.rsplit("@", 1)[1]
+    if org.allowed_domains and domain not in org.allowed_domains:
+        raise ValidationError(f"Sign-up is limited to addresses at {', '.join(org.allowed_domains)}.", "email",
+                              code="domain_not_allowed")
+
+
+def start_sign_up(link: links.JoinLink, join_token: str, raw_name: str, raw_email: str, password: str) -> str:
+    """Check the form and e-mail the address: a confirmation link, or (known address) a note to sign in.
+    Returns the address the page names; the answer is the same whether it is known or not."""
     org = link.org
     name = accounts.clean_name(raw_name)
     email = accounts.normalise_email(raw_email)
-    domain = email.rsplit("@", 1)[1]
-    if org.allowed_domains and domain not in org.allowed_domains:
-        raise ValidationError(f"Sign-up is limited to addresses at {', '.join(org.allowed_domains)}.", "email")
+    _check_domain(org, email)
     passwords.check_new_password(password)
-    staff = accounts.get_account(org.org_id, link.staff_id) if link.staff_id else None
-    account = accounts.new_account(org.org_id, email, name, "client",
-                                   password_hash=passwords.hash_password(password), created_by="join_link",
+    if accounts.find_by_email(org.org_id, email):
+        mailer.send_one(email, "signup_exists", org_name=org.name, link=f"{config.public_url()}/signin")
+        return email
+    token, now = new_token(), utcnow()
+    Lookup(key=f"signup#{hash_token(token)}", org_id=org.org_id, valid_until=now + VERIFY_FOR,
+           data={"name": name, "email": email, "password_hash": passwords.hash_password(password),
+                 "join": hash_token(join_token)},
+           expires_at=now + VERIFY_FOR + timedelta(days=1)).save()
+    mailer.send_one(email, "signup_verify", name=name, org_name=org.name,
+                    link=f"{config.public_url()}/signup/confirm/{token}",
+                    expires_on=(now + VERIFY_FOR).strftime("%-d %B %Y at %H:%M UTC"))
+    return email
+
+
+def open_pending(token: str) -> Pending:
+    """The sign-up behind a confirmation link; NotFound when unknown, Gone when used or expired."""
+    if not token or len(token) > 100:
+        raise NotFound(INVALID, code="link_invalid")
+    try:
+        lookup = Lookup.get(f"signup#{hash_token(token)}")
+    except DoesNotExist:
+        raise NotFound(INVALID, code="link_invalid") from None
+    if lookup.used_at:
+        raise Gone("This confirmation link has already been used. Sign in instead.", code="link_used")
+    if lookup.valid_until and lookup.valid_until <= utcnow():
+        raise Gone("This confirmation link has expired. Sign up again from your organisation's link.",
+                   code="link_expired")
+    from chalicelib.people import organisations
+
+    return Pending(lookup, organisations.get_organisation(lookup.org_id).name)
+
+
+def confirm(token: str, ip: str, user_agent: str) -> Tuple[str, Session, Account]:
+    """Use the confirmation link (once): create the Client and start their session."""
+    pending = open_pending(token)
+    lookup = pending.lookup
+    link = links.join_link_by_hash(lookup.data["join"])  # still on, not expired or used up
+    email = pending.email
+    _check_domain(link.org, email)
+    try:
+        lookup.update(actions=[Lookup.used_at.set(utcnow())], condition=Lookup.used_at.does_not_exist())
+    except UpdateError:
+        raise Gone("This confirmation link has already been used. Sign in instead.", code="link_used") from None
+    staff = accounts.get_account(link.org.org_id, link.staff_id) if link.staff_id else None
+    account = accounts.new_account(link.org.org_id, email, pending.name, "client",
+                                   password_hash=lookup.data["password_hash"], created_by="join_link",
                                    group_id=link.group_id, staff_id=staff.account_id if staff else None,
                                    staff_email=staff.email if staff else None)
-    if accounts.find_by_email(org.org_id, email):
-        raise Conflict("An account with this e-mail already exists. Sign in instead.", "email", code="email_taken")
     links.use_extra_link(link)
     try:
         accounts.create_account(account)
     except Conflict:
-        raise Conflict("An account with this e-mail already exists. Sign in instead.", "email",
-                       code="email_taken") from None
+        raise Gone("An account with this e-mail already exists. Sign in instead.", code="email_taken") from None
     cookie_value, session = auth.start_session(account, ip, user_agent)
     return cookie_value, session, account

@@ -25,6 +25,7 @@ filters and boxes silently wrong. Use:
 
 New accounts are created whole with `create_account` (a put: every key derived).
 """
+import unicodedata
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Dict, Iterable, List, Optional, Sequence, Tuple
@@ -78,26 +79,50 @@ class Viewer:
 
 
 def normalise_email(raw: str, field: str = "email") -> str:
-    """The address in the form it is stored and compared (domain and local part lower-cased)."""
+    """The address in the form it is stored, compared and mailed: lower-cased ASCII, an international
+    domain as punycode; a non-ASCII part before the @ (which SES cannot send to) is refused with a reason."""
     raw = (raw or "").strip()
     if not raw:
         raise ValidationError("Enter an e-mail address.", field)
     if len(raw) > 254 or any(c in raw for c in "\r\n\t\0,;<>"):
         raise ValidationError("Enter a single e-mail address like name@example.org.", field)
+    if any(ord(c) > 127 for c in raw.partition("@")[0]):
+        raise ValidationError("Letters with accents or other scripts before the @ cannot be delivered by our "
+                              "mail service. Use an address with plain letters before the @.", field,
+                              code="unsupported_address")
     try:
-        return validate_email(raw, check_deliverability=False).normalized.lower()
+        checked = validate_email(raw, check_deliverability=False, allow_smtputf8=False)
     except EmailNotValidError as exc:
         raise ValidationError(f"This is not a valid e-mail address: {exc}", field) from None
+    # Stored and sent in the form SES accepts: ASCII, an international domain in punycode (xn--).
+    return (checked.ascii_email or checked.normalized).lower()
+
+
+# Format characters that real names and emoji need: the zero-width joiner and non-joiner.
+NAME_FORMAT_ALLOWED = frozenset("\u200c\u200d")
+
+
+def _refused_in_name(char: str) -> bool:
+    """Control (Cc), format (Cf: direction overrides, zero-width spaces, tags), unassigned,
+    private-use and surrogate characters disguise a name; the joiners are kept."""
+    category = unicodedata.category(char)
+    return char not in NAME_FORMAT_ALLOWED and category in ("Cc", "Cf", "Cn", "Co", "Cs")
 
 
 def clean_name(raw: str, field: str = "name", required: bool = True) -> str:
-    name = " ".join((raw or "").split())
+    """A name as stored: NFC, runs of white space as one space, no invisible or control characters
+    (the message names the first one found)."""
+    name = " ".join(unicodedata.normalize("NFC", raw or "").split())
     if required and not name:
         raise ValidationError("Enter a name.", field)
     if len(name) > NAME_MAX:
         raise ValidationError(f"Use at most {NAME_MAX} characters.", field)
-    if any(ord(c) < 32 for c in name):
-        raise ValidationError("The name contains characters that are not allowed.", field)
+    for char in name:
+        if _refused_in_name(char):
+            label = unicodedata.name(char, "").title() or (
+                "a control character" if unicodedata.category(char) == "Cc" else "an invisible character")
+            raise ValidationError(f"The name contains a character that is not allowed: U+{ord(char):04X} "
+                                  f"({label}). Remove it and try again.", field, code="invalid_character")
     return name
 
 

@@ -16,16 +16,18 @@ def _candidates(email: str, org_id: Optional[str]) -> list:
 
 
 def sign_in(raw_email: str, password: str, ip: str, user_agent: str,
-            org_id: Optional[str] = None) -> Tuple[str, Session, Account]:
+            org_id: Optional[str] = None, device_cookie: str = "") -> Tuple[str, Session, Account]:
     """Check the credentials and start a session. Unknown e-mail and wrong
-    password answer alike and take the same time (one argon2 verification)."""
+    password answer alike and take the same time (one argon2 verification).
+    `device_cookie` is the known-browser cookie (see throttle): it spares the owner the account's delay."""
     try:
         email = accounts.normalise_email(raw_email)
     except ValidationError:
         raise Unauthenticated(WRONG_CREDENTIALS, "email") from None
     if not password:
         raise ValidationError("Enter your password.", "password")
-    throttle.check(email, ip)
+    device = throttle.known_device(email, device_cookie)
+    throttle.check(email, ip, device)
     matched = None
     candidates = [a for a in _candidates(email, org_id) if a.password_hash and not a.archived]
     if not candidates:
@@ -35,10 +37,16 @@ def sign_in(raw_email: str, password: str, ip: str, user_agent: str,
             matched = account
             break
     if matched is None:
-        throttle.record_failure(email, ip)
+        throttle.record_failure(email, ip, device)
         raise Unauthenticated(WRONG_CREDENTIALS, "email")
+    throttle.record_success(email, ip, device)
     cookie_value, session = start_session(matched, ip, user_agent)
     return cookie_value, session, matched
+
+
+def device_cookie(account: Account) -> str:
+    """The known-browser cookie's value for an account that just signed in."""
+    return throttle.device_token(account.email)
 
 
 def start_session(account: Account, ip: str, user_agent: str) -> Tuple[str, Session]:

@@ -4,6 +4,7 @@ import os
 from chalice import Blueprint, Rate
 
 from chalicelib.core import config
+from chalicelib.exports import schedules
 from chalicelib.invitations import mailer
 from chalicelib.jobs import runner
 from chalicelib.metrics import reconcile, stream
@@ -51,3 +52,9 @@ def send_mail(event):
     """Invitation e-mails, 50 recipients a message, at SES's sending rate (mailer.deliver)."""
     for record in event:
         mailer.deliver(record.body)
+
+
+@bp.schedule(Rate(schedules.RUNNER_MINUTES, unit=Rate.MINUTES), name="run_scheduled_exports")
+def run_scheduled_exports(event):
+    """Start the scheduled exports that are due (one Query on the due-time index)."""
+    return {"started": schedules.run_due()}

@@ -3,7 +3,6 @@ with it), the invitation acceptance page, Resend/Revoke, their JSON twins, and
 the SES feedback handler. Each route parses, calls one domain function, renders."""
 import json
 from typing import Literal, Optional
-from urllib.parse import urlparse
 
 from chalice import Blueprint
 from pydantic import Field
@@ -12,6 +11,7 @@ from chalicelib import jobs
 from chalicelib.core import config, urls
 from chalicelib.core.errors import Gone, NotFound, ValidationError
 from chalicelib.core.models import ROLES
+from chalicelib.exports import exports
 from chalicelib.invitations import (
     acceptance,
     imports,
@@ -26,15 +26,17 @@ from chalicelib.invitations.addresses import (
     split_addresses,
 )
 from chalicelib.invitations.invites import MAX_SELECTED, OUTCOMES
-from chalicelib.people import organisations
+from chalicelib.people import auth, organisations
 from chalicelib.routes.jobs import JobStatus
 from chalicelib.web import api, render
 from chalicelib.web.api import Body, Reply
 from chalicelib.web.guard import (
+    flash,
     form_errors,
     page,
     request,
     set_session_cookie,
+    take_notice,
     view,
     viewer,
 )
@@ -44,6 +46,7 @@ from chalicelib.web.requests import (
     form,
     form_list,
     query,
+    safe_next,
 )
 
 bp = Blueprint(__name__)
@@ -155,12 +158,6 @@ class Commit(Body):
 
 # --------------------------------------------------------------------------- helpers
 
-def _safe_next(raw: str) -> str:
-    """Only a path of our own: never an open redirect."""
-    parsed = urlparse(raw or "")
-    if raw and raw.startswith("/") and not raw.startswith("//") and not parsed.netloc and "\\" not in raw:
-        return raw
-    return ""
 
 
 def _window(status: int = 200, **extra):
@@ -189,7 +186,7 @@ def _window(status: int = 200, **extra):
 @bp.route("/invite")
 @view(*TEAM)
 def invite_window():
-    return _window(notice=(query(request()).get("notice") or "")[:200])
+    return _window(notice=take_notice())
 
 
 @bp.route("/invite", methods=["POST"], content_types=[FORM_TYPE])
@@ -211,9 +208,10 @@ def _selection_done(results: list, verb: str):
     """After Resend/Revoke from a page: back to it with a notice, or a page that says what happened."""
     done = sum(1 for r in results if r["status"] in ("sent", "revoked"))
     notice = f"{verb} {done} of {len(results)} invitation{'s' if len(results) != 1 else ''}."
-    target = _safe_next(form(request()).get("next", ""))
+    target = safe_next(form(request()).get("next", ""))
     if target:
-        return render.redirect(urls.with_params(target, notice=notice))
+        flash(notice)
+        return render.redirect(target)
     return page("invites/done.html", notice=notice, results=results)
 
 
@@ -232,7 +230,8 @@ def revoke_form():
 # --------------------------------------------------------------------------- the organisation account link
 
 def _link_changed(notice: str):
-    return render.redirect(render.url("/invite", "account-link", notice=notice))
+    flash(notice)
+    return render.redirect(render.url("/invite", "account-link"))
 
 
 @bp.route("/invite/link/regenerate", methods=["POST"], content_types=[FORM_TYPE])
@@ -310,6 +309,8 @@ def accept(token):
     except ValidationError as error:
         return page("invites/accept.html", 400, pending=acceptance.open_invite(token), token=token,
                     values={"name": fields.get("name", "")}, errors=form_errors(error))
+    if req.session:  # someone else was signed in here (the page said so): their session ends first
+        auth.sign_out(req.session)
     set_session_cookie(cookie_value)
     return render.redirect(render.url("/clients" if account.role in TEAM else "/home"))
 
@@ -423,7 +424,9 @@ def invite_uploads(event):
     """The upload queue: the bucket's notifications (dry run) and import chunks.
     An exception leaves the message for SQS to deliver again (the work is idempotent)."""
     for record in event:
-        imports.handle_queue_message(record.body)
+        # Background exports ride this queue until the jobs queue exists (chalicelib.exports.exports.queue_step).
+        if not exports.handle_queue_message(record.body):
+            imports.handle_queue_message(record.body)
 
 
 @bp.on_sns_message(topic=SES_FEEDBACK_TOPIC, name="ses_feedback")

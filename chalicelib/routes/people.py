@@ -1,36 +1,29 @@
 """Sign in, sign out, sign up through the organisation's link, and the client's home."""
-from urllib.parse import urlparse
 
 from chalice import Blueprint
 
-from chalicelib.core.errors import CaseloadError, TooManyRequests, ValidationError
+from chalicelib.core.errors import CaseloadError, Gone, NotFound, TooManyRequests, ValidationError
 from chalicelib.invitations import links, signup
 from chalicelib.people import accounts, auth, organisations
 from chalicelib.web import render
 from chalicelib.web.guard import (
     clear_session_cookie,
+    device_cookie,
     form_errors,
     page,
     request,
+    set_device_cookie,
     set_session_cookie,
     view,
     viewer,
 )
-from chalicelib.web.requests import FORM_TYPE, client_ip, form
+from chalicelib.web.requests import FORM_TYPE, client_ip, form, safe_next
 
 bp = Blueprint(__name__)
 
 
 def _landing(role: str) -> str:
     return render.url("/clients") if role in ("admin", "staff") else render.url("/home")
-
-
-def _safe_next(raw: str) -> str:
-    """Only a path of our own: never an open redirect."""
-    parsed = urlparse(raw or "")
-    if raw and raw.startswith("/") and not raw.startswith("//") and not parsed.netloc and "\\" not in raw:
-        return raw
-    return ""
 
 
 @bp.route("/")
@@ -46,7 +39,7 @@ def signin_form():
     me = viewer()
     if me:
         return render.redirect(_landing(me.role))
-    return page("auth/signin.html", values={}, errors={}, next=_safe_next(request().query_params and
+    return page("auth/signin.html", values={}, errors={}, next=safe_next(request().query_params and
                                                                           request().query_params.get("next")))
 
 
@@ -55,10 +48,11 @@ def signin_form():
 def signin():
     req = request()
     fields = form(req)
-    target = _safe_next(fields.get("next", ""))
+    target = safe_next(fields.get("next", ""))
     try:
         cookie_value, _session, account = auth.sign_in(
-            fields.get("email", ""), fields.get("password", ""), client_ip(req), req.headers.get("user-agent", ""))
+            fields.get("email", ""), fields.get("password", ""), client_ip(req), req.headers.get("user-agent", ""),
+            device_cookie=device_cookie())
     except CaseloadError as error:
         if error.status not in (400, 401, 429):
             raise
@@ -67,7 +61,9 @@ def signin():
         if isinstance(error, TooManyRequests):
             response.headers["Retry-After"] = str(error.retry_after)
         return response
+    _switching_account()
     set_session_cookie(cookie_value)
+    set_device_cookie(auth.device_cookie(account))
     return render.redirect(target or _landing(account.role))
 
 
@@ -78,7 +74,16 @@ def signout():
     if req.session:
         auth.sign_out(req.session)
     clear_session_cookie()
-    return render.redirect(render.url("/signin", signed_out=1))
+    target = safe_next(form(req).get("next", ""))
+    return render.redirect(target or render.url("/signin", signed_out=1))
+
+
+def _switching_account() -> None:
+    """A link for a new person, used while someone else is signed in: that session ends first, so
+    the browser never holds two people's sessions (the page already said who was signed in)."""
+    req = request()
+    if req.session:
+        auth.sign_out(req.session)
 
 
 @bp.route("/join/{token}")
@@ -97,20 +102,49 @@ def join(token):
     fields = form(req)
     mode = "signin" if fields.get("mode") == "signin" else "signup"
     try:
-        if mode == "signin":
-            cookie_value, _session, account = auth.sign_in(
-                fields.get("email", ""), fields.get("password", ""), client_ip(req),
-                req.headers.get("user-agent", ""), org_id=org.org_id)
-        else:
-            cookie_value, _session, account = signup.sign_up(
-                link, fields.get("name", ""), fields.get("email", ""), fields.get("password", ""),
-                client_ip(req), req.headers.get("user-agent", ""))
+        if mode == "signup":
+            email = signup.start_sign_up(link, token, fields.get("name", ""), fields.get("email", ""),
+                                         fields.get("password", ""))
+            return page("auth/check_email.html", email=email, purpose=f"finish joining {org.name}",
+                        hours=int(signup.VERIFY_FOR.total_seconds() // 3600))
+        cookie_value, _session, account = auth.sign_in(
+            fields.get("email", ""), fields.get("password", ""), client_ip(req),
+            req.headers.get("user-agent", ""), org_id=org.org_id, device_cookie=device_cookie())
     except CaseloadError as error:
-        if error.status not in (400, 401, 409):
+        if error.status not in (400, 401, 429):
             raise
         values = {k: fields.get(k, "") for k in ("name", "email")}
-        return page("auth/join.html", error.status, org=org, token=token, values=values,
-                    errors=form_errors(error), mode=mode)
+        response = page("auth/join.html", error.status, org=org, token=token, values=values,
+                        errors=form_errors(error), mode=mode)
+        if isinstance(error, TooManyRequests):
+            response.headers["Retry-After"] = str(error.retry_after)
+        return response
+    _switching_account()
+    set_session_cookie(cookie_value)
+    set_device_cookie(auth.device_cookie(account))
+    return render.redirect(_landing(account.role))
+
+
+@bp.route("/signup/confirm/{token}")
+@view()
+def confirm_signup_form(token):
+    """GET only shows the page (mail scanners open links): the button below confirms."""
+    try:
+        pending = signup.open_pending(token)
+    except (Gone, NotFound) as error:
+        return page("auth/link_problem.html", error.status, error=error)
+    return page("auth/confirm_signup.html", pending=pending, token=token)
+
+
+@bp.route("/signup/confirm/{token}", methods=["POST"], content_types=[FORM_TYPE])
+@view()
+def confirm_signup(token):
+    req = request()
+    try:
+        cookie_value, _session, account = signup.confirm(token, client_ip(req), req.headers.get("user-agent", ""))
+    except (Gone, NotFound, ValidationError) as error:
+        return page("auth/link_problem.html", error.status, error=error)
+    _switching_account()
     set_session_cookie(cookie_value)
     return render.redirect(_landing(account.role))
 

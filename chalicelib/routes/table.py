@@ -13,7 +13,7 @@ from chalicelib.table.search import MAX_QUERY, MIN_WORD
 from chalicelib.table.view import table_view
 from chalicelib.web import api
 from chalicelib.web.api import DateTime, Email, Query, Reply
-from chalicelib.web.guard import page, request, view, viewer
+from chalicelib.web.guard import page, request, take_notice, view, viewer
 from chalicelib.web.requests import query
 
 bp = Blueprint(__name__)
@@ -103,7 +103,7 @@ def clients_table():
     req = request()
     table = table_view(viewer(), query(req), lenient=True)
     partial = req.headers.get("x-requested-with") == "caseload"
-    notice = (query(req).get("notice") or "")[:200]  # after Resend / Revoke
+    notice = take_notice()  # after Resend / Revoke
     return page("clients/_results.html" if partial else "clients/index.html", table=table, notice=notice)
 
 

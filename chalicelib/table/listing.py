@@ -157,6 +157,9 @@ def _visible_match(filters: Filters, account: Account) -> bool:
     return search.matches(filters.q, account) if filters.q else True
 
 
+visible_match = _visible_match  # the one test of "do these filters select this account" (exports use it too)
+
+
 def _load_rows(org_id: str, account_ids: list) -> list:
     if not account_ids:
         return []

@@ -8,6 +8,7 @@ checks the role and turns domain errors into JSON or an error page.
 import contextvars
 import functools
 import logging
+from urllib.parse import quote
 from typing import Optional
 
 from chalice import Response
@@ -20,7 +21,7 @@ from chalicelib.core.errors import (
     Unauthenticated,
     ValidationError,
 )
-from chalicelib.people import auth, sessions
+from chalicelib.people import auth, sessions, throttle
 from chalicelib.people.accounts import Viewer
 from chalicelib.web import render
 from chalicelib.web.requests import FORM_TYPE, MAX_BODY_BYTES, cookies, form, wants_json
@@ -28,6 +29,9 @@ from chalicelib.web.requests import FORM_TYPE, MAX_BODY_BYTES, cookies, form, wa
 log = logging.getLogger("caseload")
 SESSION_COOKIE = "caseload_session"
 ANON_COOKIE = "caseload_anon"
+DEVICE_COOKIE = "caseload_device"
+NOTICE_COOKIE = "caseload_notice"
+NOTICE_SECONDS = 120
 UNSAFE = {"POST", "PUT", "PATCH", "DELETE"}
 _current = contextvars.ContextVar("caseload_request")
 
@@ -73,6 +77,31 @@ def set_session_cookie(cookie_value: str) -> None:
     request().set_cookies.append(_cookie(SESSION_COOKIE, cookie_value, int(sessions.ABSOLUTE_TIMEOUT.total_seconds())))
 
 
+def set_device_cookie(value: str) -> None:
+    """Marks this browser as one the account signed in with (the throttle's pass for its owner)."""
+    request().set_cookies.append(_cookie(DEVICE_COOKIE, value, throttle.DEVICE_COOKIE_DAYS * 86400))
+
+
+def device_cookie() -> str:
+    return cookies(request()).get(DEVICE_COOKIE, "")
+
+
+def flash(text: str) -> None:
+    """A success banner for the next page: a sealed one-shot cookie, so no link can make Caseload
+    show words it did not write (banners never come from the URL)."""
+    request().set_cookies.append(_cookie(NOTICE_COOKIE, tokens.seal("notice", text[:300]), NOTICE_SECONDS))
+
+
+def take_notice() -> str:
+    """The banner left by `flash`, once: reading it clears it."""
+    sealed = cookies(request()).get(NOTICE_COOKIE, "")
+    if not sealed:
+        return ""
+    request().set_cookies.append(_cookie(NOTICE_COOKIE, "", 0))
+    text = tokens.unseal("notice", sealed)
+    return text if isinstance(text, str) else ""
+
+
 def clear_session_cookie() -> None:
     request().set_cookies.append(_cookie(SESSION_COOKIE, "", 0))
 
@@ -89,8 +118,32 @@ def _submitted_csrf(req) -> str:
     return ""
 
 
+def api_key_routes() -> frozenset:
+    """The routes that authenticate by API key (declared with `security=API_KEY` in web/api.py): the
+    only ones that skip CSRF, because a browser cannot be made to send the key. (method, route)"""
+    from chalicelib.web import api  # api builds on this module
+
+    return frozenset((op.method, op.path) for op in api.REGISTRY if op.security == api.API_KEY)
+
+
+def _route(req) -> tuple:
+    return req.method, (req.context or {}).get("resourcePath", "")
+
+
+def _unreadable_form(req) -> Optional[ValidationError]:
+    if not req.headers.get("content-type", "").startswith(FORM_TYPE):
+        return None
+    try:
+        form(req)
+    except ValidationError as error:
+        if error.code == "too_many_fields":
+            error.status = 413
+        return error
+    return None
+
+
 def _uses_api_key(req) -> bool:
-    return req.headers.get("authorization", "").startswith("Bearer ") and req.path.startswith("/api/")
+    return _route(req) in api_key_routes()
 
 
 def middleware(event, get_response):
@@ -111,6 +164,8 @@ def _guarded(event, get_response):
             error = CaseloadError("The request is too large.", code="too_large")
             error.status = 413
             response = error_response(error, req)
+        elif req.method in UNSAFE and (unreadable := _unreadable_form(req)) is not None:
+            response = error_response(unreadable, req)  # named (too many fields...), not "CSRF"
         elif req.method in UNSAFE and not _uses_api_key(req) and not tokens.verify(
             "csrf" if req.viewer else "csrf-anon",
             req.viewer.csrf_secret if req.viewer else req.anon_id,
@@ -128,7 +183,8 @@ def _guarded(event, get_response):
 
 def _authenticate(req) -> None:
     jar = cookies(req)
-    session = sessions.load(jar.get(SESSION_COOKIE, ""))
+    # A request that presents credentials of its own is never signed in by the cookie as well.
+    session = None if "authorization" in req.headers else sessions.load(jar.get(SESSION_COOKIE, ""))
     if session:
         req.viewer = auth.viewer_for_session(session)
         req.session = session if req.viewer else None
@@ -183,7 +239,17 @@ def error_response(error: CaseloadError, req=None) -> Response:
 
 def page_context() -> dict:
     req = request()
-    return {"viewer": req.viewer, "csrf_token": csrf_token(req), "path": req.path}
+    return {"viewer": req.viewer, "csrf_token": csrf_token(req), "path": req.path, "here": here(req)}
+
+
+def here(req=None) -> str:
+    """The path this request asked for (Chalice's `path` is the route's pattern), ids quoted."""
+    req = req or request()
+    params = {name: quote(str(value), safe="") for name, value in (req.uri_params or {}).items()}
+    try:
+        return req.path.format(**params)
+    except (KeyError, IndexError, ValueError):
+        return req.path
 
 
 def view(*roles: str):
@@ -203,7 +269,7 @@ def view(*roles: str):
                 return handler(*args, **kwargs)
             except Unauthenticated as error:
                 if not wants_json(req) and req.method == "GET":
-                    return render.redirect(render.url("/signin", next=req.path))
+                    return render.redirect(render.url("/signin", next=here(req)))
                 return error_response(error, req)
             except CaseloadError as error:
                 if error.status >= 500:

@@ -4,6 +4,7 @@ import re
 from playwright.sync_api import expect
 
 from tests.browser.conftest import assert_accessible, screenshot
+from tests.conftest import mailed_link
 
 
 def test_sign_in_page_looks_right_and_is_accessible(page, live_server):
@@ -45,6 +46,12 @@ def test_sign_up_through_the_organisation_link(page, org):
     assert "Use at least 8 characters." in page.locator(".field-error").inner_text()
     page.get_by_label("Password").first.fill("a-sturdy-passphrase-7")
     page.get_by_role("button", name="Create account").click()
+    expect(page.get_by_role("heading", name="Check your e-mail")).to_be_visible()
+    assert_accessible(page)
+    screenshot(page, "join-check-email")
+    token = mailed_link("maya.newcomer@example.org", r"/signup/confirm/([A-Za-z0-9_-]+)")
+    page.goto(f"/signup/confirm/{token}")
+    page.get_by_role("button", name="Confirm and sign in").click()
     expect(page).to_have_url(re.compile(r".*/home$"))
     expect(page.get_by_role("heading", name="Welcome, Maya Newcomer")).to_be_visible()
     assert_accessible(page)

@@ -1,0 +1,142 @@
+"""Every row an export's filters select, read in batches from a position that
+can be stored (JSON) and resumed: the background job reads a part at a time.
+
+Three ways to read, chosen once per export (`choose_path`) and kept in the position:
+
+- `table`: the whole organisation, one Query on the accounts table's own
+  partition, 1 MB pages of full items, filtered here with the Clients Table's
+  own test (`listing.visible_match`). Requests = ceil(bytes read / 1 MB) + 1:
+  nothing cheaper reads every row (an index walk needs a BatchGetItem per 100).
+- `index`: a selective filter (a group, a staff member's caseload): the Clients
+  Table's own listing index and its FilterExpression (chalicelib.table.planner)
+  for the keys, 100 at a time, then one BatchGetItem: ~2 requests per 100 rows,
+  reading only the rows exported.
+- `search`: the search's word items (chalicelib.table.search), one account per
+  match, then BatchGetItem for the rows.
+
+The table path wins unless the selection is small next to the organisation:
+index requests ~ 2 x rows / 100 against table requests ~ all items x
+ITEM_BYTES / 1 MB (`choose_path`, from the counters the table already keeps).
+Rows come out in the order read: name order for index paths, account order for
+the whole table (a spreadsheet sorts them).
+"""
+import json
+import math
+from dataclasses import dataclass
+from typing import Optional
+
+from chalicelib.core.models import Account, SearchToken
+from chalicelib.invitations import lifecycle
+from chalicelib.metrics import counters, store
+from chalicelib.table import planner, search
+from chalicelib.table.filters import Filters
+from chalicelib.table.listing import Row, visible_match
+
+KEYS_PER_READ = 100  # BatchGetItem's limit: one index page feeds one BatchGetItem
+SEARCH_PAGE = 1000
+ONE_MB = 1024 * 1024
+TABLE_PAGE_ITEMS = None  # None: DynamoDB's 1 MB pages (tests set a few items to see several pages)
+# An account item with its listing keys and 90 active days, as stored (bench/exports.py measures it).
+ITEM_BYTES = 700
+
+
+@dataclass
+class Batch:
+    rows: list
+    position: Optional[dict]  # None: every row has been read
+    requests: int = 0
+
+
+def _row(account: Account) -> Row:
+    return Row(account.account_id, account.name, account.email, account.role, account.status, account.group_id,
+               account.staff_email, account.last_visit, account.created_at, lifecycle.invitation_state(account))
+
+
+def choose_path(org_id: str, filters: Filters) -> str:
+    """`search`, `index` or `table` (see the module's docstring)."""
+    if filters.q:
+        return "search"
+    options = planner.plan(org_id, filters)
+    if list(options) == ["all"]:
+        return "table"
+    live, archived, selected = store.read_counts(org_id, [
+        counters.combo_key(), counters.combo_key(status="archived"), planner.combo(filters)])
+    return "index" if index_is_cheaper(selected, live + archived) else "table"
+
+
+def index_is_cheaper(selected: int, organisation: int) -> bool:
+    index_requests = 2 * math.ceil(selected / KEYS_PER_READ)
+    table_requests = math.ceil(organisation * ITEM_BYTES / ONE_MB)
+    return index_requests < table_requests
+
+
+def start(org_id: str, filters: Filters) -> dict:
+    """Where an export starts reading: the path, and for `index` the partition the Clients Table would read."""
+    path = choose_path(org_id, filters)
+    position = {"path": path, "key": None}
+    if path == "index":
+        options = planner.plan(org_id, filters)
+        counts = store.read_counts(org_id, planner.count_keys(filters, options)) if len(options) > 1 else []
+        position["dimension"], position["partition"], _share = planner.choose(options, counts)
+    return position
+
+
+def read(org_id: str, filters: Filters, position: dict, min_rows: int) -> Batch:
+    """At least `min_rows` rows (fewer at the end) from `position`, whole pages at a time."""
+    read_page = {"table": _table_page, "index": _index_page, "search": _search_page}[position["path"]]
+    rows, key, requests = [], position.get("key"), 0
+    while True:
+        found, key, used = read_page(org_id, filters, position, key)
+        rows.extend(found)
+        requests += used
+        if key is None:
+            return Batch(rows, None, requests)
+        if len(rows) >= min_rows:
+            return Batch(rows, {**position, "key": key}, requests)
+
+
+def dumps(position: Optional[dict]) -> Optional[str]:
+    return json.dumps(position, separators=(",", ":")) if position else None
+
+
+def loads(stored: Optional[str]) -> Optional[dict]:
+    return json.loads(stored) if stored else None
+
+
+def _table_page(org_id: str, filters: Filters, _position: dict, key: Optional[dict]):
+    pages = Account.query(org_id, last_evaluated_key=key, page_size=TABLE_PAGE_ITEMS).page_iter
+    page = next(pages, None) or {}
+    accounts = (Account.from_raw_data(item) for item in page.get("Items", []))
+    return [_row(a) for a in accounts if visible_match(filters, a)], pages.last_evaluated_key, 1
+
+
+def _index_page(org_id: str, filters: Filters, position: dict, key: Optional[dict]):
+    index, range_condition, condition = planner.conditions(position["dimension"], filters)
+    pages = index.query(position["partition"], range_condition, filter_condition=condition,
+                        scan_index_forward=filters.direction == "asc", page_size=KEYS_PER_READ,
+                        last_evaluated_key=key).page_iter
+    page = next(pages, None) or {}
+    ids = [item["account_id"]["S"] for item in page.get("Items", [])]
+    return _load(org_id, ids), pages.last_evaluated_key, 1 + (1 if ids else 0)
+
+
+def _search_page(org_id: str, filters: Filters, _position: dict, key: Optional[dict]):
+    start_term = search.anchor(filters.q)
+    pages = SearchToken.query(search.bucket(org_id, start_term), SearchToken.token.startswith(start_term),
+                              page_size=SEARCH_PAGE, last_evaluated_key=key).page_iter
+    page = next(pages, None) or {}
+    ids = []
+    for item in page.get("Items", []):
+        token = SearchToken.from_raw_data(item)
+        account = search.as_account(token)
+        # One word item stands for each account (as on the Clients Table), so nobody is exported twice.
+        if visible_match(filters, account) and search.first_term(filters.q, account) == token.token.rsplit("#", 1)[0]:
+            ids.append(token.account_id)
+    return _load(org_id, ids), pages.last_evaluated_key, 1 + math.ceil(len(ids) / KEYS_PER_READ)
+
+
+def _load(org_id: str, account_ids: list) -> list:
+    if not account_ids:
+        return []
+    found = {a.account_id: a for a in Account.batch_get([(org_id, i) for i in account_ids])}
+    return [_row(found[i]) for i in account_ids if i in found]

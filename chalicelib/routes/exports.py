@@ -1,0 +1,221 @@
+"""Export CSV: the button's target, the Exports list, downloads, schedules, the time zone; and their API."""
+from typing import Literal, Optional
+
+from chalice import Blueprint, Response
+from pydantic import Field
+
+from chalicelib.core.errors import ValidationError
+from chalicelib.exports import csvfile, exports, schedules
+from chalicelib.table.view import groups
+from chalicelib.web import api, render
+from chalicelib.web.api import Body, DateTime, Reply
+from chalicelib.web.guard import form_errors, page, request, view, viewer
+from chalicelib.web.requests import FORM_TYPE, form, query
+
+bp = Blueprint(__name__)
+TEAM = ("admin", "staff")
+
+
+class ExportFilters(Body):
+    """The Clients Table's filters, as its query string has them (the domain checks the values)."""
+    role: Optional[str] = None
+    status: Optional[str] = None
+    group: Optional[str] = Field(None, description="Group id, or - for no group")
+    staff: Optional[str] = Field(None, description="Staff account id, or - for unassigned (staff: themselves)")
+    no_visit: Optional[str] = None
+    box: Optional[str] = None
+    q: Optional[str] = Field(None, description="Search: a prefix of a word of the name, or of the e-mail")
+    sort: Optional[str] = None
+    dir: Optional[str] = None
+
+
+class ExportReply(Reply):
+    export_id: str
+    status: Literal[exports.STATUSES]
+    kind: Literal["manual", "scheduled"]
+    owner_id: str
+    owner_name: str
+    filters: dict
+    summary: str = Field(description="The filters in words")
+    rows: int = Field(description="Rows written so far")
+    expected_rows: Optional[int] = Field(description="Total Clients Shown when the export started")
+    bytes: int
+    time_zone: str
+    created_at: DateTime
+    finished_at: Optional[DateTime]
+    file_until: Optional[DateTime] = Field(description=f"Files are kept {exports.RETENTION_DAYS} days")
+    file_available: bool
+    error: Optional[str]
+    schedule_id: Optional[str]
+
+
+class ExportList(Reply):
+    exports: list[ExportReply]
+
+
+class DownloadLink(Reply):
+    url: str = Field(description="A presigned GET of the file, saved as a dated attachment")
+    expires_in: int
+
+
+class TimeZoneBody(Body):
+    time_zone: str = Field(description="An IANA time zone name, e.g. Europe/London")
+
+
+class TimeZoneReply(Reply):
+    time_zone: str
+
+
+class ScheduleBody(Body):
+    frequency: str = Field(description=f"One of: {', '.join(schedules.FREQUENCIES)}")
+    email_admins: bool = False
+    filters: Optional[ExportFilters] = None
+
+
+class ScheduleReply(Reply):
+    schedule_id: str
+    frequency: Literal[tuple(schedules.FREQUENCIES)]
+    filters: dict
+    summary: str
+    email_admins: bool
+    created_by_name: str
+    next_run_at: DateTime
+    last_export_id: Optional[str]
+
+
+class ScheduleList(Reply):
+    schedules: list[ScheduleReply]
+
+
+def _csv(download: exports.Download) -> Response:
+    return Response(body=download.body.decode("utf-8"), status_code=200, headers={
+        "Content-Type": "text/csv; charset=utf-8",
+        "Content-Disposition": f'attachment; filename="{download.file_name}"'})
+
+
+def _list_page(status: int = 200, schedule_errors=None, schedule_values=None, zone_errors=None, notice=""):
+    who = viewer()
+    return page("exports/index.html", status, exports_list=exports.recent(who),
+                schedules=schedules.listed(who), zone=exports.org_time_zone(who.org_id),
+                group_options=[(g.group_id, g.name) for g in groups(who.org_id)] if who.is_admin else [],
+                zones=csvfile.zone_names(), frequencies=schedules.FREQUENCY_LABELS,
+                retention_days=exports.RETENTION_DAYS, file_available=exports.file_available,
+                next_run=schedules.next_run, schedule_errors=schedule_errors or {},
+                schedule_values=schedule_values or {}, zone_errors=zone_errors or {}, notice=notice)
+
+
+# --------------------------------------------------------------------------- pages
+
+@bp.route("/exports", methods=["POST"], content_types=[FORM_TYPE])
+@view(*TEAM)
+def export_csv():
+    """The Export CSV button: the file itself, or the export's progress page."""
+    result = exports.start(viewer(), exports.params_from(form(request())))
+    if isinstance(result, exports.Download):
+        return _csv(result)
+    return render.redirect(render.url(f"/exports/{result.export_id}"))
+
+
+@bp.route("/exports")
+@view(*TEAM)
+def exports_page():
+    return _list_page(notice=(query(request()).get("notice") or "")[:200])
+
+
+@bp.route("/exports/{export_id}")
+@view(*TEAM)
+def export_page(export_id):
+    export = exports.get_export(viewer(), export_id)
+    return page("exports/export.html", export=export, available=exports.file_available(export),
+                retention_days=exports.RETENTION_DAYS)
+
+
+@bp.route("/exports/{export_id}/download")
+@view(*TEAM)
+def export_download(export_id):
+    return render.redirect(exports.download_url(viewer(), export_id), 302)
+
+
+@bp.route("/exports/time-zone", methods=["POST"], content_types=[FORM_TYPE])
+@view("admin")
+def export_time_zone():
+    try:
+        zone = exports.set_time_zone(viewer(), form(request()).get("time_zone", ""))
+    except ValidationError as error:
+        return _list_page(400, zone_errors=form_errors(error))
+    return render.redirect(render.url("/exports", notice=f"Export dates are now shown in {zone}."))
+
+
+@bp.route("/exports/schedules", methods=["POST"], content_types=[FORM_TYPE])
+@view("admin")
+def export_schedule_create():
+    fields = form(request())
+    try:
+        schedules.create(viewer(), fields.get("frequency", ""), exports.params_from(fields),
+                         fields.get("email_admins") == "on")
+    except ValidationError as error:
+        return _list_page(400, schedule_errors=form_errors(error), schedule_values=fields)
+    return render.redirect(render.url("/exports", notice="Scheduled. The first export runs within "
+                                                         f"{schedules.RUNNER_MINUTES} minutes."))
+
+
+@bp.route("/exports/schedules/{schedule_id}/delete", methods=["POST"], content_types=[FORM_TYPE])
+@view("admin")
+def export_schedule_delete(schedule_id):
+    schedules.delete(viewer(), schedule_id)
+    return render.redirect(render.url("/exports", notice="The scheduled export was stopped."))
+
+
+# --------------------------------------------------------------------------- API
+
+def _params(filters: Optional[ExportFilters]) -> dict:
+    return filters.model_dump(exclude_none=True) if filters else {}
+
+
+@api.route(bp, "/api/v1/exports", roles=TEAM, reply=ExportList,
+           summary="Recent exports (staff: their own), newest first")
+def exports_api():
+    return {"exports": [exports.as_dict(e) for e in exports.recent(viewer())]}
+
+
+@api.route(bp, "/api/v1/exports", "POST", roles=TEAM, body=ExportFilters, reply=ExportReply, status=202,
+           errors=(400,), summary="Export the Clients Table as these filters select it: a background export "
+                                  "whose file is written to S3 (poll it, then ask for its download link)")
+def export_api_start(body: ExportFilters):
+    return exports.as_dict(exports.start(viewer(), _params(body), direct=False))
+
+
+@api.route(bp, "/api/v1/exports/{export_id}", roles=TEAM, reply=ExportReply, errors=(404,),
+           summary="One export: status, rows so far, size")
+def export_api(export_id):
+    return exports.as_dict(exports.get_export(viewer(), export_id))
+
+
+@api.route(bp, "/api/v1/exports/{export_id}/download", roles=TEAM, reply=DownloadLink, errors=(400, 404, 410),
+           summary=f"A presigned link to the file, valid {exports.LINK_SECONDS} s; 410 once the file has expired")
+def export_api_download(export_id):
+    return {"url": exports.download_url(viewer(), export_id), "expires_in": exports.LINK_SECONDS}
+
+
+@api.route(bp, "/api/v1/exports/time-zone", "PUT", roles=("admin",), body=TimeZoneBody, reply=TimeZoneReply,
+           errors=(400,), summary="The time zone export dates are written in (admins)")
+def export_api_time_zone(body: TimeZoneBody):
+    return {"time_zone": exports.set_time_zone(viewer(), body.time_zone)}
+
+
+@api.route(bp, "/api/v1/export-schedules", roles=("admin",), reply=ScheduleList, summary="Scheduled exports (admins)")
+def export_schedules_api():
+    return {"schedules": [schedules.as_dict(s) for s in schedules.listed(viewer())]}
+
+
+@api.route(bp, "/api/v1/export-schedules", "POST", roles=("admin",), body=ScheduleBody, reply=ScheduleReply,
+           status=201, errors=(400,), summary="Schedule a daily or weekly export with these filters (admins)")
+def export_schedules_api_create(body: ScheduleBody):
+    schedule = schedules.create(viewer(), body.frequency, _params(body.filters), body.email_admins)
+    return schedules.as_dict(schedule)
+
+
+@api.route(bp, "/api/v1/export-schedules/{schedule_id}", "DELETE", roles=("admin",), status=204, errors=(404,),
+           summary="Stop a scheduled export (admins)")
+def export_schedules_api_delete(schedule_id):
+    schedules.delete(viewer(), schedule_id)
