@@ -225,7 +225,7 @@ def main(argv=None) -> None:
               f"(total {r['calls']})", flush=True)
         print(f"  its e-mails at a simulated MaxSendRate of {r['rate']:g}/s: {r['recipients']:,} recipients sent in "
               f"{r['send_seconds']:,} s (computed from the pacing; {r['recipients'] / r['rate']:,.0f} s is the floor); "
-              f"SES requests {r['ses_sends']} (SendBulkTemplatedEmail, 50 a request); largest burst in any 1 s "
+              f"SES requests {r['ses_sends']} (SendBulkTemplatedEmail, at most one second's worth each); largest burst in any 1 s "
               f"{r['largest_burst']} recipients (<= {r['rate']:g}: {'yes' if r['largest_burst'] <= r['rate'] else 'NO'}); "
               f"mail-queue requests per 1,000 rows {r['mail_per_1000']}", flush=True)
     cost = sweeper_cost()
