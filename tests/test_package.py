@@ -243,7 +243,7 @@ def test_the_stack_has_the_bucket_queue_mail_and_alarms(sam):
     bucket = resources[names.BUCKET]["Properties"]
     assert all(bucket["PublicAccessBlockConfiguration"].values())
     rules = {r["Prefix"]: r["ExpirationInDays"] for r in bucket["LifecycleConfiguration"]["Rules"]}
-    assert rules == {"uploads/": 7, "exports/": 30}
+    assert rules == {"uploads/": 7, "exports/": 30, "reconcile/": 1}  # reconcile/: partial counts of a job
     [notification] = bucket["NotificationConfiguration"]["QueueConfigurations"]
     assert notification["Filter"]["S3Key"]["Rules"] == [{"Name": "prefix", "Value": "uploads/"}]
     assert resources[names.UPLOAD_QUEUE]["Properties"]["RedrivePolicy"]["maxReceiveCount"] == 5
