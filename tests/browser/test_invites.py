@@ -50,6 +50,9 @@ def test_invite_by_typed_addresses_then_accept_from_the_outbox(page, browser, li
     assert ana in results.inner_text() and bo in results.inner_text()
     screenshot(page, "invite-results")
 
+    from tests.conftest import _PUMP
+
+    _PUMP.drain()  # the mail queue, delivered as `make run`'s pump does in the background
     page.goto("/dev/outbox")
     mail = page.locator("article.mail", has_text=f"to {ana}").first
     link = mail.get_by_role("link", name="Accept invitation").get_attribute("href")
