@@ -243,6 +243,16 @@ def test_large_exports_run_in_the_background_to_s3(admin_http, org, crowd, pump,
     assert b"Your file is ready" in admin_http.get(f"/exports/{export_id}").body
 
 
+def test_a_direct_export_too_large_for_one_response_is_stored_instead(admin_http, org, crowd, monkeypatch):
+    monkeypatch.setattr(exports, "DIRECT_MAX_BYTES", 500)
+    response = admin_http.post_form("/exports", {})
+    assert response.status_code == 303
+    export_id = response.headers["Location"].rsplit("/", 1)[1]
+    stored = Export.get(org.org_id, export_id)
+    assert stored.status == "ready" and stored.rows == 9 and len(_table(_s3_text(stored.object_key))) == 10
+    assert admin_http.get(f"/exports/{export_id}/download").status_code == 302
+
+
 def test_a_step_delivered_twice_writes_the_file_once(admin_http, org, crowd, small_direct_limit):
     response = admin_http.json("POST", "/api/v1/exports", {"role": "client"})
     assert response.status_code == 202
@@ -299,6 +309,10 @@ def test_scheduled_export_runs_once_per_period_and_is_listed(admin_http, org, cr
     pump.drain()
     export = reply_json(admin_http.json("GET", f"/api/v1/exports/{started[0]}"))
     assert export["kind"] == "scheduled" and export["status"] == "ready"
+    from tools.local import outbox
+    mail = [m for m in outbox.sent_messages() if m["to"] == org.admin.email and started[0] in m["text"]]
+    assert len(mail) == 1 and mail[0]["subject"] == "Your scheduled Caseload export is ready"
+    assert f"/exports/{started[0]}" in mail[0]["text"] and f"{export['rows']:,} rows" in mail[0]["text"]
     assert export["rows"] == _total(admin_http, "?role=client")
     stored = Export.get(org.org_id, started[0])
     assert stored.object_key.startswith(f"exports/{org.org_id}/")
