@@ -20,8 +20,14 @@ chromium:
 run: $(VENV)/.installed
 	$(BIN)/python -m tools.local.run
 
+# checkov (the packaged template's scanner) pins boto3 1.35: its own virtualenv.
+.venv-checkov/.installed: requirements-checkov.txt
+	$(PYTHON) -m venv .venv-checkov
+	.venv-checkov/bin/pip install --disable-pip-version-check -q -r requirements-checkov.txt
+	touch $@
+
 # The architecture contract (.importlinter) first: a broken layer fails in seconds.
-test: $(VENV)/.installed chromium
+test: $(VENV)/.installed .venv-checkov/.installed chromium
 	$(BIN)/lint-imports --no-cache
 	$(BIN)/python -m pytest
 
@@ -35,4 +41,4 @@ bench: $(VENV)/.installed
 	$(BIN)/python -m bench.run
 
 clean:
-	rm -rf $(VENV) build screenshots .pytest_cache
+	rm -rf $(VENV) .venv-checkov build screenshots .pytest_cache
