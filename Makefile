@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 STAGE ?= prod
 
-.PHONY: run test bench package chromium clean
+.PHONY: run test bench capacity package chromium clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV) || { $(SUDO) apt-get update && $(SUDO) apt-get install -y python3-venv && $(PYTHON) -m venv $(VENV); }
@@ -39,6 +39,10 @@ package: $(VENV)/.installed
 
 bench: $(VENV)/.installed
 	$(BIN)/python -m bench.run
+
+# docs/capacity.md from the bench's counted figures (CAPACITY_SIZE accounts, default 300).
+capacity: $(VENV)/.installed
+	$(BIN)/python -m tools.capacity
 
 clean:
 	rm -rf $(VENV) .venv-checkov build screenshots .pytest_cache

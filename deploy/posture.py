@@ -91,7 +91,7 @@ def scan(template_path: Path) -> dict:
     env = {**os.environ, "BC_SKIP_MAPPING": "TRUE", "CHECKOV_RUN_SCA_PACKAGE_SCAN_V2": "false"}
     env.pop("AWS_ENDPOINT_URL", None)
     done = subprocess.run([str(checkov_path()), "-f", str(template_path), "--framework", "cloudformation",
-                           "--skip-download", "--compact", "--quiet", "-o", "json"],
+                           "--skip-download", "--compact", "-o", "json"],
                           capture_output=True, text=True, env=env, timeout=600)
     report = json.loads(done.stdout)
     return report[0] if isinstance(report, list) else report

@@ -400,4 +400,4 @@ def test_checkov_finds_no_unexplained_failure_in_the_packaged_template(packaged)
     assert failed == [], failed
     assert report["summary"]["passed"] > 0
     skipped = report["results"]["skipped_checks"]
-    assert skipped and all(len(s["suppress_comment"]) > 40 for s in skipped)  # each with its reason
+    assert skipped and all(len(s["check_result"]["suppress_comment"]) > 40 for s in skipped)  # each with its reason

@@ -75,13 +75,18 @@ class _BaseMeta:
     billing_mode = "PAY_PER_REQUEST"
 
 
+# The staff menu is read straight off role_name (no BatchGetItem of the staff):
+# a rename already moves the entry (its sort key is the name), so this copy is nearly free.
+MENU_PROJECTION = {"role_name": ["name", "email"]}
+
+
 def listing_index(dimension: str, sort: str) -> GlobalSecondaryIndex:
     """The Clients Table's index for one filter dimension in one sort order:
     partition key `p_<dimension>`, sort key `s_<sort>`, named `<dimension>_<sort>`."""
 
     class Meta:
         index_name = f"{dimension}_{sort}"
-        projection = IncludeProjection(LISTING_PROJECTION)
+        projection = IncludeProjection(LISTING_PROJECTION + MENU_PROJECTION.get(f"{dimension}_{sort}", []))
 
     attributes = {"Meta": Meta, f"p_{dimension}": UnicodeAttribute(hash_key=True),
                   f"s_{sort}": UnicodeAttribute(range_key=True)}

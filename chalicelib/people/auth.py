@@ -1,7 +1,11 @@
 """Signing in and out."""
 from typing import Optional, Tuple
 
+from pynamodb.exceptions import TransactWriteError
+from pynamodb.transactions import TransactWrite
+
 from chalicelib.activity import timeline
+from chalicelib.core import aws
 from chalicelib.core.errors import Unauthenticated, ValidationError
 from chalicelib.core.models import Account, Session, utcnow
 from chalicelib.people import accounts, passwords, sessions, throttle
@@ -53,21 +57,37 @@ def start_session(account: Account, ip: str, user_agent: str) -> Tuple[str, Sess
     """Open a session, turn Provisioned into Activated, record the visit."""
     now = utcnow()
     first_time = account.status == "provisioned"
+    fields = accounts.visit_fields(account, now)
     if first_time:
+        fields["status"] = "activated"
+    cookie_value, session = sessions.new(account, ip, user_agent)
+    events = [timeline.new_activity(account.org_id, account.account_id, "activated", when=now)] if first_time else []
+    events.append(timeline.new_activity(account.org_id, account.account_id, "signed_in", when=now, ip=ip))
+    # One request for the account (through the one write path), the session and the
+    # timeline: a sign-in makes 4 in all.
+    try:
+        with TransactWrite(connection=aws.dynamodb_connection()) as transaction:
+            accounts.stage(transaction, account, check_version=first_time, **fields)
+            transaction.save(session)
+            for event in events:
+                transaction.save(event)
+    except TransactWriteError:
+        if not first_time:
+            raise
+        # The account changed since it was read: activate it on a fresh read, then the rest.
         account = accounts.change_retrying(account, lambda fresh: {
             **accounts.visit_fields(fresh, now), "status": "activated" if fresh.status == "provisioned" else fresh.status})
-    else:
-        accounts.record_visit(account, now)
-    cookie_value, session = sessions.start(account, ip, user_agent)
-    if first_time:
-        timeline.record(account.org_id, account.account_id, "activated", when=now)
-    timeline.record(account.org_id, account.account_id, "signed_in", when=now, ip=ip)
+        session.save()
+        for event in events:
+            event.save()
     return cookie_value, session
 
 
 def viewer_for_session(session: Session):
     """The Viewer behind a live session; None when the account is gone or archived."""
-    account = Account.get(session.org_id, session.account_id)
+    account = session.account if hasattr(session, "account") else Account.get(session.org_id, session.account_id)
+    if account is None:
+        return None
     if account.archived:
         sessions.end(session, "archived")
         return None
