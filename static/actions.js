@@ -57,7 +57,6 @@ Caseload.ready(() => {
     button.setAttribute('aria-expanded', 'false');
     button.setAttribute('aria-controls', list.id);
     list.setAttribute('role', 'menu');
-    list.setAttribute('aria-label', button.getAttribute('aria-label'));
     list.hidden = true;
     for (const li of list.children) li.setAttribute('role', 'none');
     for (const item of list.querySelectorAll('a, button')) {
@@ -100,6 +99,6 @@ Caseload.ready(() => {
   document.addEventListener('click', (event) => {
     if (open && !open.list.contains(event.target) && !open.button.contains(event.target)) close(false);
   });
-  window.addEventListener('resize', () => close(false));
+  window.addEventListener('resize', () => { if (open) place(open.button, open.list); });
   document.addEventListener('scroll', () => { if (open) place(open.button, open.list); }, true);
 });

@@ -179,7 +179,12 @@ def bulk_action():
     ids = form_list(req, "account_id")[:bulk.MAX_INLINE]
     if not ids:
         return _back("Select at least one row first.")
-    clean = bulk.check_params(me, action, params)
+    try:
+        clean = bulk.check_params(me, action, params)
+    except CaseloadError as error:
+        if error.status not in (400, 403):
+            raise
+        return _back(error.message)
     counts = bulk.summary(bulk.apply_chunk(me, action, ids, clean))
     words = {"changed": "changed", "unchanged": "already so", "refused": "refused", "not_found": "not found",
              "conflict": "changed by someone else meanwhile"}
