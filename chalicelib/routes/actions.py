@@ -214,21 +214,21 @@ def _person(account: Account) -> Person:
 
 
 class EditBody(Body):
-    name: str = Field(None, max_length=NAME_MAX)
-    email: str = Field(None, max_length=254)
+    name: Optional[str] = Field(None, max_length=NAME_MAX)
+    email: Optional[str] = Field(None, max_length=254)
     phone: Optional[str] = Field(None, max_length=rows.PHONE_MAX, description="null removes it")
-    role: Literal[ROLES] = Field(None)
-    version: int = Field(None, description="The version you read; a stale one answers 409 stale_version")
+    role: Optional[Literal[ROLES]] = Field(None)
+    version: Optional[int] = Field(None, description="The version you read; a stale one answers 409 stale_version")
 
 
 class AssignBody(Body):
     staff_id: Optional[str] = Field(None, max_length=64, description="A live Staff or Admin member; null: none")
     group_id: Optional[str] = Field(None, max_length=64, description="A group of the organisation; null: none")
-    version: int = Field(None)
+    version: Optional[int] = Field(None)
 
 
 class VersionBody(Body):
-    version: int = Field(None)
+    version: Optional[int] = Field(None)
 
 
 class TransferBody(Body):
