@@ -24,12 +24,15 @@ def sign_in(raw_email: str, password: str, ip: str, user_agent: str,
     """Check the credentials and start a session. Unknown e-mail and wrong
     password answer alike and take the same time (one argon2 verification).
     `device_cookie` is the known-browser cookie (see throttle): it spares the owner the account's delay."""
+    if not (raw_email or "").strip():
+        raise ValidationError("Enter your e-mail address and your password." if not password
+                              else "Enter your e-mail address.", "email", code="missing_email")
+    if not password:
+        raise ValidationError("Enter your password.", "password", code="missing_password")
     try:
         email = accounts.normalise_email(raw_email)
     except ValidationError:
         raise Unauthenticated(WRONG_CREDENTIALS, "email") from None
-    if not password:
-        raise ValidationError("Enter your password.", "password")
     device = throttle.known_device(email, device_cookie)
     throttle.check(email, ip, device)
     matched = None
