@@ -191,7 +191,7 @@ class Context:
     @classmethod
     def load(cls, org_id: str, account_id: str) -> "Context":
         uploader = Account.get(org_id, account_id)
-        return cls(accounts.Viewer.of(uploader), {g.name.casefold(): g.group_id for g in Group.query(org_id)},
+        return cls(accounts.Viewer.of(uploader), {g.name.casefold(): g.group_id for g in Group.query(org_id) if not g.deleting},
                    {s.email: s for s in invites.staff_members(org_id)})
 
 

@@ -3,14 +3,17 @@ from dataclasses import dataclass
 from typing import Optional
 
 from chalicelib.core.errors import ValidationError
-from chalicelib.core.models import Account, Group
+from chalicelib.core.models import Account
+from chalicelib.groups.manage import choices
 from chalicelib.people.accounts import Viewer
 from chalicelib.table.filters import Filters, parse_filters
 from chalicelib.table.listing import Page, Stats, list_page, read_counters, stats
 
 
 def groups(org_id: str) -> list:
-    return sorted(Group.query(org_id), key=lambda g: g.name.casefold())
+    """The filter's choices and the names the Group column shows: a group being
+    deleted is gone from both at once (its members show no group)."""
+    return choices(org_id)
 
 
 def staff_members(org_id: str) -> list:
