@@ -45,6 +45,10 @@ ACTIONS = {
     "archived": "Archived",
     "restored": "Restored",
     "caseload_transferred": "Transferred a caseload",
+    "bulk_assigned": "Assigned staff/group (several people)",
+    "bulk_archived": "Archived (several people)",
+    "bulk_restored": "Restored (several people)",
+    "bulk_transferred": "Moved clients to another staff member",
     "export_created": "Exported CSV",
 }
 

@@ -2,14 +2,15 @@
 
 A step reads up to `PAGE` members from the group's partitions of the Clients
 Table's `group_name` index (live `org#group#L`, then archived `org#group#A`),
-never the whole table, and ungroups them `CHUNK` per TransactWriteItems: each
-update removes the group, sets the listing keys that depend on it (derived by
-`Account.derive_keys`, the one definition) and bumps the version, on condition
-that the account is still in the group with the status and caseload the keys
-were derived from. So a step is safe to run twice (already ungrouped members
-fail the condition and are skipped) and a concurrent edit is never overwritten.
-Cost per 1,000 members: 1000/25 transactions + 1000/PAGE queries + one progress
-update per step.
+never the whole table, reads the members whole (BatchGetItem, 100 a request)
+and ungroups them through the one write path, `accounts.change_many`
+(TransactWriteItems of up to 100 version-checked updates that recompute every
+listing key), on condition that each is still in the group. So a step is safe
+to run twice (members already ungrouped are skipped) and a concurrent edit is
+never overwritten: a member changed meanwhile is read again and ungrouped if it
+is still in the group.
+Cost per 1,000 members: 1000/PAGE queries + 10 BatchGetItem + 10
+TransactWriteItems + one progress update per step.
 
 Where it has got to is kept on the Group item (`ungroup_cursor`, `ungrouped`),
 so whatever runs the steps (the request for a small group, a background job
@@ -20,15 +21,15 @@ import logging
 from dataclasses import dataclass
 from typing import List, Optional
 
-from pynamodb.exceptions import DoesNotExist, TransactWriteError, UpdateError
-from pynamodb.transactions import TransactWrite
+from pynamodb.exceptions import DoesNotExist
 
-from chalicelib.core import aws
-from chalicelib.core.models import Account, Group, utcnow
+from chalicelib.core.errors import CaseloadError
+from chalicelib.core.models import Account, Group
+from chalicelib.people import accounts
 
 log = logging.getLogger(__name__)
 PAGE = 500  # members read (one Query page) and ungrouped per step
-CHUNK = 25  # members per TransactWriteItems
+BATCH_GET = 100  # DynamoDB's BatchGetItem limit
 PARTITIONS = ("L", "A")  # live members first: they are the ones the table shows
 
 
@@ -40,50 +41,8 @@ class Step:
     finished: bool
 
 
-def _keys_without_group(member: Account) -> dict:
-    """The listing keys of `member` once ungrouped, derived by the model from the
-    attributes the index projects (role, status, caseload)."""
-    shadow = Account(org_id=member.org_id, account_id=member.account_id, email="-", role=member.role,
-                     status=member.status, created_at=utcnow(),
-                     staff_id=member.caseload_id if member.role == "client" else None)
-    shadow.derive_keys()
-    return {"p_group": shadow.p_group, "p_sg": shadow.p_sg, "p_gs": shadow.p_gs}
-
-
-def _update(transaction, member: Account, group_id: str) -> None:
-    keys = _keys_without_group(member)
-    caseload = (Account.caseload_id == member.caseload_id) if member.caseload_id \
-        else Account.caseload_id.does_not_exist()
-    member.version = member.version or 0  # the index does not project it: makes pynamodb ADD 1 (not SET 1)
-    transaction.update(
-        member,
-        actions=[Account.group_id.remove(), Account.p_group.set(keys["p_group"]), Account.p_sg.set(keys["p_sg"]),
-                 Account.p_gs.set(keys["p_gs"])],
-        condition=(Account.group_id == group_id) & (Account.status == member.status) & caseload,
-        add_version_condition=False,
-    )
-
-
-def _write(members: List[Account], group_id: str) -> List[Account]:
-    """One transaction; returns the members whose condition failed (nothing written then)."""
-    try:
-        with TransactWrite(connection=aws.dynamodb_connection()) as transaction:
-            for member in members:
-                _update(transaction, member, group_id)
-    except TransactWriteError as error:
-        reasons = error.cancellation_reasons or []
-        if not reasons:
-            raise
-        failed = [m for m, r in zip(members, reasons) if r is not None and r.code == "ConditionalCheckFailed"]
-        if not failed:
-            raise
-        rest = [m for m in members if m not in failed]
-        return failed + (_write(rest, group_id) if rest else [])
-    return []
-
-
 def _ungroup_one(org_id: str, account_id: str, group_id: str) -> bool:
-    """A member whose chunk condition failed: read it and ungroup it if it is still in the group."""
+    """A member whose write lost a race: read it again and ungroup it if it is still in the group."""
     for _attempt in range(3):
         try:
             account = Account.get(org_id, account_id, consistent_read=True)
@@ -91,27 +50,27 @@ def _ungroup_one(org_id: str, account_id: str, group_id: str) -> bool:
             return False
         if account.group_id != group_id:
             return False  # moved meanwhile, or a stale index entry
-        account.group_id = None
-        account.derive_keys()
         try:
-            account.update(actions=[Account.group_id.remove(), Account.p_group.set(account.p_group),
-                                    Account.p_sg.set(account.p_sg), Account.p_gs.set(account.p_gs)])
+            accounts.change(account, condition=Account.group_id == group_id, group_id=None)
             return True
-        except UpdateError:
+        except CaseloadError:
             continue  # changed between the read and the write: read again
     log.warning("could not ungroup %s from %s after 3 attempts", account_id, group_id)
     return False
 
 
-def ungroup_members(members: List[Account], group_id: str) -> int:
-    """Ungroup these members (index items), CHUNK per transaction; returns how many were."""
-    ungrouped = 0
-    for start in range(0, len(members), CHUNK):
-        chunk = members[start:start + CHUNK]
-        failed = _write(chunk, group_id)
-        ungrouped += len(chunk) - len(failed)
-        ungrouped += sum(_ungroup_one(m.org_id, m.account_id, group_id) for m in failed)
-    return ungrouped
+def ungroup_members(index_items: List[Account], group_id: str) -> int:
+    """Ungroup these members (items of the group's index); returns how many were."""
+    if not index_items:
+        return 0
+    org_id = index_items[0].org_id
+    keys = [(m.org_id, m.account_id) for m in index_items]
+    members = []
+    for start in range(0, len(keys), BATCH_GET):
+        members += [a for a in Account.batch_get(keys[start:start + BATCH_GET]) if a.group_id == group_id]
+    done, failed = accounts.change_many([(member, {"group_id": None}) for member in members],
+                                        condition_of=lambda account: Account.group_id == group_id)
+    return len(done) + sum(_ungroup_one(org_id, account.account_id, group_id) for account, _error in failed)
 
 
 def step(org_id: str, group_id: str, limit: int = PAGE) -> Optional[Step]:
