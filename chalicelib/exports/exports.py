@@ -142,7 +142,7 @@ def _staff_email(org_id: str, account_id: str) -> str:
 
 
 def _group_names(org_id: str) -> dict:
-    return {g.group_id: g.name for g in Group.query(org_id)}
+    return {g.group_id: g.name for g in Group.query(org_id) if not g.deleting}  # a deleted group: no name
 
 
 def _owner_filters(export: Export) -> Filters:
