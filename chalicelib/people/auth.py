@@ -7,7 +7,7 @@ from pynamodb.transactions import TransactWrite
 from chalicelib.activity import timeline
 from chalicelib.core import aws
 from chalicelib.core.errors import Unauthenticated, ValidationError
-from chalicelib.core.models import Account, Session, utcnow
+from chalicelib.core.models import Account, Session, Throttle, utcnow
 from chalicelib.people import accounts, passwords, sessions, throttle
 
 WRONG_CREDENTIALS = "The e-mail or password is not right."
@@ -46,8 +46,8 @@ def sign_in(raw_email: str, password: str, ip: str, user_agent: str,
     if matched is None:
         throttle.record_failure(email, ip, device)
         raise Unauthenticated(WRONG_CREDENTIALS, "email")
-    throttle.record_success(email, ip, device)
-    cookie_value, session = start_session(matched, ip, user_agent)
+    # The success clears this address's and browser's counters in the sign-in's own transaction.
+    cookie_value, session = start_session(matched, ip, user_agent, throttle.success_keys(email, ip, device))
     return cookie_value, session, matched
 
 
@@ -56,8 +56,9 @@ def device_cookie(account: Account) -> str:
     return throttle.device_token(account.email)
 
 
-def start_session(account: Account, ip: str, user_agent: str) -> Tuple[str, Session]:
-    """Open a session, turn Provisioned into Activated, record the visit."""
+def start_session(account: Account, ip: str, user_agent: str, cleared_throttles=()) -> Tuple[str, Session]:
+    """Open a session, turn Provisioned into Activated, record the visit (and delete
+    the throttle counters named)."""
     now = utcnow()
     first_time = account.status == "provisioned"
     fields = accounts.visit_fields(account, now)
@@ -74,6 +75,8 @@ def start_session(account: Account, ip: str, user_agent: str) -> Tuple[str, Sess
             transaction.save(session)
             for event in events:
                 transaction.save(event)
+            for key in cleared_throttles:
+                transaction.delete(Throttle(key=key))
     except TransactWriteError:
         if not first_time:
             raise
@@ -83,6 +86,7 @@ def start_session(account: Account, ip: str, user_agent: str) -> Tuple[str, Sess
         session.save()
         for event in events:
             event.save()
+        throttle.clear(cleared_throttles)
     return cookie_value, session
 
 
