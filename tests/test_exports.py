@@ -139,6 +139,24 @@ def test_filtered_exports_match_total_clients_shown(admin_http, crowd, filters, 
     assert len(data) == _total(admin_http, query) > 0
 
 
+@pytest.mark.parametrize("filters, query", [
+    ({"role": "client"}, "?role=client"),
+    ({"staff": "OWNER"}, "?staff=OWNER"),
+    ({"status": "activated", "group": "-", "sort": "created", "dir": "desc"}, "?status=activated&group=-&sort=created&dir=desc"),
+])
+def test_the_index_path_exports_the_same_rows(admin_http, org, crowd, monkeypatch, filters, query):
+    """Selections small next to the organisation read the Clients Table's index (forced here)."""
+    filters = {k: v.replace("OWNER", org.staff.account_id) for k, v in filters.items()}
+    query = query.replace("OWNER", org.staff.account_id)
+    table_rows = _export(admin_http, **filters)[1:]
+    monkeypatch.setattr(reader, "ITEM_BYTES", 10 ** 7)
+    from chalicelib.table.filters import parse_filters
+    viewer = exports.Viewer(org.org_id, org.admin.account_id, "admin", "Ada", "")
+    assert reader.start(org.org_id, parse_filters(filters, viewer))["path"] == "index"
+    index_rows = _export(admin_http, **filters)[1:]
+    assert sorted(index_rows) == sorted(table_rows) and len(index_rows) == _total(admin_http, query) > 0
+
+
 def test_filters_matching_nothing_give_the_header_only(admin_http, crowd):
     rows = _export(admin_http, q="zzqqxx")
     assert len(rows) == 1 and rows[0][0] == "Name"
