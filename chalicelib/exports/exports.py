@@ -19,8 +19,8 @@ Why DIRECT_MAX_ROWS = 10,000 (bench/exports.py prints the inputs):
 - time: on AWS a Query returns a 1 MB page (~1,000 account items) in tens of
   ms, so 10,000 rows are ~10 pages + formatting (~20 us a row): well under a
   second, far from API Gateway's 29 s even on the index path (2 requests per
-  100 rows). moto is the slow part (~6 ms an item served on this shared
-  machine), which only the local runner feels.
+  100 rows). moto is the slow part (56 rows/s measured on this loaded,
+  shared machine: it serves each item slowly), which only the local runner feels.
 Above it the background job costs the person one progress page, which is fine
 for a file they wait for anyway.
 
