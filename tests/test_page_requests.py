@@ -75,3 +75,20 @@ def test_a_session_whose_cookie_is_a_bare_token_still_loads(org):
             org_id=org.org_id, account_id=org.admin.account_id, csrf_secret=new_token()).save()
     loaded = sessions.load(token)
     assert loaded is not None and loaded.account_id == org.admin.account_id
+
+
+def test_a_filter_pair_with_its_own_index_is_planned_without_counts(org):
+    from chalicelib.people.accounts import Viewer
+    from chalicelib.table import planner
+    from chalicelib.table.filters import parse_filters
+
+    viewer = Viewer.of(org.admin)
+    staff = make_account(org.org_id, "staff")
+    exact = parse_filters({"status": "provisioned", "staff": staff.account_id}, viewer)
+    assert planner.plan(org.org_id, exact) == {"st": f"{org.org_id}#provisioned#{staff.account_id}"}
+    archived = parse_filters({"status": "archived", "staff": staff.account_id}, viewer)
+    assert len(planner.plan(org.org_id, archived)) == 1  # the archived partition of that caseload
+    by_name_only = parse_filters({"status": "provisioned", "staff": staff.account_id, "sort": "created"}, viewer)
+    assert len(planner.plan(org.org_id, by_name_only)) == 2  # pairs exist in name order only: counts decide
+    both = parse_filters({"role": "client", "status": "activated"}, viewer)
+    assert set(planner.plan(org.org_id, both)) == {"role", "status"}
