@@ -142,3 +142,15 @@ def test_a_non_ascii_local_part_is_refused_with_a_reason():
     with pytest.raises(Exception) as caught:
         accounts.normalise_email("j\u00f6rg@example.org")
     assert "before the @" in caught.value.message and caught.value.code == "unsupported_address"
+
+
+# ------------------------------------------------------------------ 11: a hyphenated e-mail found by its prefix
+
+def test_a_hyphenated_email_is_found_when_a_later_part_is_the_longest_word(http, org, pump):
+    make_account(org.org_id, name="Jo Bloggs", email=f"jo-annabel@{org.org_id[:8]}.example.org")
+    make_account(org.org_id, name="Annabel Other")
+    pump.drain()
+    http.sign_in(org.admin)
+    for query in ("jo-annab", "jo-annabel@", "jo-a"):
+        rows = reply_json(http.json("GET", f"/api/v1/clients?q={query}"))["rows"]
+        assert [r["name"] for r in rows] == ["Jo Bloggs"], query
