@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 STAGE ?= prod
 
-.PHONY: run test bench package chromium clean
+.PHONY: run test bench capacity package chromium clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV) || { $(SUDO) apt-get update && $(SUDO) apt-get install -y python3-venv && $(PYTHON) -m venv $(VENV); }
@@ -20,8 +20,14 @@ chromium:
 run: $(VENV)/.installed
 	$(BIN)/python -m tools.local.run
 
+# checkov (the packaged template's scanner) pins boto3 1.35: its own virtualenv.
+.venv-checkov/.installed: requirements-checkov.txt
+	$(PYTHON) -m venv .venv-checkov
+	.venv-checkov/bin/pip install --disable-pip-version-check -q -r requirements-checkov.txt
+	touch $@
+
 # The architecture contract (.importlinter) first: a broken layer fails in seconds.
-test: $(VENV)/.installed chromium
+test: $(VENV)/.installed .venv-checkov/.installed chromium
 	$(BIN)/lint-imports --no-cache
 	$(BIN)/python -m pytest
 
@@ -34,5 +40,9 @@ package: $(VENV)/.installed
 bench: $(VENV)/.installed
 	$(BIN)/python -m bench.run
 
+# docs/capacity.md from the bench's counted figures (CAPACITY_SIZE accounts, default 300).
+capacity: $(VENV)/.installed
+	$(BIN)/python -m tools.capacity
+
 clean:
-	rm -rf $(VENV) build screenshots .pytest_cache
+	rm -rf $(VENV) .venv-checkov build screenshots .pytest_cache

@@ -121,6 +121,12 @@ def stream_batches(meter, org) -> None:
         reply = stream.apply_stream_batch({"Records": records})
     assert reply == {"batchItemFailures": []}
     line(f"stream batch of {len(records)} visits (100 accounts)", f"{cost.summary()}, {cost.seconds:.1f} s in moto")
+    from tools.capacity import hot_partition
+    hot = hot_partition({"batch_records": len(records), "batch_requests": cost.count("dynamodb"),
+                         "batch_transactions": cost.requests["dynamodb.TransactWriteItems"]})
+    line("highest change rate of one organisation", f"counter partition {hot['by_partition']:,.0f}/s, "
+         f"stream shard {hot['by_stream']:,.0f}/s", f">= {hot['need']:.0f}/s (10^6 accounts, 10% in an hour)",
+         min(hot["by_partition"], hot["by_stream"]) >= hot["need"])
     with meter.measure() as duplicate:
         stream.apply_stream_batch({"Records": records})
     line("  the same batch delivered again", duplicate.summary())

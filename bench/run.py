@@ -16,7 +16,7 @@ def main() -> int:
     emulator.configure_environment("http://127.0.0.1:8000", endpoint)
     emulator.create_resources()
     import app  # noqa: F401  (the handlers the stream bench calls)
-    from bench import clients_table, exports, invites
+    from bench import actions, clients_table, exports, invites
 
     started = time.perf_counter()
     big = clients_table.run(meter)
@@ -24,6 +24,8 @@ def main() -> int:
     subprocess.run([sys.executable, "-m", "bench.pages", big.org_id, big.admin.account_id], check=True)
     print("\nExport CSV (the same organisation)", flush=True)
     exports.run(meter, big)
+    print("\nRow actions (10,000 accounts)", flush=True)
+    actions.run(meter)
     print("\nInvitations")
     invites.main(["100", "1000", "csv=5000"] if quick() else [])
     print("\nPackage", flush=True)

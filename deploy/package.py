@@ -21,7 +21,7 @@ import zipfile
 from pathlib import Path
 from typing import Optional
 
-from deploy import template
+from deploy import posture, template
 from deploy.settings import PROJECT, SettingError, load
 
 IGNORED = shutil.ignore_patterns("__pycache__", "*.pyc")
@@ -146,6 +146,7 @@ def package(stage: str, region: str, out: Path) -> dict:
     problems = merge_problems(merged)
     if problems:
         raise SettingError("the merged template is wrong: " + "; ".join(problems))
+    (out / "sam.json").write_text(json.dumps(posture.annotate(merged), indent=2) + "\n")
     for zip_path in out.glob("*.zip"):
         add_bytecode(zip_path, cache=source / ".chalice" / "deployments")
     return zip_sizes(out)

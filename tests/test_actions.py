@@ -52,7 +52,7 @@ def test_edit_changes_profile_moves_the_email_claim_and_records_who(org):
     assert (event.kind, event.actor_id, event.detail["email_to"]) == ("profile_edited", org.admin.account_id,
                                                                      new_email)
     audit = next(iter(timeline.latest(org.org_id, timeline.ORG_LOG)))
-    assert (audit.kind, audit.detail["target_id"]) == ("profile_edited", org.client.account_id)
+    assert (audit.kind, audit.target_id) == ("profile_edited", org.client.account_id)
 
 
 def test_edit_to_a_taken_email_is_refused_and_changes_nothing(org):

@@ -139,6 +139,24 @@ def test_filtered_exports_match_total_clients_shown(admin_http, crowd, filters, 
     assert len(data) == _total(admin_http, query) > 0
 
 
+@pytest.mark.parametrize("filters, query", [
+    ({"role": "client"}, "?role=client"),
+    ({"staff": "OWNER"}, "?staff=OWNER"),
+    ({"status": "activated", "group": "-", "sort": "created", "dir": "desc"}, "?status=activated&group=-&sort=created&dir=desc"),
+])
+def test_the_index_path_exports_the_same_rows(admin_http, org, crowd, monkeypatch, filters, query):
+    """Selections small next to the organisation read the Clients Table's index (forced here)."""
+    filters = {k: v.replace("OWNER", org.staff.account_id) for k, v in filters.items()}
+    query = query.replace("OWNER", org.staff.account_id)
+    table_rows = _export(admin_http, **filters)[1:]
+    monkeypatch.setattr(reader, "ITEM_BYTES", 10 ** 7)
+    from chalicelib.table.filters import parse_filters
+    viewer = exports.Viewer(org.org_id, org.admin.account_id, "admin", "Ada", "")
+    assert reader.start(org.org_id, parse_filters(filters, viewer))["path"] == "index"
+    index_rows = _export(admin_http, **filters)[1:]
+    assert sorted(index_rows) == sorted(table_rows) and len(index_rows) == _total(admin_http, query) > 0
+
+
 def test_filters_matching_nothing_give_the_header_only(admin_http, crowd):
     rows = _export(admin_http, q="zzqqxx")
     assert len(rows) == 1 and rows[0][0] == "Name"
@@ -243,6 +261,16 @@ def test_large_exports_run_in_the_background_to_s3(admin_http, org, crowd, pump,
     assert b"Your file is ready" in admin_http.get(f"/exports/{export_id}").body
 
 
+def test_a_direct_export_too_large_for_one_response_is_stored_instead(admin_http, org, crowd, monkeypatch):
+    monkeypatch.setattr(exports, "DIRECT_MAX_BYTES", 500)
+    response = admin_http.post_form("/exports", {})
+    assert response.status_code == 303
+    export_id = response.headers["Location"].rsplit("/", 1)[1]
+    stored = Export.get(org.org_id, export_id)
+    assert stored.status == "ready" and stored.rows == 9 and len(_table(_s3_text(stored.object_key))) == 10
+    assert admin_http.get(f"/exports/{export_id}/download").status_code == 302
+
+
 def test_a_step_delivered_twice_writes_the_file_once(admin_http, org, crowd, small_direct_limit):
     response = admin_http.json("POST", "/api/v1/exports", {"role": "client"})
     assert response.status_code == 202
@@ -299,6 +327,10 @@ def test_scheduled_export_runs_once_per_period_and_is_listed(admin_http, org, cr
     pump.drain()
     export = reply_json(admin_http.json("GET", f"/api/v1/exports/{started[0]}"))
     assert export["kind"] == "scheduled" and export["status"] == "ready"
+    from tools.local import outbox
+    mail = [m for m in outbox.sent_messages() if m["to"] == org.admin.email and started[0] in m["text"]]
+    assert len(mail) == 1 and mail[0]["subject"] == "Your scheduled Caseload export is ready"
+    assert f"/exports/{started[0]}" in mail[0]["text"] and f"{export['rows']:,} rows" in mail[0]["text"]
     assert export["rows"] == _total(admin_http, "?role=client")
     stored = Export.get(org.org_id, started[0])
     assert stored.object_key.startswith(f"exports/{org.org_id}/")

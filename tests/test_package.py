@@ -387,3 +387,17 @@ def test_the_aws_check_names_an_unverified_sender(settings):
                                                 "CASELOAD_MAIL_SENDER": "Caseload <no-reply@caseload.test>"})
     warnings = check.check_aws(verified)
     assert len(warnings) == 1 and "sandbox" in warnings[0]
+
+
+# --- production posture: checkov on the packaged template ----------------------
+
+
+def test_checkov_finds_no_unexplained_failure_in_the_packaged_template(packaged):
+    from deploy import posture
+
+    report = posture.scan(packaged / "sam.json")
+    failed = [(f["check_id"], f["resource"]) for f in report["results"]["failed_checks"]]
+    assert failed == [], failed
+    assert report["summary"]["passed"] > 0
+    skipped = report["results"]["skipped_checks"]
+    assert skipped and all(len(s["check_result"]["suppress_comment"]) > 40 for s in skipped)  # each with its reason

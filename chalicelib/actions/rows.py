@@ -216,7 +216,8 @@ def _choices(org_id: str, staff_id: Optional[str], group_id: Optional[str]):
         return None, None
     found = aws.client("dynamodb").batch_get_item(RequestItems=request)["Responses"]
     staff = [Account.from_raw_data(i) for i in found.get(Account.Meta.table_name, [])]
-    groups = [Group.from_raw_data(i) for i in found.get(Group.Meta.table_name, [])]
+    # A group being deleted (Manage Groups) can no longer be chosen.
+    groups = [g for g in (Group.from_raw_data(i) for i in found.get(Group.Meta.table_name, [])) if not g.deleting]
     return (staff[0] if staff else None), (groups[0] if groups else None)
 
 
@@ -264,7 +265,8 @@ def assign(viewer: Viewer, account_id: str, *, staff_id=KEEP, group_id=KEEP, ver
     if wanted_group:
         if group is None:
             raise ValidationError(GROUP_REFUSED, "group_id", code="invalid_group")
-        checks.append(_Check(Group, (account.org_id, group.group_id), Group.group_id.exists(),
+        checks.append(_Check(Group, (account.org_id, group.group_id),
+                             Group.group_id.exists() & Group.deleted_at.does_not_exist(),
                              ValidationError(GROUP_REFUSED, "group_id", code="invalid_group")))
         fields["group_id"] = group.group_id
         detail.update(group_to=group.name)

@@ -62,7 +62,7 @@ def create_key(viewer: Viewer, raw_label: str) -> tuple:
         transaction.update(org, actions=[Organisation.api_keys[key.key_id].set(
             {"label": label, "hint": key.hint, "created_at": key.created_at, "created_by": key.created_by,
              "hash": digest})], condition=Organisation.org_id.exists())
-    timeline.audit(viewer.org_id, "api_key_created", viewer, label=label)
+    timeline.audit(viewer.org_id, "api_key_created", viewer, target_id=key.key_id, target=label, hint=key.hint)
     return key, secret
 
 
@@ -76,7 +76,7 @@ def revoke_key(viewer: Viewer, key_id: str) -> None:
     with TransactWrite(connection=aws.dynamodb_connection()) as transaction:
         transaction.delete(Lookup(key=f"apikey#{entry['hash']}"))
         transaction.update(org, actions=[Organisation.api_keys[key_id].remove()])
-    timeline.audit(viewer.org_id, "api_key_revoked", viewer, label=entry["label"])
+    timeline.audit(viewer.org_id, "api_key_revoked", viewer, target_id=key_id, target=entry["label"])
 
 
 def authenticate(authorization: str) -> Caller:

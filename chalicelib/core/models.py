@@ -76,13 +76,18 @@ class _BaseMeta:
     billing_mode = "PAY_PER_REQUEST"
 
 
+# The staff menu is read straight off role_name (no BatchGetItem of the staff):
+# a rename already moves the entry (its sort key is the name), so this copy is nearly free.
+MENU_PROJECTION = {"role_name": ["name", "email"]}
+
+
 def listing_index(dimension: str, sort: str) -> GlobalSecondaryIndex:
     """The Clients Table's index for one filter dimension in one sort order:
     partition key `p_<dimension>`, sort key `s_<sort>`, named `<dimension>_<sort>`."""
 
     class Meta:
         index_name = f"{dimension}_{sort}"
-        projection = IncludeProjection(LISTING_PROJECTION)
+        projection = IncludeProjection(LISTING_PROJECTION + MENU_PROJECTION.get(f"{dimension}_{sort}", []))
 
     attributes = {"Meta": Meta, f"p_{dimension}": UnicodeAttribute(hash_key=True),
                   f"s_{sort}": UnicodeAttribute(range_key=True)}
@@ -276,9 +281,48 @@ class Session(Model):
     by_account = SessionAccountIndex()
 
 
+class AuditKindIndex(GlobalSecondaryIndex):
+    """The audit log by action, newest last (sparse: only audit entries carry `audit_kind`)."""
+
+    class Meta:
+        index_name = "audit_by_kind"
+        projection = AllProjection()
+
+    audit_kind = UnicodeAttribute(hash_key=True)  # org#kind
+    at_id = UnicodeAttribute(range_key=True)
+
+
+class AuditActorIndex(GlobalSecondaryIndex):
+    """The audit log by who did it."""
+
+    class Meta:
+        index_name = "audit_by_actor"
+        projection = AllProjection()
+
+    audit_actor = UnicodeAttribute(hash_key=True)  # org#actor
+    at_id = UnicodeAttribute(range_key=True)
+
+
+class AuditActorKindIndex(GlobalSecondaryIndex):
+    """The audit log by who did it and the action, both filters at once."""
+
+    class Meta:
+        index_name = "audit_by_actor_kind"
+        projection = AllProjection()
+
+    audit_actor_kind = UnicodeAttribute(hash_key=True)  # org#actor#kind
+    at_id = UnicodeAttribute(range_key=True)
+
+
 class Activity(Model):
     """One event in a person's timeline, or in the organisation's audit log
-    (account_key `org_id#org`)."""
+    (account_key `org_id#org`).
+
+    Audit entries also carry `audit_kind` (`org#kind`), `audit_actor`
+    (`org#actor`) and `audit_actor_kind` (`org#actor#kind`): three sparse
+    indexes make the Audit log's filters (action, person, both) one Query each,
+    newest first, reading exactly the entries shown. Kept as indexes rather than
+    copies of each entry so that an entry is written once, by one PutItem."""
 
     class Meta(_BaseMeta):
         table_name = _table("activities")
@@ -288,10 +332,27 @@ class Activity(Model):
     kind = UnicodeAttribute()
     actor_id = UnicodeAttribute(null=True)
     actor_name = UnicodeAttribute(null=True)
+    # Whom or what it was done to (a person, a group, a link...), for the audit log.
+    target_id = UnicodeAttribute(null=True)
+    target_name = UnicodeAttribute(null=True)
     detail = MapAttribute(default=dict)
+    audit_kind = UnicodeAttribute(null=True)
+    audit_actor = UnicodeAttribute(null=True)
+    audit_actor_kind = UnicodeAttribute(null=True)
+
+    audit_by_kind = AuditKindIndex()
+    audit_by_actor = AuditActorIndex()
+    audit_by_actor_kind = AuditActorKindIndex()
 
 
 class Group(Model):
+    """A group of an organisation (chalicelib.groups). Its name is claimed in
+    Lookup (`group#org#casefolded name`), which keeps names unique.
+
+    Deleting marks the group (`deleted_at`): it leaves every choice at once and
+    its members are ungrouped in the background (`ungrouped` of
+    `members_at_delete` so far); the item goes when the last member is ungrouped."""
+
     class Meta(_BaseMeta):
         table_name = _table("groups")
 
@@ -299,6 +360,17 @@ class Group(Model):
     group_id = UnicodeAttribute(range_key=True)
     name = UnicodeAttribute()
     created_at = UTCDateTimeAttribute(default=utcnow)
+    created_by = UnicodeAttribute(null=True)
+    deleted_at = UTCDateTimeAttribute(null=True)
+    deleted_by = UnicodeAttribute(null=True)
+    members_at_delete = NumberAttribute(null=True)
+    ungrouped = NumberAttribute(null=True)
+    ungroup_cursor = UnicodeAttribute(null=True)  # where ungrouping has got to (chalicelib.groups.ungroup)
+    job_id = UnicodeAttribute(null=True)
+
+    @property
+    def deleting(self) -> bool:
+        return self.deleted_at is not None
 
 
 class Lookup(Model):

@@ -8,15 +8,21 @@ flat whatever the row count. A step is safe to run twice: it re-reads from
 the stored position and re-uploads the same part number, and its record is
 saved with a version condition (a step that lost the race stops).
 
-Why DIRECT_MAX_ROWS = 20,000 (bench/exports.py measures the figures):
-- size: a row is ~190 bytes (UTF-8, with dates and ids), so 20,000 rows are
-  ~3.8 MB, inside Lambda's 6 MB response with room for long names and
-  non-Latin text (3 bytes a character);
-- time: moto exports ~9,000 rows/s here; DynamoDB on AWS reads a 1 MB page in
-  ~20-50 ms (~1,400 items), so 20,000 rows is ~1 s of reads, far below API
-  Gateway's 29 s even on the index path (2 requests per 100 rows).
-Above it the background job costs one page refresh more, which is fine for a
-file people wait for anyway.
+Why DIRECT_MAX_ROWS = 10,000 (bench/exports.py prints the inputs):
+- size: a row is ~170 bytes (measured: UTF-8, ISO dates, ids), so 10,000 rows
+  are ~1.7 MB. Lambda's response limit is 6 MB *after* the body is put in a
+  JSON envelope, where every non-ASCII character becomes a 6-byte \\uXXXX
+  escape: an organisation of long non-Latin names can triple the size. 10,000
+  rows keeps typical files at a third of the limit, and DIRECT_MAX_BYTES
+  guards the rest: a body larger than 4 MB is stored in S3 (one PUT) and
+  answered with its page instead, so no export ever fails on size.
+- time: on AWS a Query returns a 1 MB page (~1,000 account items) in tens of
+  ms, so 10,000 rows are ~10 pages + formatting (~20 us a row): well under a
+  second, far from API Gateway's 29 s even on the index path (2 requests per
+  100 rows). moto is the slow part (56 rows/s measured on this loaded,
+  shared machine: it serves each item slowly), which only the local runner feels.
+Above it the background job costs the person one progress page, which is fine
+for a file they wait for anyway.
 
 Files live under `exports/<org_id>/` and expire with the bucket's lifecycle
 rule (RETENTION_DAYS, which deploy/resources.py reads); the record says until
@@ -42,7 +48,8 @@ from chalicelib.people.organisations import get_organisation
 from chalicelib.table import listing
 from chalicelib.table.filters import Filters, parse_filters
 
-DIRECT_MAX_ROWS = 20_000
+DIRECT_MAX_ROWS = 10_000
+DIRECT_MAX_BYTES = 4 * 1024 * 1024  # above this a direct body is stored in S3 instead (see above)
 PART_BYTES = 5 * 1024 * 1024  # S3's smallest part (but the last): fewest requests in constant memory
 READ_ROWS = 1000  # rows read between checks of the part's size
 RETENTION_DAYS = 30  # the bucket deletes exports/ files after this (deploy/resources.py)
@@ -135,7 +142,7 @@ def _staff_email(org_id: str, account_id: str) -> str:
 
 
 def _group_names(org_id: str) -> dict:
-    return {g.group_id: g.name for g in Group.query(org_id)}
+    return {g.group_id: g.name for g in Group.query(org_id) if not g.deleting}  # a deleted group: no name
 
 
 def _owner_filters(export: Export) -> Filters:
@@ -185,7 +192,16 @@ def _direct(export: Export, filters: Filters, group_names: dict) -> Download:
         writer.write(batch.rows, group_names)
         position = batch.position
     body = writer.take()
-    export.status, export.rows, export.bytes, export.finished_at = "downloaded", writer.rows, len(body), utcnow()
+    export.rows, export.bytes, export.finished_at = writer.rows, len(body), utcnow()
+    if len(body) > DIRECT_MAX_BYTES:  # too big for one response after all: stored, and answered with its page
+        export.object_key = f"exports/{export.org_id}/{export.export_id}.csv"
+        aws.client("s3").put_object(Bucket=config.bucket(), Key=export.object_key, Body=body,
+                                    ContentType="text/csv; charset=utf-8")
+        export.status, export.file_until = "ready", export.finished_at + timedelta(days=RETENTION_DAYS)
+        export.save()
+        _audit(export)
+        return export
+    export.status = "downloaded"
     export.save()
     _audit(export)
     return Download(body, csvfile.file_name(export.created_at, export.time_zone), export)

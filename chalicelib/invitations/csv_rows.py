@@ -5,10 +5,11 @@ name), staff_email. The header row is optional and matched case-insensitively;
 without one the columns are taken in that order. UTF-8 with or without BOM;
 comma or semicolon delimiter (whichever the first line has more of).
 
-File-level problems (empty, binary, not UTF-8, a quote never closed, a
-repeated column, too many rows) raise `FileProblem`: the import stops before
-anything is written. Row-level problems are reported per row and the row is
-skipped.
+Excel's `sep=;` first line names the delimiter; CR LF, LF and CR-only line
+endings are all read. File-level problems (empty, binary, not UTF-8, an
+unreadable header, a repeated column, too many rows) raise `FileProblem`: the
+import stops before anything is written. Row-level problems (a formula, no
+e-mail, a quote left open) are reported per row and the row is skipped.
 """
 import codecs
 import csv
@@ -145,30 +146,93 @@ def _cell(cells: List[str], layout: Layout, key: str) -> str:
     return cells[index].strip() if index is not None and index < len(cells) else ""
 
 
+def _unix_newlines(pieces: Iterator[str]) -> Iterator[str]:
+    """CR LF and a lone CR (old Mac, some exports) both end a line."""
+    pending_cr = False
+    for piece in pieces:
+        if pending_cr:
+            piece = "\r" + piece
+        pending_cr = piece.endswith("\r")
+        if pending_cr:
+            piece = piece[:-1]
+        yield piece.replace("\r\n", "\n").replace("\r", "\n")
+    if pending_cr:
+        yield "\n"
+
+
+def _excel_separator(line: str) -> Optional[str]:
+    """Excel's optional first line `sep=;` names the delimiter; it is not data."""
+    text = line.strip()
+    return text[4] if len(text) == 5 and text[:4].lower() == "sep=" else None
+
+
+UNCLOSED_QUOTE = "A quote (\") in this row is not closed: fix the row and upload it again."
+# A quoted cell may hold line breaks; a quote still open this many lines later was never closed.
+MAX_CELL_LINES = 5
+
+
+def _records(lines: Iterator[str]) -> Iterator[tuple]:
+    """(first line number, text of one record or None when its quote is never closed). A quote left
+    open spoils only its own line: the lines read ahead to look for the closing quote are read again."""
+    pushed: List[str] = []
+    number = 0
+
+    def next_line() -> Optional[str]:
+        return pushed.pop() if pushed else next(lines, None)
+
+    while True:
+        line = next_line()
+        if line is None:
+            return
+        number += 1
+        record, ahead = line, []
+        while record.count('"') % 2 and len(ahead) < MAX_CELL_LINES:
+            following = next_line()
+            if following is None:
+                break
+            ahead.append(following)
+            record += following
+        if record.count('"') % 2:
+            pushed.extend(reversed(ahead))
+            yield number, None
+            continue
+        yield number, record
+        number += len(ahead)
+
+
 def rows(chunks: Iterable[bytes], size: Optional[int] = None) -> Iterator[Row]:
-    """Every data row of the file, in order, streamed (constant memory in the row count)."""
-    lines = _Lines(_text_lines(iter(chunks), size))
+    """Every data row of the file, in order, streamed (constant memory in the row count).
+    A row whose quote is never closed is reported as that row's problem; the others are read."""
+    lines = _Lines(_unix_newlines(_text_lines(iter(chunks), size)))
     first_line = lines.readline()
-    delimiter = ";" if first_line.count(";") > first_line.count(",") else ","
-    reader = csv.reader(_prepend(first_line, lines), delimiter=delimiter, strict=True)
+    delimiter = _excel_separator(first_line)
+    if delimiter:
+        first_line = lines.readline()
+    else:
+        delimiter = ";" if first_line.count(";") > first_line.count(",") else ","
     layout: Optional[Layout] = None
     count = 0
-    try:
-        for cells in reader:
-            if layout is None:
-                layout = _layout(cells, delimiter)
-                if layout.header:
-                    continue
-            if not any(cell.strip() for cell in cells):
-                continue  # blank lines are not rows
-            count += 1
-            if count > MAX_ROWS:
-                raise FileProblem(f"The file has more than {MAX_ROWS:,} rows. Split it into smaller files.",
-                                  "too_many_rows")
-            yield _row(reader.line_num, cells, layout)
-    except csv.Error as error:
-        raise FileProblem(f"Row {reader.line_num}: the file cannot be read as CSV ({error}). "
-                          "Check for a quote (\") that is not closed.", "malformed") from None
+    for number, record in _records(iter(_prepend(first_line, lines))):
+        cells = None
+        if record is not None:
+            try:
+                cells = next(csv.reader(io.StringIO(record), delimiter=delimiter, strict=True), [])
+            except csv.Error:
+                cells = None
+        if layout is None:
+            if cells is None:
+                raise FileProblem("Row 1: the header row cannot be read as CSV. Check for a quote (\") that is "
+                                  "not closed.", "malformed")
+            layout = _layout(cells, delimiter)
+            if layout.header:
+                continue
+        if cells is not None and not any(cell.strip() for cell in cells):
+            continue  # blank lines are not rows
+        count += 1
+        if count > MAX_ROWS:
+            raise FileProblem(f"The file has more than {MAX_ROWS:,} rows. Split it into smaller files.",
+                              "too_many_rows")
+        yield _row(number, cells, layout) if cells is not None else Row(number, problem=UNCLOSED_QUOTE)
 
 
 def _prepend(first: str, rest) -> Iterator[str]:

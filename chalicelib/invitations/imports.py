@@ -203,7 +203,7 @@ class Context:
 
     @classmethod
     def load(cls, job: Job) -> "Context":
-        return cls(_uploader(job), {g.name.casefold(): g.group_id for g in Group.query(job.org_id)},
+        return cls(_uploader(job), {g.name.casefold(): g.group_id for g in Group.query(job.org_id) if not g.deleting},
                    {s.email: s for s in invites.staff_members(job.org_id)})
 
 

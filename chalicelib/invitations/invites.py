@@ -33,6 +33,7 @@ from chalicelib.activity import timeline
 from chalicelib.core import aws, tokens, urls
 from chalicelib.core.errors import Conflict, Forbidden, ValidationError
 from chalicelib.core.models import ROLES, Account, Group, Lookup, Organisation, utcnow
+from chalicelib.groups import manage as groups
 from chalicelib.invitations import mailer
 from chalicelib.invitations.addresses import check_addresses
 from chalicelib.invitations.suppression import is_suppression_key, suppression_key
@@ -113,7 +114,7 @@ def staff_members(org_id: str) -> List[Account]:
 
 
 def groups_of(org_id: str) -> List[Group]:
-    return sorted(Group.query(org_id), key=lambda g: g.name.casefold())
+    return groups.choices(org_id)
 
 
 def resolve_choices(viewer, role, group_id, staff_id) -> Choices:
@@ -128,7 +129,8 @@ def resolve_choices(viewer, role, group_id, staff_id) -> Choices:
     group_id = _optional_id(group_id, "group_id")
     if group_id:
         try:
-            Group.get(viewer.org_id, group_id)
+            if Group.get(viewer.org_id, group_id).deleting:
+                raise DoesNotExist()
         except DoesNotExist:
             raise ValidationError("Choose a group from the list.", "group_id", code="unknown_group") from None
     if role != "client":

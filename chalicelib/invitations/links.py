@@ -8,6 +8,7 @@ from typing import Optional
 
 from pynamodb.exceptions import DoesNotExist, UpdateError
 
+from chalicelib.activity import timeline
 from chalicelib.core.errors import Gone, NotFound, ValidationError
 from chalicelib.core.models import Lookup, Organisation, utcnow
 from chalicelib.core.tokens import hash_token, new_id, new_token
@@ -23,7 +24,7 @@ def join_link_token(org: Organisation) -> Optional[str]:
     return token if token and hash_token(token) == org.join_token_hash else None
 
 
-def regenerate_join_link(org: Organisation) -> str:
+def regenerate_join_link(org: Organisation, actor=None) -> str:
     """A new link; the old one stops working at once."""
     org.join_nonce = new_token()
     token = organisations.link_token(org.org_id, org.join_nonce)
@@ -32,14 +33,18 @@ def regenerate_join_link(org: Organisation) -> str:
     org.save()
     if old_hash:
         Lookup(key=f"join#{old_hash}").delete()
+    if actor:
+        timeline.audit(org.org_id, "join_link_regenerated", actor)
     return token
 
 
-def set_join_enabled(org: Organisation, enabled: bool) -> None:
+def set_join_enabled(org: Organisation, enabled: bool, actor=None) -> None:
     org.update(actions=[Organisation.join_enabled.set(enabled)])
+    if actor:
+        timeline.audit(org.org_id, "join_link_enabled" if enabled else "join_link_disabled", actor)
 
 
-def set_allowed_domains(org: Organisation, raw: str) -> list:
+def set_allowed_domains(org: Organisation, raw: str, actor=None) -> list:
     """Self sign-up limited to these e-mail domains (none: any domain)."""
     domains = []
     for part in re.split(r"[\s,;]+", (raw or "").strip().lower()):
@@ -54,6 +59,8 @@ def set_allowed_domains(org: Organisation, raw: str) -> list:
     if len(domains) > MAX_DOMAINS:
         raise ValidationError(f"List at most {MAX_DOMAINS} domains.", "domains", code="invalid_domain")
     org.update(actions=[Organisation.allowed_domains.set(domains)])
+    if actor:
+        timeline.audit(org.org_id, "join_link_domains", actor, domains=", ".join(domains) or "any")
     return domains
 
 
@@ -119,7 +126,7 @@ def use_extra_link(link: JoinLink) -> None:
 
 
 def create_extra_link(org: Organisation, created_by: str, group_id: str = "", staff_id: str = "",
-                      days: str = "7", max_uses: str = "") -> str:
+                      days: str = "7", max_uses: str = "", actor=None) -> str:
     """A new extra link; returns its token. Group and staff are checked by the caller's domain."""
     if len(org.extra_links.as_dict() if org.extra_links else {}) >= MAX_EXTRA_LINKS:
         raise ValidationError(f"An organisation can have at most {MAX_EXTRA_LINKS} extra links.", "days")
@@ -135,6 +142,10 @@ def create_extra_link(org: Organisation, created_by: str, group_id: str = "", st
     org.update(actions=[Organisation.extra_links[link_id].set(
         {"nonce": nonce, "valid_until": valid_until.isoformat(), "max_uses": uses or 0, "created_by": created_by,
          **data})])
+    if actor:
+        timeline.audit(org.org_id, "extra_link_created", actor, target_id=link_id,
+                       target=f"Link until {valid_until:%d %b %Y}",
+                       days=valid_days, max_uses=uses, group_id=group_id or None, staff_id=staff_id or None)
     return token
 
 
@@ -152,12 +163,39 @@ def extra_links(org: Organisation) -> list:
     return sorted(links, key=lambda link: link["valid_until"], reverse=True)
 
 
-def revoke_extra_link(org: Organisation, link_id: str) -> None:
+def revoke_extra_link(org: Organisation, link_id: str, actor=None) -> None:
     entry = (org.extra_links.as_dict() if org.extra_links else {}).get(link_id)
     if not entry:
         raise NotFound("No such link.")
     Lookup(key=f"join#{hash_token(organisations.link_token(org.org_id, entry['nonce']))}").delete()
     org.update(actions=[Organisation.extra_links[link_id].remove()])
+    if actor:
+        timeline.audit(org.org_id, "extra_link_revoked", actor,
+                       target_id=link_id, target=f"Link until {entry['valid_until'][:10]}")
+
+
+def forget_group(org_id: str, group_id: str) -> int:
+    """A deleted group's extra links keep working, without the group: people who
+    sign up through them are no longer put in it. Returns how many links changed
+    (at most MAX_EXTRA_LINKS: one read of the organisation, two writes per link)."""
+    org = organisations.get_organisation(org_id)
+    changed = 0
+    for link_id, entry in (org.extra_links.as_dict() if org.extra_links else {}).items():
+        if entry.get("group_id") != group_id:
+            continue
+        token_hash = hash_token(organisations.link_token(org_id, entry["nonce"]))
+        try:
+            Lookup(key=f"join#{token_hash}").update(actions=[Lookup.data["group_id"].remove()],
+                                                    condition=Lookup.key.exists())
+        except UpdateError:
+            pass  # the link was revoked meanwhile
+        try:
+            org.update(actions=[Organisation.extra_links[link_id]["group_id"].remove()],
+                       condition=Organisation.extra_links[link_id].exists())
+        except UpdateError:
+            continue
+        changed += 1
+    return changed
 
 
 def _check_target(org_id: str, group_id: str, staff_id: str) -> None:
@@ -165,7 +203,8 @@ def _check_target(org_id: str, group_id: str, staff_id: str) -> None:
 
     if group_id:
         try:
-            Group.get(org_id, group_id)
+            if Group.get(org_id, group_id).deleting:
+                raise DoesNotExist()
         except DoesNotExist:
             raise ValidationError("Choose one of your groups.", "group_id") from None
     if staff_id:

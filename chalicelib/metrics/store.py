@@ -1,37 +1,48 @@
 """Reading the counters the stream keeps: what the stat boxes and the table's
-index planner need, in one BatchGetItem each."""
+index planner need, in one BatchGetItem for both (`read_items`)."""
 from collections import Counter
+from typing import Optional
 
 from chalicelib.core import aws
 from chalicelib.core.models import Metric
 from chalicelib.metrics import counters
 
 
-def read_counters(org_id: str, combo: str) -> Counter:
-    """What the boxes need of one combination: one BatchGetItem of ~15 small
-    items, whatever the organisation's size or age."""
-    table = Metric.Meta.table_name
-    request = {table: {"Keys": [{"org_id": {"S": org_id}, "key": {"S": key}}
-                                for key in counters.item_keys_for_boxes(combo)]}}
+def read_items(org_id: str, keys: list) -> dict:
+    """key -> {counter: amount} of these counter items (absent items are left out), in one
+    BatchGetItem per 100 keys (a page asks for ~15 box items and at most 5 planner counts)."""
+    table, wanted, found = Metric.Meta.table_name, list(dict.fromkeys(keys)), {}
+    for start in range(0, len(wanted), 100):
+        request = {table: {"Keys": [{"org_id": {"S": org_id}, "key": {"S": k}} for k in wanted[start:start + 100]]}}
+        while request:
+            reply = aws.client("dynamodb").batch_get_item(RequestItems=request)
+            found.update(parse_items(reply["Responses"].get(table, [])))
+            request = reply.get("UnprocessedKeys") or None
+    return found
+
+
+def parse_items(raw_items: list) -> dict:
+    """key -> {counter: amount} of counter items as BatchGetItem returns them."""
+    return {item["key"]["S"]: {name: int(value["N"]) for name, value in item.items() if "N" in value and name != "rev"}
+            for item in raw_items}
+
+
+def box_keys(combo: str) -> list:
+    return counters.item_keys_for_boxes(combo)
+
+
+def read_counters(org_id: str, combo: str, items: Optional[dict] = None) -> Counter:
+    """What the boxes need of one combination: ~15 small items, whatever the
+    organisation's size or age (from `items` when already read)."""
+    keys = box_keys(combo)
+    items = items if items is not None else read_items(org_id, keys)
     totals = Counter()
-    while request:
-        reply = aws.client("dynamodb").batch_get_item(RequestItems=request)
-        for item in reply["Responses"].get(table, []):
-            totals.update({name: int(value["N"]) for name, value in item.items() if "N" in value and name != "rev"})
-        request = reply.get("UnprocessedKeys") or None
+    for key in keys:
+        totals.update(items.get(key, {}))
     return totals
 
 
-def read_counts(org_id: str, keys: list) -> list:
-    """How many accounts each combination holds, in one BatchGetItem."""
-    table = Metric.Meta.table_name
-    wanted = list(dict.fromkeys(keys))
-    request = {table: {"Keys": [{"org_id": {"S": org_id}, "key": {"S": k}} for k in wanted],
-                       "ProjectionExpression": "#k, n", "ExpressionAttributeNames": {"#k": "key"}}}
-    counts = {}
-    while request:
-        reply = aws.client("dynamodb").batch_get_item(RequestItems=request)
-        for item in reply["Responses"].get(table, []):
-            counts[item["key"]["S"]] = int(item.get("n", {}).get("N", "0"))
-        request = reply.get("UnprocessedKeys") or None
-    return [counts.get(k, 0) for k in keys]
+def read_counts(org_id: str, keys: list, items: Optional[dict] = None) -> list:
+    """How many accounts each combination holds (from `items` when already read)."""
+    items = items if items is not None else read_items(org_id, keys)
+    return [items.get(k, {}).get("n", 0) for k in keys]

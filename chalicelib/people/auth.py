@@ -1,9 +1,13 @@
 """Signing in and out."""
 from typing import Optional, Tuple
 
+from pynamodb.exceptions import TransactWriteError
+from pynamodb.transactions import TransactWrite
+
 from chalicelib.activity import timeline
+from chalicelib.core import aws
 from chalicelib.core.errors import Unauthenticated, ValidationError
-from chalicelib.core.models import Account, Session, utcnow
+from chalicelib.core.models import Account, Session, Throttle, utcnow
 from chalicelib.people import accounts, passwords, sessions, throttle
 
 WRONG_CREDENTIALS = "The e-mail or password is not right."
@@ -20,12 +24,15 @@ def sign_in(raw_email: str, password: str, ip: str, user_agent: str,
     """Check the credentials and start a session. Unknown e-mail and wrong
     password answer alike and take the same time (one argon2 verification).
     `device_cookie` is the known-browser cookie (see throttle): it spares the owner the account's delay."""
+    if not (raw_email or "").strip():
+        raise ValidationError("Enter your e-mail address and your password." if not password
+                              else "Enter your e-mail address.", "email", code="missing_email")
+    if not password:
+        raise ValidationError("Enter your password.", "password", code="missing_password")
     try:
         email = accounts.normalise_email(raw_email)
     except ValidationError:
         raise Unauthenticated(WRONG_CREDENTIALS, "email") from None
-    if not password:
-        raise ValidationError("Enter your password.", "password")
     device = throttle.known_device(email, device_cookie)
     throttle.check(email, ip, device)
     matched = None
@@ -39,8 +46,8 @@ def sign_in(raw_email: str, password: str, ip: str, user_agent: str,
     if matched is None:
         throttle.record_failure(email, ip, device)
         raise Unauthenticated(WRONG_CREDENTIALS, "email")
-    throttle.record_success(email, ip, device)
-    cookie_value, session = start_session(matched, ip, user_agent)
+    # The success clears this address's and browser's counters in the sign-in's own transaction.
+    cookie_value, session = start_session(matched, ip, user_agent, throttle.success_keys(email, ip, device))
     return cookie_value, session, matched
 
 
@@ -49,25 +56,45 @@ def device_cookie(account: Account) -> str:
     return throttle.device_token(account.email)
 
 
-def start_session(account: Account, ip: str, user_agent: str) -> Tuple[str, Session]:
-    """Open a session, turn Provisioned into Activated, record the visit."""
+def start_session(account: Account, ip: str, user_agent: str, cleared_throttles=()) -> Tuple[str, Session]:
+    """Open a session, turn Provisioned into Activated, record the visit (and delete
+    the throttle counters named)."""
     now = utcnow()
     first_time = account.status == "provisioned"
+    fields = accounts.visit_fields(account, now)
     if first_time:
+        fields["status"] = "activated"
+    cookie_value, session = sessions.new(account, ip, user_agent)
+    events = [timeline.new_activity(account.org_id, account.account_id, "activated", when=now)] if first_time else []
+    events.append(timeline.new_activity(account.org_id, account.account_id, "signed_in", when=now, ip=ip))
+    # One request for the account (through the one write path), the session and the
+    # timeline: a sign-in makes 4 in all.
+    try:
+        with TransactWrite(connection=aws.dynamodb_connection()) as transaction:
+            accounts.stage(transaction, account, check_version=first_time, **fields)
+            transaction.save(session)
+            for event in events:
+                transaction.save(event)
+            for key in cleared_throttles:
+                transaction.delete(Throttle(key=key))
+    except TransactWriteError:
+        if not first_time:
+            raise
+        # The account changed since it was read: activate it on a fresh read, then the rest.
         account = accounts.change_retrying(account, lambda fresh: {
             **accounts.visit_fields(fresh, now), "status": "activated" if fresh.status == "provisioned" else fresh.status})
-    else:
-        accounts.record_visit(account, now)
-    cookie_value, session = sessions.start(account, ip, user_agent)
-    if first_time:
-        timeline.record(account.org_id, account.account_id, "activated", when=now)
-    timeline.record(account.org_id, account.account_id, "signed_in", when=now, ip=ip)
+        session.save()
+        for event in events:
+            event.save()
+        throttle.clear(cleared_throttles)
     return cookie_value, session
 
 
 def viewer_for_session(session: Session):
     """The Viewer behind a live session; None when the account is gone or archived."""
-    account = Account.get(session.org_id, session.account_id)
+    account = session.account if hasattr(session, "account") else Account.get(session.org_id, session.account_id)
+    if account is None:
+        return None
     if account.archived:
         sessions.end(session, "archived")
         return None

@@ -8,6 +8,7 @@ from typing import Optional, Tuple
 
 from pynamodb.exceptions import DoesNotExist
 
+from chalicelib.core import aws
 from chalicelib.core.models import Account, Session, utcnow
 from chalicelib.core.tokens import hash_token, new_token
 
@@ -18,8 +19,17 @@ TOUCH_INTERVAL = timedelta(minutes=5)
 
 
 def start(account: Account, ip: str, user_agent: str) -> Tuple[str, Session]:
-    """A new session (a new id at every sign-in). Returns the cookie value and the record."""
-    cookie_value = new_token()
+    cookie_value, session = new(account, ip, user_agent)
+    session.save()
+    return cookie_value, session
+
+
+def new(account: Account, ip: str, user_agent: str) -> Tuple[str, Session]:
+    """A new (unsaved) session (a new id at every sign-in). Returns the cookie value and the record.
+    The cookie names the account beside its random id (`org.account.random`), so a
+    request reads the session and the person in one BatchGetItem; only the hash of the
+    whole value is stored, and `load` checks that the session belongs to that account."""
+    cookie_value = f"{account.org_id}.{account.account_id}.{new_token()}"
     now = utcnow()
     session = Session(
         session_hash=hash_token(cookie_value),
@@ -33,7 +43,6 @@ def start(account: Account, ip: str, user_agent: str) -> Tuple[str, Session]:
         csrf_secret=new_token(),
         expires_at=now + ABSOLUTE_TIMEOUT + timedelta(days=90),  # kept for the history, then swept
     )
-    session.save()
     return cookie_value, session
 
 
@@ -46,15 +55,43 @@ def is_live(session: Session, now=None) -> bool:
     )
 
 
+MAX_COOKIE = 200
+
+
 def load(cookie_value: str) -> Optional[Session]:
-    """The live session for a cookie value, or None (unknown, ended or expired)."""
-    if not cookie_value or len(cookie_value) > 100:
+    """The live session for a cookie value, or None (unknown, ended or expired).
+    With the account named in the cookie, the session and the account come in one
+    read, the account kept on the session as `account` (None: the account is gone)."""
+    if not cookie_value or len(cookie_value) > MAX_COOKIE:
         return None
-    try:
-        session = Session.get(hash_token(cookie_value))
-    except DoesNotExist:
-        return None
+    parts = cookie_value.split(".")
+    if len(parts) == 3 and all(parts):
+        session, account = _read_both(hash_token(cookie_value), parts[0], parts[1])
+        if session is None or (session.org_id, session.account_id) != (parts[0], parts[1]):
+            return None
+        session.account = account
+    else:
+        try:
+            session = Session.get(hash_token(cookie_value))
+        except DoesNotExist:
+            return None
     return session if is_live(session) else None
+
+
+def _read_both(session_hash: str, org_id: str, account_id: str):
+    """(session, account) in one BatchGetItem (it spans tables)."""
+    sessions_table, accounts_table = Session.Meta.table_name, Account.Meta.table_name
+    request = {sessions_table: {"Keys": [{"session_hash": {"S": session_hash}}]},
+               accounts_table: {"Keys": [{"org_id": {"S": org_id}, "account_id": {"S": account_id}}]}}
+    found = {}
+    while request:
+        reply = aws.client("dynamodb").batch_get_item(RequestItems=request)
+        for table, items in reply["Responses"].items():
+            found.update({table: items[0]} if items else {})
+        request = reply.get("UnprocessedKeys") or None
+    session = Session.from_raw_data(found[sessions_table]) if sessions_table in found else None
+    account = Account.from_raw_data(found[accounts_table]) if accounts_table in found else None
+    return session, account
 
 
 def needs_touch(session: Session, now=None) -> bool:

@@ -17,16 +17,17 @@ TEAM = ("admin", "staff")
 
 
 class ExportFilters(Body):
-    """The Clients Table's filters, as its query string has them (the domain checks the values)."""
-    role: Optional[str] = None
-    status: Optional[str] = None
-    group: Optional[str] = Field(None, description="Group id, or - for no group")
-    staff: Optional[str] = Field(None, description="Staff account id, or - for unassigned (staff: themselves)")
-    no_visit: Optional[str] = None
-    box: Optional[str] = None
-    q: Optional[str] = Field(None, description="Search: a prefix of a word of the name, or of the e-mail")
-    sort: Optional[str] = None
-    dir: Optional[str] = None
+    """The Clients Table's filters, as its query string has them (the domain checks the values).
+    Leave a filter out for "any"; null is not a value."""
+    role: str = Field(None, description="admin, staff or client")
+    status: str = Field(None, description="provisioned, activated or archived")
+    group: str = Field(None, description="Group id, or - for no group")
+    staff: str = Field(None, description="Staff account id, or - for unassigned (staff: themselves)")
+    no_visit: str = Field(None, description="No visit in this many days")
+    box: str = Field(None, description="Only the rows a stat box counts: new or engaged")
+    q: str = Field(None, description="Search: a prefix of a word of the name, or of the e-mail")
+    sort: str = Field(None, description="name, visit or created")
+    dir: str = Field(None, description="asc or desc")
 
 
 class ExportReply(Reply):
@@ -69,7 +70,7 @@ class TimeZoneReply(Reply):
 class ScheduleBody(Body):
     frequency: str = Field(description=f"One of: {', '.join(schedules.FREQUENCIES)}")
     email_admins: bool = False
-    filters: Optional[ExportFilters] = None
+    filters: ExportFilters = Field(None, description="Leave out for every client")
 
 
 class ScheduleReply(Reply):

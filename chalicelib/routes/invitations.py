@@ -237,7 +237,7 @@ def _link_changed(notice: str):
 @bp.route("/invite/link/regenerate", methods=["POST"], content_types=[FORM_TYPE])
 @view("admin")
 def regenerate_link():
-    links.regenerate_join_link(organisations.get_organisation(viewer().org_id))
+    links.regenerate_join_link(organisations.get_organisation(viewer().org_id), viewer())
     return _link_changed("A new organisation link was made; the old one no longer works.")
 
 
@@ -245,7 +245,7 @@ def regenerate_link():
 @view("admin")
 def switch_link():
     enabled = form(request()).get("enabled") == "1"
-    links.set_join_enabled(organisations.get_organisation(viewer().org_id), enabled)
+    links.set_join_enabled(organisations.get_organisation(viewer().org_id), enabled, viewer())
     return _link_changed("Self sign-up through the link is on." if enabled else
                          "Self sign-up through the link is off: the link shows a not-found page.")
 
@@ -256,7 +256,7 @@ def limit_link_domains():
     fields = form(request())
     try:
         domains = links.set_allowed_domains(organisations.get_organisation(viewer().org_id),
-                                                    fields.get("domains", ""))
+                                            fields.get("domains", ""), viewer())
     except ValidationError as error:
         return _window(400, errors=form_errors(error), link_domains=fields.get("domains", ""))
     return _link_changed(f"Sign-up limited to {', '.join(domains)}." if domains else
@@ -269,8 +269,8 @@ def create_extra_link():
     me, fields = viewer(), form(request())
     try:
         links.create_extra_link(organisations.get_organisation(me.org_id), me.name or me.email,
-                                        fields.get("group_id", ""), fields.get("staff_id", ""),
-                                        fields.get("days", ""), fields.get("max_uses", ""))
+                                fields.get("group_id", ""), fields.get("staff_id", ""),
+                                fields.get("days", ""), fields.get("max_uses", ""), actor=me)
     except ValidationError as error:
         return _window(400, errors={f"link_{k}": v for k, v in form_errors(error).items()}, link_values=fields)
     return _link_changed("A new sign-up link was made.")
@@ -279,7 +279,7 @@ def create_extra_link():
 @bp.route("/invite/links/{link_id}/revoke", methods=["POST"], content_types=[FORM_TYPE])
 @view("admin")
 def revoke_extra_link(link_id):
-    links.revoke_extra_link(organisations.get_organisation(viewer().org_id), link_id)
+    links.revoke_extra_link(organisations.get_organisation(viewer().org_id), link_id, viewer())
     return _link_changed("The sign-up link was revoked: it no longer works.")
 
 

@@ -4,16 +4,18 @@ from chalice import Blueprint
 
 from chalicelib.core.errors import CaseloadError, Gone, NotFound, TooManyRequests, ValidationError
 from chalicelib.invitations import links, signup
-from chalicelib.people import accounts, auth, organisations
+from chalicelib.people import accounts, auth, organisations, recovery
 from chalicelib.web import render
 from chalicelib.web.guard import (
     clear_session_cookie,
     device_cookie,
+    flash,
     form_errors,
     page,
     request,
     set_device_cookie,
     set_session_cookie,
+    take_notice,
     view,
     viewer,
 )
@@ -39,8 +41,8 @@ def signin_form():
     me = viewer()
     if me:
         return render.redirect(_landing(me.role))
-    return page("auth/signin.html", values={}, errors={}, next=safe_next(request().query_params and
-                                                                          request().query_params.get("next")))
+    return page("auth/signin.html", values={}, errors={}, notice=take_notice(),
+                next=safe_next(request().query_params and request().query_params.get("next")))
 
 
 @bp.route("/signin", methods=["POST"], content_types=[FORM_TYPE])
@@ -147,6 +149,49 @@ def confirm_signup(token):
     _switching_account()
     set_session_cookie(cookie_value)
     return render.redirect(_landing(account.role))
+
+
+@bp.route("/forgot")
+@view()
+def forgot_form():
+    return page("auth/forgot.html", values={}, errors={})
+
+
+@bp.route("/forgot", methods=["POST"], content_types=[FORM_TYPE])
+@view()
+def forgot():
+    fields = form(request())
+    try:
+        email = recovery.request_reset(fields.get("email", ""))
+    except ValidationError as error:
+        return page("auth/forgot.html", 400, values={"email": fields.get("email", "")}, errors=form_errors(error))
+    return page("auth/check_email.html", email=email, purpose="choose a new password (if an account uses this "
+                "address)", hours=int(recovery.RESET_FOR.total_seconds() // 3600))
+
+
+@bp.route("/reset/{token}")
+@view()
+def reset_form(token):
+    try:
+        recovery.open_reset(token)
+    except (Gone, NotFound) as error:
+        return page("auth/link_problem.html", error.status, error=error)
+    return page("auth/reset.html", token=token, errors={})
+
+
+@bp.route("/reset/{token}", methods=["POST"], content_types=[FORM_TYPE])
+@view()
+def reset(token):
+    try:
+        recovery.reset_password(token, form(request()).get("password", ""))
+    except (Gone, NotFound) as error:
+        return page("auth/link_problem.html", error.status, error=error)
+    except ValidationError as error:
+        return page("auth/reset.html", 400, token=token, errors=form_errors(error))
+    _switching_account()
+    clear_session_cookie()
+    flash("Your password was changed and every session was signed out. Sign in with the new password.")
+    return render.redirect(render.url("/signin"))
 
 
 @bp.route("/home")

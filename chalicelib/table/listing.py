@@ -10,9 +10,9 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Optional
 
-from chalicelib.core import tokens
+from chalicelib.core import aws, tokens
 from chalicelib.core.errors import ValidationError
-from chalicelib.core.models import NO_VALUE, Account, SearchToken
+from chalicelib.core.models import NO_VALUE, Account, Metric, SearchToken
 from chalicelib.invitations import lifecycle
 from chalicelib.metrics import counters, store
 from chalicelib.people.accounts import Viewer
@@ -49,6 +49,7 @@ class Page:
     rows: list
     next_cursor: Optional[str]
     previous_cursor: Optional[str]
+    counted: Optional[dict] = None  # the boxes' counter items, when asked for (list_page's `boxes`)
 
 
 # Cursors ----------------------------------------------------------------------
@@ -69,21 +70,43 @@ def _open_cursor(viewer: Viewer, filters: Filters, cursor: str):
 
 # Listing ---------------------------------------------------------------------------
 
-def list_page(viewer: Viewer, filters: Filters, cursor: str = "") -> Page:
+def read_counters(viewer: Viewer, filters: Filters) -> Optional[dict]:
+    """The counter items to read before the Query: the planner's counts (when several
+    indexes could answer) with the boxes' items, in one read. None when the Query needs
+    no counts (the boxes' items then come with the rows) or with a search (its boxes
+    come from the word items)."""
+    if filters.q:
+        return None
+    options = planner.plan(viewer.org_id, filters)
+    if len(options) == 1:
+        return None
+    keys = planner.count_keys(filters, options)
+    return store.read_items(viewer.org_id, keys + store.box_keys(planner.combo(filters)))
+
+
+def list_page(viewer: Viewer, filters: Filters, cursor: str = "", counted: Optional[dict] = None,
+              boxes: bool = False) -> Page:
+    """One page of rows; `counted` is `read_counters` when the caller has it. With `boxes`,
+    the page also carries the boxes' counter items (`Page.counted`), read with the rows
+    when nothing read them before."""
     position, backwards = _open_cursor(viewer, filters, cursor) if cursor else (None, False)
     if filters.q:
         keys, next_position, previous_position = _search_keys(viewer.org_id, filters, position, backwards)
     else:
-        keys, next_position, previous_position = _listing_keys(viewer.org_id, filters, position, backwards)
-    rows = _load_rows(viewer.org_id, keys)
+        keys, next_position, previous_position = _listing_keys(viewer.org_id, filters, position, backwards,
+                                                               counted)
+    extra = store.box_keys(planner.combo(filters)) if boxes and counted is None and not filters.q else []
+    rows, items = _load_rows(viewer.org_id, keys, extra)
     return Page(rows,
                 _seal_cursor(viewer, filters, next_position, False) if next_position else None,
-                _seal_cursor(viewer, filters, previous_position, True) if previous_position else None)
+                _seal_cursor(viewer, filters, previous_position, True) if previous_position else None,
+                counted if counted is not None else (items if extra else None))
 
 
-def _listing_keys(org_id: str, filters: Filters, position: Optional[dict], backwards: bool):
+def _listing_keys(org_id: str, filters: Filters, position: Optional[dict], backwards: bool,
+                  counted: Optional[dict] = None):
     options = planner.plan(org_id, filters)
-    counts = store.read_counts(org_id, planner.count_keys(filters, options)) if len(options) > 1 else []
+    counts = store.read_counts(org_id, planner.count_keys(filters, options), counted) if len(options) > 1 else []
     dimension, partition, share = planner.choose(options, counts)
     index, range_condition, condition = planner.conditions(dimension, filters)
     forward = (filters.direction == "asc") != backwards
@@ -160,12 +183,29 @@ def _visible_match(filters: Filters, account: Account) -> bool:
 visible_match = _visible_match  # the one test of "do these filters select this account" (exports use it too)
 
 
-def _load_rows(org_id: str, account_ids: list) -> list:
-    if not account_ids:
-        return []
-    found = {a.account_id: a for a in Account.batch_get([(org_id, i) for i in account_ids])}
-    return [Row(a.account_id, a.name, a.email, a.role, a.status, a.group_id, a.staff_email, a.last_visit,
+def _load_rows(org_id: str, account_ids: list, counter_keys: list = ()) -> tuple:
+    """(rows in the order asked, counter items) in one BatchGetItem (it spans tables)
+    when they fit its 100 keys; the counters alone otherwise follow in a second."""
+    accounts_table, metrics_table = Account.Meta.table_name, Metric.Meta.table_name
+    together = len(account_ids) + len(counter_keys) <= 100
+    request = {}
+    if account_ids:
+        request[accounts_table] = {"Keys": [{"org_id": {"S": org_id}, "account_id": {"S": i}} for i in account_ids]}
+    if counter_keys and together:
+        request[metrics_table] = {"Keys": [{"org_id": {"S": org_id}, "key": {"S": k}} for k in counter_keys]}
+    found, items = {}, {}
+    while request:
+        reply = aws.client("dynamodb").batch_get_item(RequestItems=request)
+        for raw in reply["Responses"].get(accounts_table, []):
+            account = Account.from_raw_data(raw)
+            found[account.account_id] = account
+        items.update(store.parse_items(reply["Responses"].get(metrics_table, [])))
+        request = reply.get("UnprocessedKeys") or None
+    if counter_keys and not together:
+        items = store.read_items(org_id, list(counter_keys))
+    rows = [Row(a.account_id, a.name, a.email, a.role, a.status, a.group_id, a.staff_email, a.last_visit,
                 a.created_at, lifecycle.invitation_state(a)) for a in (found.get(i) for i in account_ids) if a is not None]
+    return rows, items
 
 
 # Stat boxes ------------------------------------------------------------------------
@@ -176,11 +216,11 @@ class Stats:
     exact: bool = True  # False when a search matched more words than SEARCH_READ_LIMIT
 
 
-def stats(viewer: Viewer, filters: Filters) -> Stats:
+def stats(viewer: Viewer, filters: Filters, counted: Optional[dict] = None) -> Stats:
     """The boxes over exactly the rows these filters select (all pages)."""
     if filters.q:
         return _search_stats(viewer.org_id, replace(filters, box=""))
-    totals = store.read_counters(viewer.org_id, planner.combo(filters))
+    totals = store.read_counters(viewer.org_id, planner.combo(filters), counted)
     return Stats(counters.boxes(totals, no_visit_days=filters.no_visit or None))
 
 

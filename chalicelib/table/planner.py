@@ -56,6 +56,13 @@ def plan(org_id: str, filters: Filters) -> dict:
     # Archived partitions already hold only archived accounts: status needs no filter there.
     if filters.status == "archived" and len(options) > 1:
         options.pop("status")
+    # A partition holding exactly the filtered accounts (a pair index) needs no counts: a page
+    # then reads only its rows, and the counters come with the rows (one request fewer).
+    wanted = {d for d in ("role", "status", "group", "staff") if getattr(filters, d)}
+    for dimension, partition in options.items():
+        covered = set(COVERS[dimension]) | ({"status"} if filters.status == "archived" else set())
+        if len(options) > 1 and covered >= wanted:
+            return {dimension: partition}
     return options or {"all": org_id}
 
 

@@ -39,8 +39,14 @@ def _is_email_query(query: str) -> bool:
 
 
 def terms_of(account) -> set:
-    """What a search prefix can match: the name's words and the whole e-mail."""
-    return {w for w in words_of(account.name) if len(w) >= MIN_WORD} | {account.email.casefold()}
+    """What a search prefix can match: the name's words, the whole e-mail, and the e-mail from
+    each hyphen of its local part on ("jo-annabel@x.org" is also "annabel@x.org"): a query such as
+    "jo-annab" is anchored on its longest word, which may be a later part of the address."""
+    email = account.email.casefold()
+    local = email.split("@", 1)[0]
+    after_hyphens = {email[i + 1:] for i, ch in enumerate(local) if ch == "-"}
+    return ({w for w in words_of(account.name) if len(w) >= MIN_WORD} | {email}
+            | {t for t in after_hyphens if len(t) >= MIN_WORD})
 
 
 def anchor(query: str) -> Optional[str]:

@@ -119,7 +119,7 @@ def test_view_activities_from_the_row_menu(admin_page, northside):
     row = page.locator("table.clients tbody tr").first
     name = row.locator(".person-name").inner_text()
     row.get_by_label(f"Actions for {name}").click()
-    row.get_by_role("link", name="View Activities").click()
+    row.get_by_role("menuitem", name="View Activities").click()
     expect(page.get_by_role("heading", name=name)).to_be_visible()
     expect(page.get_by_role("heading", name="Sessions")).to_be_visible()
     expect(page.get_by_role("heading", name="Timeline")).to_be_visible()
@@ -197,7 +197,7 @@ def test_invite_users_opens_from_the_table_and_rows_resend_or_revoke(admin_page,
     expect(page.locator(".invite-state").first).to_have_text("Revoked")
     row = page.locator("table.clients tbody tr").first
     row.get_by_label(re.compile("Actions for")).click()
-    row.get_by_role("button", name="Resend invite").click()
+    row.get_by_role("menuitem", name="Resend invite").click()
     expect(page.get_by_role("status").filter(has_text="Resent 1 of 1 invitation.")).to_be_visible()
     assert_accessible(page)
     screenshot(page, "clients-invitations")

@@ -142,3 +142,33 @@ def test_a_non_ascii_local_part_is_refused_with_a_reason():
     with pytest.raises(Exception) as caught:
         accounts.normalise_email("j\u00f6rg@example.org")
     assert "before the @" in caught.value.message and caught.value.code == "unsupported_address"
+
+
+# ------------------------------------------------------------------ 11: a hyphenated e-mail found by its prefix
+
+def test_a_hyphenated_email_is_found_when_a_later_part_is_the_longest_word(http, org, pump):
+    make_account(org.org_id, name="Jo Bloggs", email=f"jo-annabel@{org.org_id[:8]}.example.org")
+    make_account(org.org_id, name="Annabel Other")
+    pump.drain()
+    http.sign_in(org.admin)
+    for query in ("jo-annab", "jo-annabel@", "jo-a"):
+        rows = reply_json(http.json("GET", f"/api/v1/clients?q={query}"))["rows"]
+        assert [r["name"] for r in rows] == ["Jo Bloggs"], query
+
+
+# ------------------------------------------------------------------ 11: outbox previews styled under a policy of their own
+
+def test_outbox_previews_are_framed_with_a_policy_that_allows_their_inline_styles(http, org):
+    from chalicelib.invitations import invites
+
+    invites.invite_many(Viewer.of(org.admin), [f"preview-{org.org_id[:6]}@example.org"])
+    page = http.get("/dev/outbox")
+    body = page.body.decode()
+    assert '<iframe class="mail-frame" sandbox src="/dev/outbox/0"' in body
+    assert "style-src 'self'" in page.headers["Content-Security-Policy"] and "<td style=" not in body
+    mail = http.get("/dev/outbox/0")
+    policy = mail.headers["Content-Security-Policy"]
+    assert mail.status_code == 200 and "style=" in mail.body.decode()
+    assert "style-src 'unsafe-inline'" in policy and "script" not in policy and "sandbox" in policy
+    assert mail.headers["X-Frame-Options"] == "SAMEORIGIN"
+    assert http.get("/dev/outbox/99999").status_code == 404 and http.get("/dev/outbox/x").status_code == 404

@@ -1,0 +1,104 @@
+// The Actions menu (three dots) as an ARIA menu button. Without this file each
+// menu is a <details> disclosure of plain links and forms (templates/clients/_row_menu.html).
+// Here: Enter, Space or ArrowDown open it on the first item, ArrowUp on the last;
+// arrows, Home and End move; Escape closes and returns focus to the button;
+// Tab or a click outside closes. Menus re-rendered by the live filters are
+// enhanced as they appear.
+Caseload.ready(() => {
+  let open = null; // { button, list }
+
+  const items = (list) => Array.from(list.querySelectorAll('[role="menuitem"]'));
+
+  function place(button, list) {
+    // Fixed to the viewport, so the table's scroll box never clips it; flips up near the bottom.
+    const rect = button.getBoundingClientRect();
+    list.style.position = 'fixed';
+    list.style.right = `${Math.max(8, window.innerWidth - rect.right)}px`;
+    list.style.left = 'auto';
+    const below = rect.bottom + 4;
+    list.style.top = `${below}px`;
+    const height = list.offsetHeight;
+    if (below + height > window.innerHeight - 8 && rect.top - height - 4 > 8) {
+      list.style.top = `${rect.top - height - 4}px`;
+    }
+  }
+
+  function close(focusButton) {
+    if (!open) return;
+    const { button, list } = open;
+    list.hidden = true;
+    button.setAttribute('aria-expanded', 'false');
+    open = null;
+    if (focusButton) button.focus();
+  }
+
+  function show(button, list, which) {
+    if (open && open.button !== button) close(false);
+    list.hidden = false;
+    button.setAttribute('aria-expanded', 'true');
+    open = { button, list };
+    place(button, list);
+    const all = items(list);
+    if (all.length) (which === 'last' ? all[all.length - 1] : all[0]).focus();
+  }
+
+  function enhance(details) {
+    const summary = details.querySelector('summary');
+    const list = details.querySelector('ul');
+    if (!summary || !list) return;
+    const wrapper = document.createElement('div');
+    wrapper.className = 'menu menu-js';
+    const button = document.createElement('button');
+    button.type = 'button';
+    button.className = 'menu-button';
+    button.innerHTML = summary.innerHTML;
+    button.setAttribute('aria-label', summary.getAttribute('aria-label') || 'Actions');
+    button.setAttribute('aria-haspopup', 'menu');
+    button.setAttribute('aria-expanded', 'false');
+    button.setAttribute('aria-controls', list.id);
+    list.setAttribute('role', 'menu');
+    list.hidden = true;
+    for (const li of list.children) li.setAttribute('role', 'none');
+    for (const item of list.querySelectorAll('a, button')) {
+      item.setAttribute('role', 'menuitem');
+      item.tabIndex = -1;
+    }
+    wrapper.append(button, list);
+    details.replaceWith(wrapper);
+
+    button.addEventListener('click', () => {
+      if (open && open.button === button) close(true); else show(button, list, 'first');
+    });
+    button.addEventListener('keydown', (event) => {
+      if (event.key === 'ArrowDown') { event.preventDefault(); show(button, list, 'first'); }
+      if (event.key === 'ArrowUp') { event.preventDefault(); show(button, list, 'last'); }
+    });
+    list.addEventListener('keydown', (event) => {
+      const all = items(list);
+      const at = all.indexOf(document.activeElement);
+      const move = (index) => { event.preventDefault(); all[(index + all.length) % all.length].focus(); };
+      if (event.key === 'ArrowDown') move(at + 1);
+      else if (event.key === 'ArrowUp') move(at - 1);
+      else if (event.key === 'Home') move(0);
+      else if (event.key === 'End') move(all.length - 1);
+      else if (event.key === 'Escape') { event.preventDefault(); close(true); }
+      else if (event.key === 'Tab') close(false);
+      else if (event.key === ' ' && document.activeElement.tagName === 'A') { event.preventDefault(); document.activeElement.click(); }
+    });
+  }
+
+  const enhanceAll = (root) => root.querySelectorAll('details.menu[data-menu]').forEach(enhance);
+  enhanceAll(document);
+  new MutationObserver((changes) => {
+    if (open && !document.contains(open.button)) open = null;
+    for (const change of changes) {
+      for (const node of change.addedNodes) if (node.nodeType === 1) enhanceAll(node);
+    }
+  }).observe(document.body, { childList: true, subtree: true });
+
+  document.addEventListener('click', (event) => {
+    if (open && !open.list.contains(event.target) && !open.button.contains(event.target)) close(false);
+  });
+  window.addEventListener('resize', () => { if (open) place(open.button, open.list); });
+  document.addEventListener('scroll', () => { if (open) place(open.button, open.list); }, true);
+});
