@@ -25,6 +25,9 @@ from chalicelib.people.organisations import get_organisation
 
 
 INVITE_STATES = ("invited", "expired", "bounced", "complained", "revoked")
+# What a Provisioned row's invitation state is called on the page.
+INVITE_LABELS = {"invited": "Invitation sent", "expired": "Invitation expired", "bounced": "Email bounced",
+                 "complained": "Marked as spam", "revoked": "Invitation revoked"}
 
 
 def invitation_state(account: Account, now=None) -> Optional[str]:

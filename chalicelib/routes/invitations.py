@@ -32,6 +32,7 @@ from chalicelib.web.guard import (
     flash,
     form_errors,
     page,
+    page_or_fragment,
     request,
     set_session_cookie,
     take_notice,
@@ -152,7 +153,7 @@ class Commit(Body):
 
 def _window(status: int = 200, **extra):
     """The whole page, or only the window's content when the dialog asks (X-Fragment: 1)."""
-    me, req = viewer(), request()
+    me = viewer()
     org = organisations.get_organisation(me.org_id)
     token = links.join_link_token(org)
     context = {"groups": invites.groups_of(me.org_id), "staff": invites.staff_members(me.org_id),
@@ -165,10 +166,7 @@ def _window(status: int = 200, **extra):
                "values": {"emails": "", "role": "client", "group_id": "", "send_email": True,
                           "staff_id": me.account_id if me.role == "staff" else ""}}
     context.update(extra)
-    fragment = req.headers.get("x-fragment") == "1" or (req.query_params or {}).get("fragment") == "1"
-    response = page("invites/_window.html" if fragment else "invites/page.html", status, **context)
-    response.headers["Vary"] = "X-Fragment"
-    return response
+    return page_or_fragment("invites/page.html", "invites/_window.html", status, **context)
 
 
 # --------------------------------------------------------------------------- the Invite Users window
@@ -194,27 +192,38 @@ def invite_submit():
     return _window(report=report, values={**values, "emails": ""})
 
 
-def _selection_done(results: list, verb: str):
-    """After Resend/Revoke from a page: back to it with a notice, or a page that says what happened."""
+def _back_with(target: str, notice: str):
+    flash(notice)
+    return render.redirect(target)
+
+
+def _selection_done(action, verb: str):
+    """Resend/Revoke from a page: back to it with a notice (a refusal too, such as
+    an empty selection: never a separate error page), or a page that says what happened."""
+    target = safe_next(form(request()).get("next", ""))
+    try:
+        results = action(viewer(), form_list(request(), "account_id"))
+    except ValidationError as error:
+        if target:
+            return _back_with(target, error.message)
+        raise
     done = sum(1 for r in results if r["status"] in ("sent", "revoked"))
     notice = f"{verb} {done} of {len(results)} invitation{'s' if len(results) != 1 else ''}."
-    target = safe_next(form(request()).get("next", ""))
     if target:
-        flash(notice)
-        return render.redirect(target)
+        return _back_with(target, notice)
     return page("invites/done.html", notice=notice, results=results)
 
 
 @bp.route("/invites/resend", methods=["POST"], content_types=[FORM_TYPE])
 @view(*TEAM)
 def resend_form():
-    return _selection_done(lifecycle.resend(viewer(), form_list(request(), "account_id")), "Resent")
+    return _selection_done(lifecycle.resend, "Resent")
 
 
 @bp.route("/invites/revoke", methods=["POST"], content_types=[FORM_TYPE])
 @view(*TEAM)
 def revoke_form():
-    return _selection_done(lifecycle.revoke(viewer(), form_list(request(), "account_id")), "Revoked")
+    return _selection_done(lifecycle.revoke, "Revoked")
 
 
 # --------------------------------------------------------------------------- the organisation account link
