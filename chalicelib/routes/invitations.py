@@ -21,7 +21,6 @@ from chalicelib.invitations import (
 )
 from chalicelib.invitations.addresses import (
     MAX_ADDRESSES,
-    check_addresses,
     split_addresses,
 )
 from chalicelib.invitations.invites import MAX_SELECTED, OUTCOMES
@@ -88,6 +87,8 @@ class CheckedAddress(Reply):
     valid: bool
     duplicate: bool
     message: Optional[str]
+    exists: bool = Field(description="Already has an account in this organisation")
+    suppressed: bool = Field(description="E-mails to this address bounced or were marked as spam before")
 
 
 class CheckedAddresses(Reply):
@@ -162,6 +163,7 @@ def _window(status: int = 200, **extra):
                "extra_links": [{**link, "url": urls.absolute(f"/join/{link['token']}")}
                                for link in links.extra_links(org)] if me.is_admin else [],
                "link_values": {"days": "7"},
+               "link_limits": {"days": links.MAX_LINK_DAYS, "uses": links.MAX_LINK_USES},
                "is_admin": me.is_admin, "max_addresses": MAX_ADDRESSES, "errors": {}, "report": None,
                "values": {"emails": "", "role": "client", "group_id": "", "send_email": True,
                           "staff_id": me.account_id if me.role == "staff" else ""}}
@@ -174,7 +176,7 @@ def _window(status: int = 200, **extra):
 @bp.route("/invite")
 @view(*TEAM)
 def invite_window():
-    return _window(notice=take_notice())
+    return _window(notice=take_notice(), open_link_settings=query(request()).get("open") == "link")
 
 
 @bp.route("/invite", methods=["POST"], content_types=[FORM_TYPE])
@@ -189,7 +191,9 @@ def invite_submit():
                                      values["group_id"], values["staff_id"], values["send_email"])
     except ValidationError as error:
         return _window(400, values=values, errors=form_errors(error))
-    return _window(report=report, values={**values, "emails": ""})
+    # The addresses that were not invited stay in the field, to fix or remove.
+    retry = "\n".join(o.input for o in report.outcomes if o.status in ("invalid", "suppressed"))
+    return _window(report=report, values={**values, "emails": retry})
 
 
 def _back_with(target: str, notice: str):
@@ -230,7 +234,7 @@ def revoke_form():
 
 def _link_changed(notice: str):
     flash(notice)
-    return render.redirect(render.url("/invite", "account-link"))
+    return render.redirect(render.url("/invite", "account-link", open="link"))
 
 
 @bp.route("/invite/link/regenerate", methods=["POST"], content_types=[FORM_TYPE])
@@ -324,10 +328,10 @@ def api_invite(body: Invite):
 
 
 @api.route(bp, "/api/v1/invites/check", "POST", roles=TEAM, body=Addresses, reply=CheckedAddresses,
-           summary="Check addresses as the chips input does (nothing is created)")
+           summary="Check addresses as the chips input does: syntax, already a member, bounced before "
+                   "(nothing is created)")
 def api_check(body: Addresses):
-    return {"entries": [{"input": e.raw, "email": e.email, "valid": e.valid, "duplicate": e.duplicate,
-                         "message": e.reason} for e in check_addresses(body.emails)]}
+    return {"entries": invites.check_for(viewer(), body.emails)}
 
 
 @api.route(bp, "/api/v1/invites/resend", "POST", roles=TEAM, body=Selection, reply=SelectionResults,

@@ -75,6 +75,20 @@ def _open_cursor(viewer: Viewer, filters: Filters, cursor: str):
 
 # Listing ---------------------------------------------------------------------------
 
+def read_counters(viewer: Viewer, filters: Filters) -> Optional[dict]:
+    """The counter items to read before the Query: the planner's counts (when several
+    indexes could answer) with the boxes' items, in one read. None when the Query needs
+    no counts (the boxes' items then come with the rows) or with a search (its boxes
+    come from the word items)."""
+    if filters.q:
+        return None
+    options = planner.plan(viewer.org_id, filters)
+    if len(options) == 1:
+        return None
+    keys = planner.count_keys(filters, options)
+    return store.read_items(viewer.org_id, keys + store.box_keys(planner.combo(filters)))
+
+
 def list_page(viewer: Viewer, filters: Filters, cursor: str = "", counted: Optional[dict] = None,
               boxes: bool = False) -> Page:
     """One page of rows; `counted` is `read_counters` when the caller has it. With `boxes`,

@@ -296,5 +296,6 @@ def page_or_fragment(whole: str, part: str, status: int = 200, **context) -> Res
 
 
 def form_errors(error: ValidationError) -> dict:
-    return {error.field or "form": error.message}
+    """Every bad field of a form (shown next to each), or the form's one error."""
+    return dict(getattr(error, "problems", None) or {error.field or "form": error.message})
 
