@@ -168,6 +168,7 @@ def test_invite_users_opens_from_the_table_and_rows_resend_or_revoke(admin_page,
         re.compile(rf"/join/{northside.join_token}$"))
     dialog.get_by_role("button", name="Copy").click()
     expect(dialog.get_by_role("button", name="Copied")).to_be_visible()
+    dialog.get_by_text("Link settings").click()  # behind a disclosure: inviting by e-mail comes first
     dialog.get_by_text("Regenerate link").click()  # asks first: the current link would stop working
     expect(dialog.get_by_text("The current link stops working at once")).to_be_visible()
     screenshot(page, "invite-users-regenerate")
@@ -185,7 +186,7 @@ def test_invite_users_opens_from_the_table_and_rows_resend_or_revoke(admin_page,
     expect(bar).to_be_hidden()  # the bulk bar appears only once rows are selected
     page.get_by_label("Select aaron.aardvark@example.org").check()
     expect(bar).to_contain_text("1 selected")
-    page.get_by_label("Select every invitation on this page").check()
+    page.get_by_label("Select every row on this page").check()
     expect(bar).to_contain_text("2 selected")
     bar.get_by_text("Revoke invite").click()  # destructive: asks first, in danger colours
     expect(bar.get_by_text("Revoke the selected invitations?")).to_be_visible()
@@ -225,7 +226,8 @@ def test_the_table_fits_the_screen(admin_page, width, height):
     else:
         # Rows are cards: name, status and the menu button side by side, all on screen.
         first = rows.first
-        for part in (first.locator(".person"), first.locator(".c-status .badge").first, first.locator(".menu summary")):
+        for part in (first.locator(".person"), first.locator(".c-status .badge").first,
+                     first.locator(".row-actions .menu-button, .row-actions summary").first):
             box = part.bounding_box()
             assert box["x"] >= 0 and box["x"] + box["width"] <= width
         expect(first.locator(".c-created")).to_be_hidden()
