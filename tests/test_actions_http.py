@@ -210,3 +210,26 @@ def test_api_is_documented(chalice_client, org):
     for path in ("assign", "archive", "restore", "transfer"):
         assert "post" in paths[f"/api/v1/clients/{{account_id}}/{path}"]
     assert "post" in paths["/api/v1/clients/bulk"]
+
+
+def test_bulk_on_all_rows_matching_the_filters(chalice_client, org, group, monkeypatch):
+    from urllib.parse import unquote_plus, urlencode
+
+    from chalicelib.actions import bulk
+    http = _admin(chalice_client, org)
+    people = [make_account(org.org_id, "client") for _ in range(3)]
+    fields = [("csrf_token", http.csrf("/home")), ("bulk_action", "assign"), ("group_id", group.group_id),
+              ("staff_id", "keep"), ("scope", "matching"), ("f_role", "client")]
+    headers = {"content-type": "application/x-www-form-urlencoded"}
+    monkeypatch.setattr(bulk, "MAX_MATCHING", 3)
+    refused = http.request("POST", "/clients/bulk", urlencode(fields).encode(), headers)
+    assert "More than 3 people match" in unquote_plus(refused.headers["Location"])
+    assert stored(org.org_id, people[0].account_id).group_id is None
+    monkeypatch.setattr(bulk, "MAX_MATCHING", 100)
+    reply = http.request("POST", "/clients/bulk", urlencode(fields).encode(), headers)
+    assert "4 changed" in unquote_plus(reply.headers["Location"])  # Cleo and the three, not staff or admin
+    for person in people + [org.client]:
+        assert assert_keys_consistent(org.org_id, person.account_id).group_id == group.group_id
+    assert stored(org.org_id, org.staff.account_id).group_id is None
+    bad = http.request("POST", "/clients/bulk", urlencode(fields[:5] + [("f_role", "owner")]).encode(), headers)
+    assert "Unknown role" in unquote_plus(bad.headers["Location"])
