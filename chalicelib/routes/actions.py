@@ -13,7 +13,7 @@ from chalicelib.people.accounts import NAME_MAX
 from chalicelib.table.view import groups
 from chalicelib.web import api, render
 from chalicelib.web.api import Body, Email, Reply
-from chalicelib.web.guard import form_errors, page, request, view, viewer
+from chalicelib.web.guard import flash, form_errors, page, request, view, viewer
 from chalicelib.web.requests import FORM_TYPE, form, form_list
 
 bp = Blueprint(__name__)
@@ -22,7 +22,8 @@ SEEN = ("name", "email", "phone", "role", "group_id", "staff_id")
 
 
 def _back(notice: str):
-    return render.redirect(render.url("/clients", notice=notice))
+    flash(notice)
+    return render.redirect(render.url("/clients"))
 
 
 def _who(account: Account) -> str:
