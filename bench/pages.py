@@ -45,7 +45,7 @@ def main(org_id: str, account_id: str) -> None:
             ("View Clients (GET /clients)", "/clients", {}),
             ("View Clients, role + status filters", "/clients?role=client&status=activated", {}),
             ("View Clients, search 'ma'", "/clients?q=ma", {}),
-            ("the table partial JavaScript fetches", "/clients?status=provisioned", {"x-requested-with": "caseload"}),
+            ("the table partial JavaScript fetches", "/clients?status=provisioned", {"x-fragment": "1"}),
             ("JSON twin (GET /api/v1/clients)", "/api/v1/clients?size=100", {"accept": "application/json"}),
         ]:
             def load(path=path, headers=headers):

@@ -1,229 +1,220 @@
 // Invite Users: the chips input and the modal window. Without this file the
 // window is a plain page (/invite) with a textarea; this only enhances it.
-(function () {
-  'use strict';
+// Limits come from the server (data-max on the textarea); the dialog is the
+// platform <dialog> (showModal: focus stays inside, Escape asks before typed
+// addresses are lost); every form inside the window posts in place (X-Fragment).
+(() => {
   if (window.CaseloadInvites) return; // included by the page and the dialog: bind once
   window.CaseloadInvites = true;
+  const { el, plural } = Caseload;
 
-  var SEPARATORS = /[,;\s]+/;
-  var HEADER = /(^|[\s,;<])(bcc|cc|to|from|reply-to|subject|sender)\s*:/i;
-  var SIMPLE = /^[^@\s,;<>"]+@[^@\s,;<>"]+\.[^@\s,;<>".]{2,}$/;
-  var MAX = 5000;
-
-  function csrf() {
-    var meta = document.querySelector('meta[name="csrf-token"]');
-    return meta ? meta.content : '';
-  }
-
-  function el(tag, attrs, text) {
-    var node = document.createElement(tag);
-    Object.keys(attrs || {}).forEach(function (name) { node.setAttribute(name, attrs[name]); });
-    if (text) node.textContent = text;
-    return node;
-  }
+  const SEPARATORS = /[,;\s]+/;
+  const HEADER = /(^|[\s,;<])(bcc|cc|to|from|reply-to|subject|sender)\s*:/i;
+  const SIMPLE = /^[^@\s,;<>"]+@[^@\s,;<>"]+\.[^@\s,;<>".]{2,}$/;
 
   // A first answer while typing; the server (email-validator) has the last word.
   function quickReason(text) {
     if (/[\r\n]/.test(text)) return 'An address cannot contain a line break.';
     if (HEADER.test(text)) return 'An address cannot contain a mail header such as “Bcc:”.';
-    if (!SIMPLE.test(text)) return 'This is not a valid e-mail address.';
+    if (!SIMPLE.test(text)) return 'Not an email address like name@example.org.';
     return '';
   }
 
-  function plural(n, word) { return n + ' ' + word + (n === 1 ? '' : 'es'); }
+  const addresses = (n) => plural(n, 'address', 'addresses');
 
   // ------------------------------------------------------------------ chips input
-  function Chips(textarea) {
-    var self = this;
-    var field = textarea.closest('[data-chips-field]') || textarea.parentNode;
-    var label = field.querySelector('label[for="' + textarea.id + '"]');
-    this.textarea = textarea;
-    this.chips = [];
-    this.box = el('div', { 'class': 'chips' });
-    this.list = el('ul', { 'class': 'chips-list', 'aria-label': 'Addresses entered' });
-    this.input = el('input', {
-      type: 'text', id: textarea.id + '-entry', 'class': 'chips-entry', autocomplete: 'off',
-      spellcheck: 'false', inputmode: 'email',
-      'aria-describedby': [textarea.getAttribute('aria-describedby') || '', textarea.id + '-summary'].join(' ').trim()
-    });
-    if (textarea.getAttribute('aria-invalid')) this.input.setAttribute('aria-invalid', 'true');
-    this.summary = el('p', { 'class': 'hint chips-summary', id: textarea.id + '-summary' });
-    this.live = el('p', { 'class': 'visually-hidden', role: 'status', 'aria-live': 'polite', 'data-chips-live': '' });
-    if (label) label.htmlFor = this.input.id;
-    this.box.appendChild(this.list);
-    this.box.appendChild(this.input);
-    textarea.hidden = true;
-    textarea.parentNode.insertBefore(this.box, textarea);
-    textarea.parentNode.insertBefore(this.summary, textarea.nextSibling);
-    textarea.parentNode.insertBefore(this.live, this.summary.nextSibling);
+  class Chips {
+    constructor(textarea) {
+      const field = textarea.closest('[data-chips-field]') || textarea.parentNode;
+      const label = field.querySelector(`label[for="${textarea.id}"]`);
+      this.textarea = textarea;
+      this.max = Number(textarea.dataset.max || 5000);
+      this.chips = [];
+      this.box = el('div', { class: 'chips' });
+      this.list = el('ul', { class: 'chips-list', 'aria-label': 'Addresses entered' });
+      this.input = el('input', {
+        type: 'text', id: `${textarea.id}-entry`, class: 'chips-entry', autocomplete: 'off',
+        spellcheck: 'false', inputmode: 'email',
+        'aria-describedby': `${textarea.getAttribute('aria-describedby') || ''} ${textarea.id}-summary`.trim(),
+      });
+      if (textarea.getAttribute('aria-invalid') === 'true') this.input.setAttribute('aria-invalid', 'true');
+      this.summary = el('p', { class: 'hint chips-summary', id: `${textarea.id}-summary` });
+      this.notes = el('p', { class: 'chips-notes', 'data-chips-notes': '' });
+      this.live = el('p', { class: 'visually-hidden', role: 'status', 'aria-live': 'polite', 'data-chips-live': '' });
+      if (label) label.htmlFor = this.input.id;
+      this.box.append(this.list, this.input);
+      textarea.hidden = true;
+      textarea.before(this.box);
+      textarea.after(this.summary, this.notes, this.live);
 
-    this.box.addEventListener('click', function (event) {
-      if (event.target === self.box || event.target === self.list) self.input.focus();
-    });
-    this.input.addEventListener('keydown', function (event) { self.onKey(event); });
-    this.input.addEventListener('paste', function (event) {
-      var text = (event.clipboardData || window.clipboardData).getData('text');
-      if (!text) return;
-      event.preventDefault();
-      self.add((self.input.value + ' ' + text).split(SEPARATORS));
-      self.input.value = '';
-    });
-    this.input.addEventListener('blur', function () { self.commit(); });
-    this.add(textarea.value.split(/\r?\n/).join(' ').split(SEPARATORS), true);
-    textarea.value = '';
-    this.update();
-  }
-
-  Chips.prototype.onKey = function (event) {
-    var key = event.key;
-    if (key === 'Enter' || key === ',' || key === ';' || key === ' ' || key === 'Tab' && this.input.value.trim()) {
-      if (key === 'Tab') { this.commit(); return; } // keep the normal Tab order
-      event.preventDefault(); // Enter separates entries here; the Invite button submits
-      this.commit();
-    } else if (key === 'Backspace' && !this.input.value && this.chips.length) {
-      event.preventDefault();
-      this.chips[this.chips.length - 1].button.focus();
-    }
-  };
-
-  Chips.prototype.commit = function () {
-    var text = this.input.value;
-    this.input.value = '';
-    if (text.trim()) this.add(text.split(SEPARATORS));
-  };
-
-  Chips.prototype.find = function (key) {
-    for (var i = 0; i < this.chips.length; i++) {
-      var chip = this.chips[i];
-      if (chip.key === key || (chip.email && chip.email === key)) return chip;
-    }
-    return null;
-  };
-
-  Chips.prototype.add = function (raws, quiet) {
-    var self = this, added = [], merged = [];
-    raws.forEach(function (raw) {
-      raw = raw.trim();
-      if (!raw) return;
-      var key = raw.toLowerCase();
-      if (self.find(key)) { merged.push(raw); return; }
-      var chip = { raw: raw, key: key, email: null, reason: quickReason(raw) };
-      self.chips.push(chip);
-      self.render(chip);
-      added.push(chip);
-    });
-    if (!quiet && (added.length || merged.length)) {
-      var parts = [];
-      var bad = added.filter(function (c) { return c.reason; });
-      if (added.length === 1 && !bad.length) parts.push('Added ' + added[0].raw + '.');
-      else if (added.length) parts.push('Added ' + plural(added.length, 'address') + '.');
-      bad.forEach(function (c) { parts.push(c.raw + ' is not valid: ' + c.reason); });
-      if (merged.length) parts.push(merged.join(', ') + (merged.length === 1 ? ' is' : ' are') + ' already in the list.');
-      this.announce(parts.join(' '));
-    }
-    this.update();
-    this.check();
-  };
-
-  Chips.prototype.render = function (chip) {
-    var self = this;
-    var item = el('li', { 'class': 'chip' });
-    var text = el('span', { 'class': 'chip-text' }, chip.raw);
-    var reason = el('span', { 'class': 'chip-reason' });
-    var button = el('button', { type: 'button', 'class': 'chip-remove', 'aria-label': 'Remove ' + chip.raw });
-    button.appendChild(el('span', { 'aria-hidden': 'true' }, '×'));
-    button.addEventListener('click', function () { self.remove(chip, true); });
-    button.addEventListener('keydown', function (event) {
-      var index = self.chips.indexOf(chip);
-      if (event.key === 'Backspace' || event.key === 'Delete') {
+      this.box.addEventListener('click', (event) => {
+        if (event.target === this.box || event.target === this.list) this.input.focus();
+      });
+      this.input.addEventListener('keydown', (event) => this.onKey(event));
+      this.input.addEventListener('paste', (event) => {
+        const text = (event.clipboardData || window.clipboardData).getData('text');
+        if (!text) return;
         event.preventDefault();
-        self.remove(chip, true);
-      } else if (event.key === 'ArrowLeft' && index > 0) {
-        self.chips[index - 1].button.focus();
-      } else if (event.key === 'ArrowRight') {
-        (self.chips[index + 1] ? self.chips[index + 1].button : self.input).focus();
-      }
-    });
-    item.appendChild(text);
-    item.appendChild(reason);
-    item.appendChild(button);
-    chip.node = item;
-    chip.reasonNode = reason;
-    chip.button = button;
-    this.list.appendChild(item);
-    this.paint(chip);
-  };
-
-  Chips.prototype.paint = function (chip) {
-    chip.node.classList.toggle('chip-invalid', !!chip.reason);
-    chip.reasonNode.textContent = chip.reason ? 'Invalid: ' + chip.reason : '';
-    chip.node.title = chip.reason || chip.email || chip.raw;
-  };
-
-  Chips.prototype.remove = function (chip, announce) {
-    var index = this.chips.indexOf(chip);
-    if (index < 0) return;
-    this.chips.splice(index, 1);
-    chip.node.remove();
-    if (announce) {
-      this.announce('Removed ' + chip.raw + '.');
-      (this.chips[index] ? this.chips[index].button : this.input).focus();
+        this.add(`${this.input.value} ${text}`.split(SEPARATORS));
+        this.input.value = '';
+      });
+      this.input.addEventListener('blur', () => this.commit());
+      this.add(textarea.value.split(/\r?\n/).join(' ').split(SEPARATORS), true);
+      textarea.value = '';
+      this.update();
     }
-    this.update();
-  };
 
-  Chips.prototype.update = function () {
-    var invalid = this.chips.filter(function (c) { return c.reason; }).length;
-    var text = this.chips.length ? plural(this.chips.length, 'address') + (invalid ? ', ' + invalid + ' invalid' : '') + '.' : '';
-    if (this.chips.length > MAX) text += ' That is more than ' + MAX.toLocaleString('en') + ' at once: upload a CSV file instead.';
-    this.summary.textContent = text;
-  };
+    get count() { return this.chips.length + (this.input.value.trim() ? 1 : 0); }
+    get invalid() { return this.chips.filter((c) => c.reason); }
 
-  Chips.prototype.announce = function (message) {
-    var live = this.live;
-    live.textContent = '';
-    window.setTimeout(function () { live.textContent = message; }, 50);
-  };
+    onKey(event) {
+      const { key } = event;
+      if (key === 'Enter' || key === ',' || key === ';' || key === ' ' || (key === 'Tab' && this.input.value.trim())) {
+        if (key === 'Tab') { this.commit(); return; } // keep the normal Tab order
+        event.preventDefault(); // Enter separates entries here; the Invite button submits
+        this.commit();
+      } else if (key === 'Backspace' && !this.input.value && this.chips.length) {
+        event.preventDefault();
+        this.chips[this.chips.length - 1].button.focus();
+      }
+    }
 
-  // Exact reasons and normalised addresses from the server (email-validator, no network look-ups).
-  Chips.prototype.check = function () {
-    var self = this;
-    window.clearTimeout(this.timer);
-    this.timer = window.setTimeout(function () {
-      var chips = self.chips.slice();
-      if (!chips.length || chips.length > MAX) return;
-      fetch(self.textarea.getAttribute('data-check'), {
-        method: 'POST', credentials: 'same-origin',
-        headers: { 'Content-Type': 'application/json', 'Accept': 'application/json', 'X-CSRF-Token': csrf() },
-        body: JSON.stringify({ emails: chips.map(function (c) { return c.raw; }) })
-      }).then(function (reply) { return reply.ok ? reply.json() : null; }).then(function (body) {
-        if (!body || !body.entries) return;
-        var merged = [];
-        body.entries.forEach(function (entry, i) {
-          var chip = chips[i];
-          if (!chip || self.chips.indexOf(chip) < 0) return;
-          if (entry.duplicate) { merged.push(chip.raw); self.remove(chip, false); return; }
-          chip.email = entry.email;
-          var before = chip.reason;
-          chip.reason = entry.valid ? '' : entry.message;
-          self.paint(chip);
-          if (chip.reason && chip.reason !== before) self.announce(chip.raw + ' is not valid: ' + chip.reason);
+    commit() {
+      const text = this.input.value;
+      this.input.value = '';
+      if (text.trim()) this.add(text.split(SEPARATORS));
+    }
+
+    find(key) { return this.chips.find((c) => c.key === key || (c.email && c.email === key)) || null; }
+
+    add(raws, quiet = false) {
+      const added = [], merged = [];
+      for (let raw of raws) {
+        raw = raw.trim();
+        if (!raw) continue;
+        const key = raw.toLowerCase();
+        if (this.find(key)) { merged.push(raw); continue; }
+        const chip = { raw, key, email: null, reason: quickReason(raw), member: false };
+        this.chips.push(chip);
+        this.render(chip);
+        added.push(chip);
+      }
+      if (merged.length) this.note(`Dropped ${merged.join(', ')}: already in the list.`);
+      if (!quiet && (added.length || merged.length)) {
+        const parts = [];
+        const bad = added.filter((c) => c.reason);
+        if (added.length === 1 && !bad.length) parts.push(`Added ${added[0].raw}.`);
+        else if (added.length) parts.push(`Added ${addresses(added.length)}.`);
+        for (const c of bad) parts.push(`${c.raw} is not valid: ${c.reason}`);
+        if (merged.length) parts.push(`${merged.join(', ')} ${merged.length === 1 ? 'is' : 'are'} already in the list.`);
+        Caseload.announce(this.live, parts.join(' '));
+      }
+      this.update();
+      this.check();
+    }
+
+    render(chip) {
+      const item = el('li', { class: 'chip' });
+      const text = el('span', { class: 'chip-text' }, chip.raw);
+      const reason = el('span', { class: 'chip-reason' });
+      const button = el('button', { type: 'button', class: 'chip-remove', 'aria-label': `Remove ${chip.raw}` });
+      button.appendChild(el('span', { 'aria-hidden': 'true' }, '×'));
+      button.addEventListener('click', () => this.remove(chip, true));
+      button.addEventListener('keydown', (event) => {
+        const index = this.chips.indexOf(chip);
+        if (event.key === 'Backspace' || event.key === 'Delete') {
+          event.preventDefault();
+          this.remove(chip, true);
+        } else if (event.key === 'ArrowLeft' && index > 0) {
+          this.chips[index - 1].button.focus();
+        } else if (event.key === 'ArrowRight') {
+          (this.chips[index + 1] ? this.chips[index + 1].button : this.input).focus();
+        }
+      });
+      item.append(text, reason, button);
+      Object.assign(chip, { node: item, reasonNode: reason, button });
+      this.list.appendChild(item);
+      this.paint(chip);
+    }
+
+    // One short message per problem; "Already a member" is a note, not an error.
+    paint(chip) {
+      chip.node.classList.toggle('chip-invalid', !!chip.reason);
+      chip.node.classList.toggle('chip-member', !chip.reason && chip.member);
+      chip.reasonNode.textContent = chip.reason || (chip.member ? 'Already a member' : '') ||
+        (chip.suppressed ? 'Bounced before: will not be invited' : '');
+      chip.node.title = chip.reason || chip.email || chip.raw;
+    }
+
+    remove(chip, announce) {
+      const index = this.chips.indexOf(chip);
+      if (index < 0) return;
+      this.chips.splice(index, 1);
+      chip.node.remove();
+      if (announce) {
+        Caseload.announce(this.live, `Removed ${chip.raw}.`);
+        (this.chips[index] ? this.chips[index].button : this.input).focus();
+      }
+      this.update();
+    }
+
+    note(text) { this.notes.textContent = text; }
+
+    update() {
+      const invalid = this.invalid.length;
+      const members = this.chips.filter((c) => !c.reason && c.member).length;
+      let text = '';
+      if (this.chips.length) {
+        text = `${addresses(this.chips.length)}`;
+        if (invalid) text += `, ${addresses(invalid)} ${invalid === 1 ? 'needs' : 'need'} fixing`;
+        if (members) text += `, ${members} already ${members === 1 ? 'a member' : 'members'}`;
+        text += '.';
+      }
+      if (this.chips.length > this.max) text += ` That is more than ${this.max.toLocaleString('en')} at once: upload a CSV file instead.`;
+      this.summary.textContent = text;
+      this.summary.classList.toggle('chips-summary-bad', invalid > 0);
+      if (!invalid) this.textarea.form?.querySelector('[data-invite-blocked]')?.replaceChildren();
+    }
+
+    // Exact reasons, normalised addresses and members from the server (nothing is created).
+    check() {
+      window.clearTimeout(this.timer);
+      this.timer = window.setTimeout(async () => {
+        const chips = this.chips.slice();
+        if (!chips.length || chips.length > this.max) return;
+        let body;
+        try {
+          body = await Caseload.api('POST', this.textarea.dataset.check, { emails: chips.map((c) => c.raw) });
+        } catch { return; } // keep the quick answers
+        const merged = [];
+        body.entries.forEach((entry, i) => {
+          const chip = chips[i];
+          if (!chip || !this.chips.includes(chip)) return;
+          if (entry.duplicate) { merged.push(chip.raw); this.remove(chip, false); return; }
+          const before = chip.reason;
+          Object.assign(chip, { email: entry.email, reason: entry.valid ? '' : entry.message,
+                                member: !!entry.exists, suppressed: !!entry.suppressed });
+          this.paint(chip);
+          if (chip.reason && chip.reason !== before) Caseload.announce(this.live, `${chip.raw} is not valid: ${chip.reason}`);
         });
-        if (merged.length) self.announce(merged.join(', ') + ' merged with the same address already in the list.');
-        self.update();
-      }).catch(function () { /* keep the quick answers */ });
-    }, 250);
-  };
+        if (merged.length) {
+          this.note(`Dropped ${merged.join(', ')}: the same address is already in the list.`);
+          Caseload.announce(this.live, `${merged.join(', ')} merged with the same address already in the list.`);
+        }
+        this.update();
+      }, 250);
+    }
 
-  // What the form sends: one entry per line, invalid ones too, so the result names them.
-  Chips.prototype.sync = function () {
-    this.commit();
-    this.textarea.value = this.chips.map(function (c) { return c.raw; }).join('\n');
-  };
-
+    // What the form sends: one entry per line, invalid ones too, so the result names them.
+    sync() {
+      this.commit();
+      this.textarea.value = this.chips.map((c) => c.raw).join('\n');
+    }
+  }
 
   // ------------------------------------------------------------------ CSV upload: S3, dry run, import
   var MAX_BYTES = 10 * 1024 * 1024;
+  var csrf = Caseload.csrf;
   var DRY_RUN = [['rows', 'rows in the file'], ['would_invite', 'would be invited'],
     ['exists', 'already have an account'], ['duplicates', 'duplicates within the file'], ['invalid', 'invalid'],
     ['suppressed', 'suppressed (bounced before)']];
@@ -370,142 +361,176 @@
       .catch(function (error) { self.say(error.message, true); });
   };
 
+
   function enhance(root) {
-    Array.prototype.forEach.call(root.querySelectorAll('textarea[data-chips]'), function (textarea) {
-      if (!textarea.chips) textarea.chips = new Chips(textarea);
-    });
-    Array.prototype.forEach.call(root.querySelectorAll('[data-csv-upload]'), function (section) {
-      if (!section.upload) section.upload = new Upload(section);
-    });
+    for (const textarea of root.querySelectorAll('textarea[data-chips]')) if (!textarea.chips) textarea.chips = new Chips(textarea);
+    for (const section of root.querySelectorAll('[data-csv-upload]')) if (!section.upload) section.upload = new Upload(section);
   }
 
-  function syncChips(form) {
-    Array.prototype.forEach.call(form.querySelectorAll('textarea[data-chips]'), function (textarea) {
-      if (textarea.chips) textarea.chips.sync();
-    });
+  const chipsOf = (root) => [...root.querySelectorAll('textarea[data-chips]')].map((t) => t.chips).filter(Boolean);
+
+  // Invite is refused while an address needs fixing: the count, next to the button.
+  function refuse(form) {
+    const bad = chipsOf(form).reduce((n, chips) => n + chips.invalid.length, 0);
+    if (!bad) return false;
+    const message = `${addresses(bad)} ${bad === 1 ? 'needs' : 'need'} fixing: correct or remove ${bad === 1 ? 'it' : 'them'} first.`;
+    form.querySelector('[data-invite-blocked]').textContent = message;
+    chipsOf(form)[0].invalid[0].button.focus();
+    return true;
   }
 
   // ------------------------------------------------------------------ the modal window
-  var FOCUSABLE = 'a[href], button:not([disabled]), input:not([disabled]):not([type=hidden]), select:not([disabled]), ' +
-    'textarea:not([disabled]):not([hidden]), [tabindex]:not([tabindex="-1"])';
+  const body = (dialog) => dialog.querySelector('[data-invite-body]');
 
-  function focusables(dialog) {
-    return Array.prototype.filter.call(dialog.querySelectorAll(FOCUSABLE), function (node) {
-      return node.offsetParent !== null || node === document.activeElement;
-    });
+  async function load(dialog, url, init = {}) {
+    const target = body(dialog);
+    target.setAttribute('aria-busy', 'true');
+    try {
+      const { reply, html } = await Caseload.fragment(url, init);
+      if (reply.status >= 500) throw new Error('server');
+      target.innerHTML = html;
+      enhance(target);
+    } catch {
+      target.replaceChildren();
+      const alert = el('div', { class: 'alert alert-error', role: 'alert' }, 'The Invite Users window could not be loaded. ');
+      alert.appendChild(el('a', { href: dialog.dataset.src }, 'Open it as a page'));
+      target.appendChild(alert);
+    } finally {
+      target.setAttribute('aria-busy', 'false');
+    }
   }
 
-  function load(dialog, body, request) {
-    body.setAttribute('aria-busy', 'true');
-    return fetch(request.url, request.init).then(function (reply) {
-      return reply.text().then(function (html) { return { ok: reply.status < 500, html: html }; });
-    }).then(function (answer) {
-      if (!answer.ok) throw new Error('server');
-      body.innerHTML = answer.html;
-      enhance(body);
-    }).catch(function () {
-      body.innerHTML = '';
-      var alert = el('div', { 'class': 'alert alert-error', role: 'alert' }, 'The Invite Users window could not be loaded. ');
-      var link = el('a', { href: dialog.getAttribute('data-src') }, 'Open it as a page');
-      alert.appendChild(link);
-      body.appendChild(alert);
-    }).then(function () { body.setAttribute('aria-busy', 'false'); });
-  }
-
-  function openDialog(dialog, opener) {
-    var body = dialog.querySelector('[data-invite-body]');
+  async function openDialog(dialog, opener) {
     dialog.opener = opener;
     dialog.showModal();
-    load(dialog, body, { url: dialog.getAttribute('data-src'),
-      init: { credentials: 'same-origin', headers: { 'X-Fragment': '1' } } }).then(function () {
-      if (!dialog.open) return;
-      var first = body.querySelector('.chips-entry') || focusables(dialog)[0];
-      if (first) first.focus();
-    });
+    await load(dialog, dialog.dataset.src);
+    if (!dialog.open) return;
+    body(dialog).scrollTop = 0;
+    dialog.scrollTop = 0;
+    const first = body(dialog).querySelector('.chips-entry, input:not([type=hidden]), select, textarea');
+    if (first) first.focus();
   }
 
-  function submitInDialog(dialog, form) {
-    var body = dialog.querySelector('[data-invite-body]');
-    syncChips(form);
-    var button = form.querySelector('button[type=submit]');
-    if (button) button.disabled = true;
-    load(dialog, body, { url: form.action, init: {
-      method: 'POST', credentials: 'same-origin',
-      headers: { 'Content-Type': 'application/x-www-form-urlencoded', 'X-Fragment': '1' },
-      body: new URLSearchParams(new FormData(form)).toString() } }).then(function () {
-      var target = body.querySelector('[data-invite-results]') || body.querySelector('[aria-invalid=true]') ||
-        body.querySelector('.chips-entry');
-      if (target) target.focus();
-    });
+  // Any form inside the window posts in place: errors stay in the window, next to their fields.
+  async function submitInDialog(dialog, form, submitter) {
+    chipsOf(form).forEach((chips) => chips.sync());
+    const data = new FormData(form, submitter);
+    const action = submitter?.getAttribute('formaction') || form.action;
+    for (const button of form.querySelectorAll('button')) button.disabled = true;
+    const wasInvite = form.matches('[data-invite-form]');
+    const openSettings = !!form.closest('.link-settings');
+    await load(dialog, action, { method: 'POST', headers: { 'Content-Type': 'application/x-www-form-urlencoded' },
+                                 body: new URLSearchParams(data).toString() });
+    const root = body(dialog);
+    if (openSettings) root.querySelector('.link-settings')?.setAttribute('open', '');
+    const results = root.querySelector('[data-invite-results]');
+    const focus = root.querySelector('[aria-invalid=true]') || results || root.querySelector('[data-notice]') ||
+      root.querySelector('.chips-entry');
+    if (focus) {
+      if (!focus.matches('input, select, textarea, button, a')) focus.setAttribute('tabindex', '-1');
+      focus.focus();
+    }
+    if (wasInvite && results && Number(results.dataset.invited) > 0) {
+      // The table and boxes behind the window refresh now; on closing, a toast offers the new rows.
+      dialog.invited = (dialog.invited || 0) + Number(results.dataset.invited);
+      document.dispatchEvent(new CustomEvent('caseload:invited', { detail: { invited: dialog.invited } }));
+    }
   }
 
-  document.addEventListener('click', function (event) {
-    var opener = event.target.closest && event.target.closest('[data-open-invite]');
-    var dialog = document.getElementById('invite-dialog');
+  // Typed work survives: closing with addresses in the field asks first.
+  function askBeforeClosing(dialog) {
+    const typed = chipsOf(dialog).reduce((n, chips) => n + chips.count, 0);
+    if (!typed) return false;
+    let bar = dialog.querySelector('[data-discard]');
+    if (!bar) {
+      bar = el('div', { class: 'discard-bar', role: 'alertdialog', 'aria-labelledby': 'discard-question', 'data-discard': '' });
+      bar.appendChild(el('p', { id: 'discard-question' }));
+      const discard = el('button', { type: 'button', class: 'btn btn-danger' }, 'Discard');
+      const keep = el('button', { type: 'button', class: 'btn btn-secondary' }, 'Keep editing');
+      discard.addEventListener('click', () => { bar.remove(); dialog.discarding = true; dialog.close(); });
+      keep.addEventListener('click', () => { bar.remove(); dialog.querySelector('.chips-entry')?.focus(); });
+      bar.append(discard, keep);
+      dialog.querySelector('.dialog-head').after(bar);
+    }
+    bar.querySelector('p').textContent = `Discard ${addresses(typed)}?`;
+    bar.querySelector('.btn-secondary').focus();
+    return true;
+  }
+
+  document.addEventListener('click', (event) => {
+    const opener = event.target.closest?.('[data-open-invite]');
+    const dialog = document.getElementById('invite-dialog');
     if (opener && dialog && typeof dialog.showModal === 'function') {
       event.preventDefault(); // without <dialog> support the link opens /invite
       openDialog(dialog, opener);
       return;
     }
-    if (event.target.closest && event.target.closest('[data-close-dialog]')) {
-      var open = event.target.closest('dialog');
-      if (open) open.close();
+    if (event.target.closest?.('[data-close-dialog]')) {
+      const open = event.target.closest('dialog');
+      if (open && !askBeforeClosing(open)) open.close();
     }
   });
 
-  document.addEventListener('keydown', function (event) {
-    var dialog = document.getElementById('invite-dialog');
-    if (event.key !== 'Tab' || !dialog || !dialog.open) return;
-    var nodes = focusables(dialog);
+  // showModal makes the page behind inert; Tab past the last control would leave
+  // for the browser's own toolbar, so it wraps to the window's first control.
+  document.addEventListener('keydown', (event) => {
+    const dialog = document.getElementById('invite-dialog');
+    if (event.key !== 'Tab' || !dialog?.open) return;
+    const nodes = [...dialog.querySelectorAll('a[href], button:not([disabled]), input:not([disabled]):not([type=hidden]), select:not([disabled]), textarea:not([disabled]):not([hidden]), summary, [tabindex="0"]')]
+      .filter((node) => node.offsetParent !== null || node === document.activeElement);
     if (!nodes.length) return;
-    var first = nodes[0], last = nodes[nodes.length - 1];
-    if (event.shiftKey && (document.activeElement === first || !dialog.contains(document.activeElement))) {
-      event.preventDefault();
-      last.focus();
-    } else if (!event.shiftKey && (document.activeElement === last || !dialog.contains(document.activeElement))) {
-      event.preventDefault();
-      first.focus();
-    }
+    const first = nodes[0], last = nodes[nodes.length - 1];
+    if (event.shiftKey && document.activeElement === first) { event.preventDefault(); last.focus(); }
+    else if (!event.shiftKey && document.activeElement === last) { event.preventDefault(); first.focus(); }
   });
 
-  // Escape closes a modal <dialog> natively ("cancel", then "close"); focus goes back to the opener.
-  document.addEventListener('close', function (event) {
-    var dialog = event.target;
-    if (dialog.id === 'invite-dialog' && dialog.opener) {
-      dialog.opener.focus();
-      dialog.opener = null;
+  // Escape: the platform's "cancel" event; with typed addresses it asks instead of closing.
+  document.addEventListener('cancel', (event) => {
+    const dialog = event.target;
+    if (dialog.id === 'invite-dialog' && askBeforeClosing(dialog)) event.preventDefault();
+  }, true);
+
+  document.addEventListener('close', (event) => {
+    const dialog = event.target;
+    if (dialog.id !== 'invite-dialog') return;
+    dialog.querySelector('[data-discard]')?.remove();
+    if (dialog.discarding) { body(dialog).replaceChildren(); dialog.discarding = false; }
+    if (dialog.opener) { dialog.opener.focus(); dialog.opener = null; }
+    if (dialog.invited) {
+      Caseload.toast(`${dialog.invited} invited`, { href: dialog.dataset.view, text: 'View' });
+      dialog.invited = 0;
     }
   }, true);
 
-  document.addEventListener('submit', function (event) {
-    var form = event.target;
-    if (!form.matches || !form.matches('[data-invite-form]')) return;
-    var dialog = form.closest('dialog');
+  document.addEventListener('submit', (event) => {
+    const form = event.target;
+    const inWindow = form.closest('[data-invite-window]');
+    if (!inWindow) return;
+    if (form.matches('[data-invite-form]') && refuse(form)) { event.preventDefault(); return; }
+    const dialog = form.closest('dialog');
     if (dialog) {
       event.preventDefault();
-      submitInDialog(dialog, form);
+      submitInDialog(dialog, form, event.submitter);
     } else {
-      syncChips(form);
+      chipsOf(form).forEach((chips) => chips.sync());
     }
   });
 
-  function start() { enhance(document); }
-  if (document.readyState !== 'loading') start(); else document.addEventListener('DOMContentLoaded', start);
+  Caseload.ready(() => enhance(document));
 })();
 
 // Copy buttons (the organisation account link): the clipboard, or selected text to copy by hand.
-document.addEventListener('click', function (event) {
-  var button = event.target.closest('[data-copy]');
+document.addEventListener('click', (event) => {
+  const button = event.target.closest('[data-copy]');
   if (!button) return;
-  var field = document.querySelector(button.getAttribute('data-copy'));
-  var status = button.parentNode.querySelector('[data-copy-status]');
+  const field = document.querySelector(button.dataset.copy);
+  const status = button.parentNode.querySelector('[data-copy-status]');
   if (!field) return;
   field.select();
-  var done = function (text) { if (status) status.textContent = text; button.textContent = 'Copied'; };
+  const done = (text) => { if (status) status.textContent = text; button.textContent = 'Copied'; };
   if (navigator.clipboard && window.isSecureContext) {
-    navigator.clipboard.writeText(field.value).then(function () { done('Link copied.'); },
-      function () { done('Press Ctrl+C to copy the selected link.'); });
+    navigator.clipboard.writeText(field.value).then(() => done('Link copied.'), () => done('Press Ctrl+C to copy the selected link.'));
   } else {
-    try { document.execCommand('copy'); done('Link copied.'); } catch (e) { done('Press Ctrl+C to copy the selected link.'); }
+    try { document.execCommand('copy'); done('Link copied.'); } catch { done('Press Ctrl+C to copy the selected link.'); }
   }
 });

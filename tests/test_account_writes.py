@@ -133,8 +133,11 @@ def test_every_existing_write_keeps_the_keys_right(org, group):
     assert_keys_consistent(org.org_id, bounced_id)
     # sign-up through the organisation's link
     link = links.join_link(org.join_token)
-    _cookie, _session, joined = signup.sign_up(link, "Sid Signup", f"sid.{new_id()[:8]}@example.org", PASSWORD,
-                                               "1.2.3.4", "test")
+    sid = f"sid.{new_id()[:8]}@example.org"
+    signup.start_sign_up(link, org.join_token, "Sid Signup", sid, PASSWORD)
+    confirm = re.search(r"/signup/confirm/([A-Za-z0-9_-]+)",
+                        [m for m in outbox.sent_messages() if m["to"] == sid][0]["text"]).group(1)
+    _cookie, _session, joined = signup.confirm(confirm, "1.2.3.4", "test")
     assert_keys_consistent(org.org_id, joined.account_id)
     # first sign-in of a Provisioned account
     provisioned = make_account(org.org_id, "client", status="provisioned")

@@ -15,6 +15,16 @@ def _admin(chalice_client, org) -> Http:
     return http
 
 
+def _notice(http, reply) -> str:
+    """The banner the next page shows after a form's 303."""
+    import html
+    import re
+    assert reply.status_code == 303, reply.body
+    page = _page(http, reply.headers["Location"])
+    found = re.search(r'<div class="alert alert-success" role="status">(.*?)</div>', page, re.S)
+    return html.unescape(found.group(1)) if found else ""
+
+
 def _page(http, path) -> str:
     response = http.get(path)
     assert response.status_code == 200, response.body
@@ -40,7 +50,7 @@ def test_edit_page_saves_and_redirects(chalice_client, org):
     reply = http.post_form(f"/clients/{org.client.account_id}/edit", {
         "name": "Cleo Edited", "email": org.client.email, "phone": "+44 20 7946 0002", "role": "client",
         "version": "1", "seen_name": "Cleo Client", "csrf_token": http.csrf("/home")})
-    assert reply.status_code == 303 and "/clients?notice=" in reply.headers["Location"]
+    assert _notice(http, reply) == "Saved the changes to Cleo Edited."
     raw = assert_keys_consistent(org.org_id, org.client.account_id)
     assert (raw.name, raw.phone) == ("Cleo Edited", "+44 20 7946 0002")
 
@@ -139,7 +149,7 @@ def test_bulk_form_applies_to_the_selected_rows(chalice_client, org, group):
                       ("staff_id", "keep")] + [("account_id", p.account_id) for p in people])
     reply = http.request("POST", "/clients/bulk", body.encode(),
                          {"content-type": "application/x-www-form-urlencoded"})
-    assert reply.status_code == 303 and "3+changed" in reply.headers["Location"].replace("%20", "+")
+    assert _notice(http, reply) == "Bulk Assign staff/group: 3 changed."
     for person in people:
         assert assert_keys_consistent(org.org_id, person.account_id).group_id == group.group_id
 
@@ -210,3 +220,26 @@ def test_api_is_documented(chalice_client, org):
     for path in ("assign", "archive", "restore", "transfer"):
         assert "post" in paths[f"/api/v1/clients/{{account_id}}/{path}"]
     assert "post" in paths["/api/v1/clients/bulk"]
+
+
+def test_bulk_on_all_rows_matching_the_filters(chalice_client, org, group, monkeypatch):
+    from urllib.parse import urlencode
+
+    from chalicelib.actions import bulk
+    http = _admin(chalice_client, org)
+    people = [make_account(org.org_id, "client") for _ in range(3)]
+    fields = [("csrf_token", http.csrf("/home")), ("bulk_action", "assign"), ("group_id", group.group_id),
+              ("staff_id", "keep"), ("scope", "matching"), ("f_role", "client")]
+    headers = {"content-type": "application/x-www-form-urlencoded"}
+    monkeypatch.setattr(bulk, "MAX_MATCHING", 3)
+    refused = http.request("POST", "/clients/bulk", urlencode(fields).encode(), headers)
+    assert "More than 3 people match" in _notice(http, refused)
+    assert stored(org.org_id, people[0].account_id).group_id is None
+    monkeypatch.setattr(bulk, "MAX_MATCHING", 100)
+    reply = http.request("POST", "/clients/bulk", urlencode(fields).encode(), headers)
+    assert "4 changed" in _notice(http, reply)  # Cleo and the three, not staff or admin
+    for person in people + [org.client]:
+        assert assert_keys_consistent(org.org_id, person.account_id).group_id == group.group_id
+    assert stored(org.org_id, org.staff.account_id).group_id is None
+    bad = http.request("POST", "/clients/bulk", urlencode(fields[:5] + [("f_role", "owner")]).encode(), headers)
+    assert "Unknown role" in _notice(http, bad)

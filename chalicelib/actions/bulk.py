@@ -17,7 +17,10 @@ from chalicelib.people import accounts, sessions
 from chalicelib.people.accounts import Viewer
 
 ACTIONS = ("assign", "archive", "restore")
-MAX_INLINE = 1000  # selected rows handled within the request; more run as a background job
+MAX_INLINE = 1000  # selected rows handled within the request
+# "Select all N matching": handled within the request up to this many, a chunk at a time
+# (a background job with progress for larger selections waits for the jobs machinery).
+MAX_MATCHING = 5000
 
 
 def _plan(viewer: Viewer, action: str, account: Account, params: dict) -> dict:
@@ -111,6 +114,38 @@ def apply_chunk(viewer: Viewer, action: str, account_ids: Sequence[str], params:
     if changed:
         timeline.audit(viewer.org_id, f"bulk_{event_kind}", viewer, count=changed)
     return {i: results[i] for i in ids}
+
+
+def matching_ids(viewer: Viewer, params: dict) -> List[str]:
+    """Every account the Clients Table shows for these query parameters (all pages),
+    refusing more than `MAX_MATCHING`."""
+    from dataclasses import replace
+
+    from chalicelib.table.filters import PAGE_SIZES, parse_filters
+    from chalicelib.table.listing import list_page
+
+    filters = replace(parse_filters(params, viewer), size=PAGE_SIZES[-1])
+    ids: List[str] = []
+    cursor = ""
+    while True:
+        page = list_page(viewer, filters, cursor)
+        ids.extend(row.account_id for row in page.rows)
+        if len(ids) > MAX_MATCHING:
+            raise ValidationError(f"More than {MAX_MATCHING:,} people match: narrow the filters, or act on "
+                                  "fewer at a time.", "scope", code="too_many")
+        if not page.next_cursor:
+            return ids
+        cursor = page.next_cursor
+
+
+def apply_all(viewer: Viewer, action: str, account_ids: Sequence[str], params: dict,
+              chunk: int = 2000) -> Dict[str, int]:
+    """`apply_chunk` over a large selection, a chunk at a time; returns the counts by outcome."""
+    counts: Dict[str, int] = {}
+    for start in range(0, len(account_ids), chunk):
+        for status, n in summary(apply_chunk(viewer, action, account_ids[start:start + chunk], params)).items():
+            counts[status] = counts.get(status, 0) + n
+    return counts
 
 
 def summary(results: Dict[str, dict]) -> Dict[str, int]:

@@ -25,8 +25,26 @@ class CaseloadError(Exception):
 
 
 class ValidationError(CaseloadError):
+    """Bad input. `problems` names every bad field at once (field -> message) when
+    a form checks several; `field` and `message` are then the first of them."""
     status = 400
     code = "invalid"
+
+    def __init__(self, message: str, field: Optional[str] = None, code: Optional[str] = None,
+                 problems: Optional[dict] = None):
+        super().__init__(message, field, code)
+        self.problems = dict(problems or ({field: message} if field else {}))
+
+    @classmethod
+    def of(cls, problems: dict, code: Optional[str] = None) -> "ValidationError":
+        field, message = next(iter(problems.items()))
+        return cls(message, field, code, problems)
+
+    def to_dict(self) -> dict:
+        body = super().to_dict()
+        if len(self.problems) > 1:
+            body["fields"] = self.problems
+        return body
 
 
 class Unauthenticated(CaseloadError):

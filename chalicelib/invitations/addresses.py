@@ -52,8 +52,8 @@ def check_address(raw: str) -> Entry:
         return Entry(raw, reason="An address cannot contain a mail header such as “Bcc:”.")
     try:
         return Entry(raw, normalise_email(raw))
-    except ValidationError as error:
-        return Entry(raw, reason=error.message)
+    except ValidationError as error:  # one short sentence per problem
+        return Entry(raw, reason=error.message.removeprefix("This is not a valid e-mail address: "))
 
 
 def check_addresses(raws: Sequence, limit: int = MAX_ADDRESSES) -> List[Entry]:

@@ -280,6 +280,18 @@ def _known(org_id: str, emails: List[str]) -> Tuple[Set[str], Set[str]]:
     return existing, suppressed
 
 
+def check_for(viewer, raws: Sequence) -> List[dict]:
+    """What the chips input shows before anything is sent: each entry's syntax,
+    and whether the address already has an account here or bounced before.
+    Nothing is created; one BatchGetItem per 100 keys."""
+    require_team(viewer)
+    entries = check_addresses(raws)
+    emails = [e.email for e in entries if e.valid and not e.duplicate]
+    existing, suppressed = _known(viewer.org_id, emails) if emails else (set(), set())
+    return [{"input": e.raw, "email": e.email, "valid": e.valid, "duplicate": e.duplicate, "message": e.reason,
+             "exists": e.email in existing, "suppressed": e.email in suppressed} for e in entries]
+
+
 def _new_token(org_id: str, account: Account, now) -> Tuple[str, Lookup]:
     """A fresh invitation on a new `account` (unsaved) and its token lookup."""
     token, lookup, fields = invitation_fields(org_id, account.account_id, now)

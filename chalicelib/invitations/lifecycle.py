@@ -22,6 +22,10 @@ from chalicelib.people.organisations import get_organisation
 
 INVITE_STATES = ("queued", "invited", "not_sent", "expired", "bounced", "complained", "revoked")
 QUEUED_TOO_LONG = timedelta(hours=1)  # a queued e-mail not sent by then was lost: shown as Not sent
+# What a Provisioned row's invitation state is called on the page.
+INVITE_LABELS = {"queued": "Invitation queued", "invited": "Invitation sent", "not_sent": "Not sent",
+                 "expired": "Invitation expired", "bounced": "Email bounced", "complained": "Marked as spam",
+                 "revoked": "Invitation revoked"}
 
 
 def invitation_state(account: Account, now=None) -> Optional[str]:

@@ -130,9 +130,17 @@ def create_extra_link(org: Organisation, created_by: str, group_id: str = "", st
     """A new extra link; returns its token. Group and staff are checked by the caller's domain."""
     if len(org.extra_links.as_dict() if org.extra_links else {}) >= MAX_EXTRA_LINKS:
         raise ValidationError(f"An organisation can have at most {MAX_EXTRA_LINKS} extra links.", "days")
-    _check_target(org.org_id, group_id, staff_id)
-    valid_days = _bounded(days, "days", 1, MAX_LINK_DAYS, required=True)
-    uses = _bounded(max_uses, "max_uses", 1, MAX_LINK_USES, required=False)
+    problems, checked = {}, {}
+    for name, check in (("target", lambda: _check_target(org.org_id, group_id, staff_id)),
+                        ("days", lambda: _bounded(days, "days", 1, MAX_LINK_DAYS, required=True)),
+                        ("max_uses", lambda: _bounded(max_uses, "max_uses", 1, MAX_LINK_USES, required=False))):
+        try:
+            checked[name] = check()
+        except ValidationError as error:  # every bad field at once
+            problems.update(error.problems)
+    if problems:
+        raise ValidationError.of(problems)
+    valid_days, uses = checked["days"], checked["max_uses"]
     link_id, nonce = new_id(), new_token()
     token = organisations.link_token(org.org_id, nonce)
     valid_until = utcnow() + timedelta(days=valid_days)
@@ -201,18 +209,21 @@ def forget_group(org_id: str, group_id: str) -> int:
 def _check_target(org_id: str, group_id: str, staff_id: str) -> None:
     from chalicelib.core.models import Account, Group
 
+    problems = {}
     if group_id:
         try:
             if Group.get(org_id, group_id).deleting:
                 raise DoesNotExist()
         except DoesNotExist:
-            raise ValidationError("Choose one of your groups.", "group_id") from None
+            problems["group_id"] = "Choose one of your groups."
     if staff_id:
         try:
             if Account.get(org_id, staff_id).role != "staff":
                 raise DoesNotExist()
         except DoesNotExist:
-            raise ValidationError("Choose one of your staff members.", "staff_id") from None
+            problems["staff_id"] = "Choose one of your staff members."
+    if problems:
+        raise ValidationError.of(problems)
 
 
 def _bounded(raw, field: str, low: int, high: int, required: bool) -> Optional[int]:

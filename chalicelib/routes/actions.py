@@ -13,7 +13,7 @@ from chalicelib.people.accounts import NAME_MAX
 from chalicelib.table.view import groups
 from chalicelib.web import api, render
 from chalicelib.web.api import Body, Email, Reply
-from chalicelib.web.guard import form_errors, page, request, view, viewer
+from chalicelib.web.guard import flash, form_errors, page, request, view, viewer
 from chalicelib.web.requests import FORM_TYPE, form, form_list
 
 bp = Blueprint(__name__)
@@ -22,7 +22,8 @@ SEEN = ("name", "email", "phone", "role", "group_id", "staff_id")
 
 
 def _back(notice: str):
-    return render.redirect(render.url("/clients", notice=notice))
+    flash(notice)
+    return render.redirect(render.url("/clients"))
 
 
 def _who(account: Account) -> str:
@@ -176,16 +177,19 @@ def bulk_action():
             params["staff_id"] = fields.get("staff_id", "")
         if params["group_id"] == "keep":
             params.pop("group_id")
-    ids = form_list(req, "account_id")[:bulk.MAX_INLINE]
-    if not ids:
-        return _back("Select at least one row first.")
     try:
         clean = bulk.check_params(me, action, params)
+        if fields.get("scope") == "matching":
+            ids = bulk.matching_ids(me, {k[2:]: v for k, v in fields.items() if k.startswith("f_") and v})
+        else:
+            ids = form_list(req, "account_id")[:bulk.MAX_INLINE]
     except CaseloadError as error:
         if error.status not in (400, 403):
             raise
         return _back(error.message)
-    counts = bulk.summary(bulk.apply_chunk(me, action, ids, clean))
+    if not ids:
+        return _back("Select at least one row first.")
+    counts = bulk.apply_all(me, action, ids, clean)
     words = {"changed": "changed", "unchanged": "already so", "refused": "refused", "not_found": "not found",
              "conflict": "changed by someone else meanwhile"}
     return _back("Bulk " + {"assign": "Assign staff/group", "archive": "Archive", "restore": "Restore"}[action] +

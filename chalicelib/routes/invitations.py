@@ -22,7 +22,6 @@ from chalicelib.invitations import (
 )
 from chalicelib.invitations.addresses import (
     MAX_ADDRESSES,
-    check_addresses,
     split_addresses,
 )
 from chalicelib.invitations.invites import MAX_SELECTED, OUTCOMES
@@ -34,6 +33,7 @@ from chalicelib.web.guard import (
     flash,
     form_errors,
     page,
+    page_or_fragment,
     request,
     set_session_cookie,
     take_notice,
@@ -89,6 +89,8 @@ class CheckedAddress(Reply):
     valid: bool
     duplicate: bool
     message: Optional[str]
+    exists: bool = Field(description="Already has an account in this organisation")
+    suppressed: bool = Field(description="E-mails to this address bounced or were marked as spam before")
 
 
 class CheckedAddresses(Reply):
@@ -162,7 +164,7 @@ class Commit(Body):
 
 def _window(status: int = 200, **extra):
     """The whole page, or only the window's content when the dialog asks (X-Fragment: 1)."""
-    me, req = viewer(), request()
+    me = viewer()
     org = organisations.get_organisation(me.org_id)
     token = links.join_link_token(org)
     context = {"groups": invites.groups_of(me.org_id), "staff": invites.staff_members(me.org_id),
@@ -171,14 +173,12 @@ def _window(status: int = 200, **extra):
                "extra_links": [{**link, "url": urls.absolute(f"/join/{link['token']}")}
                                for link in links.extra_links(org)] if me.is_admin else [],
                "link_values": {"days": "7"},
+               "link_limits": {"days": links.MAX_LINK_DAYS, "uses": links.MAX_LINK_USES},
                "is_admin": me.is_admin, "max_addresses": MAX_ADDRESSES, "errors": {}, "report": None,
                "values": {"emails": "", "role": "client", "group_id": "", "send_email": True,
                           "staff_id": me.account_id if me.role == "staff" else ""}}
     context.update(extra)
-    fragment = req.headers.get("x-fragment") == "1" or (req.query_params or {}).get("fragment") == "1"
-    response = page("invites/_window.html" if fragment else "invites/page.html", status, **context)
-    response.headers["Vary"] = "X-Fragment"
-    return response
+    return page_or_fragment("invites/page.html", "invites/_window.html", status, **context)
 
 
 # --------------------------------------------------------------------------- the Invite Users window
@@ -186,7 +186,7 @@ def _window(status: int = 200, **extra):
 @bp.route("/invite")
 @view(*TEAM)
 def invite_window():
-    return _window(notice=take_notice())
+    return _window(notice=take_notice(), open_link_settings=query(request()).get("open") == "link")
 
 
 @bp.route("/invite", methods=["POST"], content_types=[FORM_TYPE])
@@ -201,37 +201,50 @@ def invite_submit():
                                      values["group_id"], values["staff_id"], values["send_email"])
     except ValidationError as error:
         return _window(400, values=values, errors=form_errors(error))
-    return _window(report=report, values={**values, "emails": ""})
+    # The addresses that were not invited stay in the field, to fix or remove.
+    retry = "\n".join(o.input for o in report.outcomes if o.status in ("invalid", "suppressed"))
+    return _window(report=report, values={**values, "emails": retry})
 
 
-def _selection_done(results: list, verb: str):
-    """After Resend/Revoke from a page: back to it with a notice, or a page that says what happened."""
+def _back_with(target: str, notice: str):
+    flash(notice)
+    return render.redirect(target)
+
+
+def _selection_done(action, verb: str):
+    """Resend/Revoke from a page: back to it with a notice (a refusal too, such as
+    an empty selection: never a separate error page), or a page that says what happened."""
+    target = safe_next(form(request()).get("next", ""))
+    try:
+        results = action(viewer(), form_list(request(), "account_id"))
+    except ValidationError as error:
+        if target:
+            return _back_with(target, error.message)
+        raise
     done = sum(1 for r in results if r["status"] in ("sent", "revoked"))
     notice = f"{verb} {done} of {len(results)} invitation{'s' if len(results) != 1 else ''}."
-    target = safe_next(form(request()).get("next", ""))
     if target:
-        flash(notice)
-        return render.redirect(target)
+        return _back_with(target, notice)
     return page("invites/done.html", notice=notice, results=results)
 
 
 @bp.route("/invites/resend", methods=["POST"], content_types=[FORM_TYPE])
 @view(*TEAM)
 def resend_form():
-    return _selection_done(lifecycle.resend(viewer(), form_list(request(), "account_id")), "Resent")
+    return _selection_done(lifecycle.resend, "Resent")
 
 
 @bp.route("/invites/revoke", methods=["POST"], content_types=[FORM_TYPE])
 @view(*TEAM)
 def revoke_form():
-    return _selection_done(lifecycle.revoke(viewer(), form_list(request(), "account_id")), "Revoked")
+    return _selection_done(lifecycle.revoke, "Revoked")
 
 
 # --------------------------------------------------------------------------- the organisation account link
 
 def _link_changed(notice: str):
     flash(notice)
-    return render.redirect(render.url("/invite", "account-link"))
+    return render.redirect(render.url("/invite", "account-link", open="link"))
 
 
 @bp.route("/invite/link/regenerate", methods=["POST"], content_types=[FORM_TYPE])
@@ -325,10 +338,10 @@ def api_invite(body: Invite):
 
 
 @api.route(bp, "/api/v1/invites/check", "POST", roles=TEAM, body=Addresses, reply=CheckedAddresses,
-           summary="Check addresses as the chips input does (nothing is created)")
+           summary="Check addresses as the chips input does: syntax, already a member, bounced before "
+                   "(nothing is created)")
 def api_check(body: Addresses):
-    return {"entries": [{"input": e.raw, "email": e.email, "valid": e.valid, "duplicate": e.duplicate,
-                         "message": e.reason} for e in check_addresses(body.emails)]}
+    return {"entries": invites.check_for(viewer(), body.emails)}
 
 
 @api.route(bp, "/api/v1/invites/resend", "POST", roles=TEAM, body=Selection, reply=SelectionResults,

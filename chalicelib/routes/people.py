@@ -59,7 +59,7 @@ def signin():
         if error.status not in (400, 401, 429):
             raise
         response = page("auth/signin.html", error.status, values={"email": fields.get("email", "")},
-                        errors=form_errors(error), next=target)
+                        errors=form_errors(error) if error.status == 400 else {"form": error.message}, next=target)
         if isinstance(error, TooManyRequests):
             response.headers["Retry-After"] = str(error.retry_after)
         return response

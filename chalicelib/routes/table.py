@@ -6,14 +6,14 @@ from pydantic import Field
 
 from chalicelib.activity import history
 from chalicelib.core.models import ROLES, STATUSES
-from chalicelib.invitations.lifecycle import INVITE_STATES
+from chalicelib.invitations.lifecycle import INVITE_LABELS, INVITE_STATES
 from chalicelib.metrics.counters import TREND_WEEKS
 from chalicelib.table.filters import BOX_SORTS, DIRECTIONS, NO_VISIT_DAYS, PAGE_SIZES, SORTS
 from chalicelib.table.search import MAX_QUERY, MIN_WORD
 from chalicelib.table.view import table_view
 from chalicelib.web import api
 from chalicelib.web.api import DateTime, Email, Query, Reply
-from chalicelib.web.guard import page, request, take_notice, view, viewer
+from chalicelib.web.guard import page, page_or_fragment, request, take_notice, view, viewer
 from chalicelib.web.requests import query
 
 bp = Blueprint(__name__)
@@ -100,11 +100,10 @@ class Activities(Reply):
 @bp.route("/clients")
 @view("admin", "staff")
 def clients_table():
-    req = request()
-    table = table_view(viewer(), query(req), lenient=True)
-    partial = req.headers.get("x-requested-with") == "caseload"
+    table = table_view(viewer(), query(request()), lenient=True)
     notice = take_notice()  # after Resend / Revoke
-    return page("clients/_results.html" if partial else "clients/index.html", table=table, notice=notice)
+    return page_or_fragment("clients/index.html", "clients/_results.html", table=table, notice=notice,
+                            invite_states=INVITE_LABELS)
 
 
 @api.route(bp, "/api/v1/clients", roles=TEAM, query=ClientsQuery, reply=ClientsPage, errors=(400,),

@@ -35,19 +35,40 @@ class Filters:
     sort: str = "name"
     direction: str = "asc"
     size: int = PAGE_SIZES[0]
+    staff_fixed: bool = False  # staff see their own caseload: not a filter they chose, never in links
 
     def fingerprint(self) -> str:
         """What a cursor is bound to: everything but the page size."""
         return tokens.sign("filters", repr({k: v for k, v in asdict(self).items() if k != "size"}))[:16]
 
     def params(self, cursor: Optional[str] = None, **changes) -> dict:
-        """Query parameters of these filters (non-default values only), for links."""
+        """Query parameters of these filters (non-default values only), for links.
+        The sort is left out only when it is the default for these filters, so
+        the link reads back as the same table (Name under a no-visit filter stays Name)."""
         defaults = Filters()
-        values = asdict(replace(self, **changes))
-        params = {QUERY_NAMES.get(k, k): v for k, v in values.items() if v != getattr(defaults, k)}
+        chosen = replace(self, **changes)
+        values = asdict(chosen)
+        params = {QUERY_NAMES.get(k, k): v for k, v in values.items()
+                  if k not in ("sort", "direction", "staff_fixed") and v != getattr(defaults, k)}
+        if not chosen.box:  # a box has its own order
+            if chosen.sort != default_sort(chosen.box, chosen.no_visit):
+                params["sort"] = chosen.sort
+            if chosen.direction != defaults.direction:
+                params["dir"] = chosen.direction
         if cursor:
             params["cursor"] = cursor
         return params
+
+    @property
+    def active(self) -> int:
+        """How many filters narrow the rows (the phone's "Filters (2)" button)."""
+        return sum(1 for value in (self.role, self.status, self.group, self.no_visit, self.box) if value) + (
+            1 if self.staff and not self.staff_fixed else 0)
+
+
+def default_sort(box: str = "", no_visit: int = 0) -> str:
+    """A box's rows come in its own order; "no visit" lists the longest-absent first."""
+    return BOX_SORTS.get(box) or ("visit" if no_visit else "name")
 
 
 def _choice(params: dict, name: str, allowed, default=""):
@@ -89,7 +110,7 @@ def parse_filters(params: dict, viewer: Viewer) -> Filters:
         box=box,
         q=search.clean_query(params.get("q", "")),
         # "No visit in N days" lists the longest-absent first unless a sort is chosen: it reads only its rows.
-        sort=BOX_SORTS.get(box) or _choice(params, "sort", list(SORTS), "visit" if no_visit else "name"),
+        sort=BOX_SORTS.get(box) or _choice(params, "sort", list(SORTS), default_sort(box, int(no_visit or 0))),
         direction="desc" if box else _choice(params, "dir", DIRECTIONS, DIRECTIONS[0]),
         size=_page_size(params.get("size")),
     )
@@ -97,5 +118,5 @@ def parse_filters(params: dict, viewer: Viewer) -> Filters:
         raise ValidationError("Type at least 2 letters of a name or e-mail to search.", field="q",
                               code="search_too_short")
     if viewer.role == "staff":
-        filters = replace(filters, staff=viewer.account_id)  # staff see their own caseload only
+        filters = replace(filters, staff=viewer.account_id, staff_fixed=True)  # their own caseload only
     return filters

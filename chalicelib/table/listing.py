@@ -50,13 +50,17 @@ class Page:
     next_cursor: Optional[str]
     previous_cursor: Optional[str]
     counted: Optional[dict] = None  # the boxes' counter items, when asked for (list_page's `boxes`)
+    offset: int = 0  # how many rows come before this page ("26–50 of 467")
+    last_cursor: Optional[str] = None  # set once the count is known (listing.last_cursor)
 
 
 # Cursors ----------------------------------------------------------------------
 
-def _seal_cursor(viewer: Viewer, filters: Filters, position: dict, backwards: bool) -> str:
+def _seal_cursor(viewer: Viewer, filters: Filters, position: dict, backwards: bool, offset: int = 0) -> str:
+    """`offset`: rows before the page it leads to (forwards), or before its end (backwards).
+    An empty position read backwards is the last page."""
     return tokens.seal("cursor", {"o": viewer.org_id, "v": viewer.account_id, "f": filters.fingerprint(),
-                                  "p": position, "b": backwards})
+                                  "p": position, "b": backwards, "n": max(0, int(offset))})
 
 
 def _open_cursor(viewer: Viewer, filters: Filters, cursor: str):
@@ -65,7 +69,8 @@ def _open_cursor(viewer: Viewer, filters: Filters, cursor: str):
             or payload.get("f") != filters.fingerprint() or not isinstance(payload.get("p"), dict)):
         raise ValidationError("This page link is no longer valid for these filters. Start from the first page.",
                               field="cursor", code="invalid_cursor")
-    return payload["p"], bool(payload.get("b"))
+    offset = payload.get("n") if isinstance(payload.get("n"), int) else 0
+    return payload["p"] or None, bool(payload.get("b")), offset
 
 
 # Listing ---------------------------------------------------------------------------
@@ -88,8 +93,9 @@ def list_page(viewer: Viewer, filters: Filters, cursor: str = "", counted: Optio
               boxes: bool = False) -> Page:
     """One page of rows; `counted` is `read_counters` when the caller has it. With `boxes`,
     the page also carries the boxes' counter items (`Page.counted`), read with the rows
-    when nothing read them before."""
-    position, backwards = _open_cursor(viewer, filters, cursor) if cursor else (None, False)
+    when nothing read them before. The page knows its place (`offset`: "26–50 of 467")
+    from its cursor; `last_cursor` leads to the last page once the count is known."""
+    position, backwards, offset = _open_cursor(viewer, filters, cursor) if cursor else (None, False, 0)
     if filters.q:
         keys, next_position, previous_position = _search_keys(viewer.org_id, filters, position, backwards)
     else:
@@ -97,10 +103,21 @@ def list_page(viewer: Viewer, filters: Filters, cursor: str = "", counted: Optio
                                                                counted)
     extra = store.box_keys(planner.combo(filters)) if boxes and counted is None and not filters.q else []
     rows, items = _load_rows(viewer.org_id, keys, extra)
+    if backwards:
+        offset = max(0, offset - len(keys))
+    if not next_position and not previous_position:
+        offset = 0  # everything fits on one page
     return Page(rows,
-                _seal_cursor(viewer, filters, next_position, False) if next_position else None,
-                _seal_cursor(viewer, filters, previous_position, True) if previous_position else None,
-                counted if counted is not None else (items if extra else None))
+                _seal_cursor(viewer, filters, next_position, False, offset + len(keys)) if next_position else None,
+                _seal_cursor(viewer, filters, previous_position, True, offset) if previous_position else None,
+                counted if counted is not None else (items if extra else None), offset)
+
+
+def last_cursor(viewer: Viewer, filters: Filters, page: Page, total: Optional[int]) -> Optional[str]:
+    """The last page, read backwards from the far end, when there is one beyond this page."""
+    if page.next_cursor and total is not None and total > page.offset + len(page.rows):
+        return _seal_cursor(viewer, filters, {}, True, total)
+    return None
 
 
 def _listing_keys(org_id: str, filters: Filters, position: Optional[dict], backwards: bool,
@@ -125,8 +142,8 @@ def _listing_keys(org_id: str, filters: Filters, position: Optional[dict], backw
     if backwards:
         found.reverse()
     positions = [{"id": account_id, "s": sort_value} for account_id, sort_value in found]
-    next_position = positions[-1] if positions and (more or backwards) else None
-    previous_position = positions[0] if positions and (position and (more or not backwards)) else None
+    next_position = positions[-1] if positions and (bool(position) if backwards else more) else None
+    previous_position = positions[0] if positions and (more if backwards else bool(position)) else None
     return [p["id"] for p in positions], next_position, previous_position
 
 
@@ -153,8 +170,8 @@ def _search_keys(org_id: str, filters: Filters, position: Optional[dict], backwa
     if backwards:
         found.reverse()
     positions = [{"id": t.account_id, "t": t.token} for t in found]
-    next_position = positions[-1] if positions and (more or backwards) else None
-    previous_position = positions[0] if positions and (position and (more or not backwards)) else None
+    next_position = positions[-1] if positions and (bool(position) if backwards else more) else None
+    previous_position = positions[0] if positions and (more if backwards else bool(position)) else None
     return [p["id"] for p in positions], next_position, previous_position
 
 

@@ -6,8 +6,8 @@ from chalicelib.core.errors import ValidationError
 from chalicelib.core.models import Account
 from chalicelib.groups.manage import choices
 from chalicelib.people.accounts import Viewer
-from chalicelib.table.filters import Filters, parse_filters
-from chalicelib.table.listing import Page, Stats, list_page, read_counters, stats
+from chalicelib.table.filters import SORTS, Filters, parse_filters
+from chalicelib.table.listing import Page, Stats, last_cursor, list_page, read_counters, stats
 
 
 def groups(org_id: str) -> list:
@@ -22,6 +22,14 @@ def staff_members(org_id: str) -> list:
     return list(Account.role_name.query(f"{org_id}#staff#L"))
 
 
+def matching(filters: Filters, counted: Stats):
+    """Rows on all pages: a box shows only the rows it counts."""
+    if not counted.exact:
+        return None
+    boxes = counted.boxes
+    return {"new": boxes.new, "engaged": boxes.engaged}.get(filters.box, boxes.total)
+
+
 @dataclass
 class TableView:
     """Everything the Clients Table page shows. The staff menu is read only when
@@ -34,6 +42,7 @@ class TableView:
     org_id: str = ""
     with_staff: bool = False
     _staff: Optional[list] = None
+    cursor: str = ""  # the page's own cursor, for its canonical URL
 
     @property
     def staff(self) -> list:
@@ -48,6 +57,23 @@ class TableView:
     @property
     def group_options(self) -> list:
         return [(g.group_id, g.name) for g in self.groups]
+
+    @property
+    def matching(self):
+        """How many rows these filters select on all pages (None when the search count is cut short)."""
+        return matching(self.filters, self.stats)
+
+    @property
+    def sort_label(self) -> str:
+        return "Best match" if self.filters.q else SORTS[self.filters.sort]
+
+    @property
+    def announcement(self) -> str:
+        """The one line a screen reader hears after the table changes."""
+        count = self.matching
+        shown = f"{count:,} client{'s' if count != 1 else ''} shown" if count is not None else (
+            f"{len(self.page.rows)} clients on this page")
+        return f"{shown}, sorted by {self.sort_label.lower()}"
 
     @property
     def staff_options(self) -> list:
@@ -69,5 +95,7 @@ def table_view(viewer: Viewer, params: dict, lenient: bool = False) -> TableView
                 raise
             errors[error.field] = error.message
             params.pop(error.field)
-    return TableView(filters, page, stats(viewer, filters, page.counted), groups(viewer.org_id), errors,
-                     viewer.org_id, viewer.is_admin)
+    counted_stats = stats(viewer, filters, page.counted)
+    page.last_cursor = last_cursor(viewer, filters, page, matching(filters, counted_stats))
+    return TableView(filters, page, counted_stats, groups(viewer.org_id), errors,
+                     viewer.org_id, viewer.is_admin, cursor=params.get("cursor", ""))

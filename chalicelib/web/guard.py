@@ -289,6 +289,20 @@ def page(template: str, status: int = 200, **context) -> Response:
     return render.html(template, status, **page_context(), **context)
 
 
+FRAGMENT_HEADER = "X-Fragment"  # the one partial-page request header: `X-Fragment: 1`
+
+
+def page_or_fragment(whole: str, part: str, status: int = 200, **context) -> Response:
+    """The whole page, or only its swappable part when a script asks with
+    `X-Fragment: 1` (the Clients Table's results, the Invite Users window).
+    `Vary` keeps caches from mixing the two answers."""
+    wanted = request().headers.get(FRAGMENT_HEADER.lower()) == "1"
+    response = page(part if wanted else whole, status, **context)
+    response.headers["Vary"] = FRAGMENT_HEADER
+    return response
+
+
 def form_errors(error: ValidationError) -> dict:
-    return {error.field or "form": error.message}
+    """Every bad field of a form (shown next to each), or the form's one error."""
+    return dict(getattr(error, "problems", None) or {error.field or "form": error.message})
 

@@ -2,6 +2,8 @@
 e-mail in the local outbox, accepting it, and the modal window."""
 import re
 
+import pytest
+
 from playwright.sync_api import expect
 
 from chalicelib.core.models import Account
@@ -29,7 +31,9 @@ def test_invite_by_typed_addresses_then_accept_from_the_outbox(page, browser, li
     assert chips.count() == 3
     invalid = page.locator(".chip-invalid")
     invalid.wait_for()
-    assert "Invalid:" in invalid.inner_text() and "not-an-address" in invalid.inner_text()
+    expect(invalid).to_contain_text("not-an-address")
+    expect(invalid.locator(".chip-reason")).to_have_text(re.compile(r"^[^:]+\.$"))  # one short sentence
+    expect(page.locator(".chips-summary")).to_contain_text("1 address needs fixing")
     live = page.locator("[data-chips-live]")  # what screen readers announce
     expect(live).to_contain_text("not-an-address is not valid")
     entry.press_sequentially(f"{ana.upper()},")  # the same address in capitals: merged
@@ -40,6 +44,7 @@ def test_invite_by_typed_addresses_then_accept_from_the_outbox(page, browser, li
     page.get_by_role("button", name="Remove not-an-address").focus()
     page.keyboard.press("Delete")  # keyboard-removable
     expect(chips).to_have_count(2)
+    expect(page.locator("[data-chips-notes]")).to_contain_text("Dropped")  # the merged duplicate said so
     expect(page.locator(".chip-invalid")).to_have_count(0)
     expect(live).to_contain_text("Removed not-an-address")
     assert page.get_by_role("switch", name="Send invite email").is_checked()
@@ -227,3 +232,97 @@ def test_bulk_csv_without_javascript(browser, live_server, org):
     finally:
         context.close()
         pump.stop()
+
+
+def _open_window_from_the_table(page):
+    page.goto("/clients")
+    page.get_by_role("link", name="Invite users").click()
+    dialog = page.get_by_role("dialog", name="Invite Users")
+    page.locator("#invite-dialog .chips-entry").wait_for()
+    return dialog
+
+
+@pytest.mark.parametrize("width,height", [(1280, 800), (390, 844)])
+def test_the_invite_window_puts_invite_first_and_fits(page, org, sign_in, width, height):
+    page.set_viewport_size({"width": width, "height": height})
+    sign_in(org.admin)
+    dialog = _open_window_from_the_table(page)
+    expect(page.locator("#invite-dialog .chips-entry")).to_be_focused()  # first focus: the first field
+    invite = dialog.get_by_role("button", name="Invite", exact=True)
+    invite.scroll_into_view_if_needed() if width < 1280 else None
+    if width >= 1280:  # Invite is on screen without scrolling
+        box = invite.bounding_box()
+        assert box["y"] + box["height"] <= height and box["x"] + box["width"] <= width
+    assert page.evaluate("document.documentElement.scrollWidth") <= width
+    # The organisation link is a short copy row; its settings wait behind a disclosure.
+    expect(dialog.get_by_role("textbox", name="Organisation account link")).to_be_visible()
+    expect(dialog.get_by_text("Regenerate link")).to_be_hidden()
+    dialog.get_by_text("Link settings").click()
+    expect(dialog.get_by_text("Regenerate link")).to_be_visible()
+    assert page.evaluate("document.documentElement.scrollWidth") <= width
+    box = page.locator("#invite-dialog").bounding_box()
+    assert box["x"] >= 0 and box["x"] + box["width"] <= width
+    if width < 1280:  # a full-height sheet
+        assert box["y"] <= 1 and box["height"] >= height - 2
+    assert_accessible(page)
+    screenshot(page, f"invite-window-{width}")
+
+
+def test_invite_is_refused_while_an_address_needs_fixing_and_failures_stay(page, org, sign_in):
+    sign_in(org.admin)
+    dialog = _open_window_from_the_table(page)
+    entry = page.locator("#invite-dialog .chips-entry")
+    good = f"fine.{new_id()[:8]}@example.org"
+    entry.press_sequentially(f"{good} broken@ {org.staff.email} ")
+    expect(dialog.locator(".chip-member")).to_contain_text("Already a member")  # before sending
+    expect(dialog.locator(".chip-invalid")).to_have_count(1)
+    dialog.get_by_role("button", name="Invite", exact=True).click()
+    expect(dialog.locator("[data-invite-blocked]")).to_contain_text("1 address needs fixing")
+    expect(dialog.get_by_role("button", name="Remove broken@")).to_be_focused()
+    assert not _accounts(org.org_id, good)  # nothing sent
+
+    page.keyboard.press("Escape")  # typed work survives: asks first
+    expect(dialog.get_by_text("Discard 3 addresses?")).to_be_visible()
+    expect(dialog).to_be_visible()
+    dialog.get_by_role("button", name="Keep editing").click()
+    expect(dialog.locator(".chip")).to_have_count(3)
+
+    # Sent without JavaScript's check: the server names the bad entry and keeps it in the field.
+    page.evaluate("""() => { const t = document.querySelector('#invite-dialog textarea[data-chips]');
+        t.chips.chips.forEach((c) => { c.reason = ''; }); }""")
+    dialog.get_by_role("button", name="Invite", exact=True).click()
+    results = dialog.locator("[data-invite-results]")
+    expect(results).to_contain_text("1 invited")
+    expect(results).to_contain_text("1 already a member")
+    expect(results).to_contain_text("1 address to fix")
+    expect(results).not_to_contain_text("suppressed")  # plain words, only when non-zero
+    expect(dialog.locator(".chip")).to_have_count(1)  # the failed address stays in the field
+    expect(dialog.locator(".chip-text")).to_have_text("broken@")
+    screenshot(page, "invite-results-in-window")
+    dialog.get_by_role("button", name="Remove broken@").click()
+    page.keyboard.press("Escape")
+    expect(dialog).to_be_hidden()
+    expect(page.locator(".toast")).to_contain_text("1 invited")  # the table behind was refreshed
+    expect(page.locator(".toast").get_by_role("link", name="View")).to_be_visible()
+
+
+def test_link_settings_errors_stay_in_the_window_naming_every_field(page, org, sign_in):
+    sign_in(org.admin)
+    dialog = _open_window_from_the_table(page)
+    dialog.get_by_text("Link settings").click()
+    dialog.get_by_label("Expires after (days)").fill("0")
+    dialog.get_by_label("Use limit (optional)").fill("0")
+    dialog.get_by_role("button", name="Create link").click()
+    expect(dialog.locator("#f-link-days-error")).to_be_visible()
+    expect(dialog.locator("#f-link-max_uses-error")).to_be_visible()  # every bad field at once
+    assert page.url.endswith("/clients")  # still on the table, in the window
+    expect(dialog.get_by_label("Expires after (days)")).to_be_focused()
+
+    dialog.locator("summary", has_text="Turn link off").click()  # destructive: asks first, in danger colours
+    expect(dialog.get_by_text("Nobody can sign up with the link while it is off")).to_be_visible()
+    dialog.get_by_role("button", name="Turn link off").click()
+    expect(dialog.locator("[data-notice]")).to_contain_text("off")  # the result shows in place
+    expect(dialog.get_by_text("The link is turned off")).to_be_visible()
+    expect(dialog.get_by_text("Anyone with this link")).to_have_count(0)
+    assert_accessible(page)
+    screenshot(page, "invite-link-off")

@@ -59,7 +59,7 @@ def test_the_actions_menu_by_keyboard_only(page, sign_in, org):
     page.get_by_label("Name").fill("Cleo Keyboard")
     page.get_by_label("Phone").fill("+44 20 7946 0003")
     page.get_by_label("Phone").press("Enter")
-    expect(page.get_by_role("status")).to_contain_text("Saved the changes to Cleo Keyboard")
+    expect(page.locator(".alert-success")).to_contain_text("Saved the changes to Cleo Keyboard")
     expect(page.locator("table.clients").get_by_text("Cleo Keyboard")).to_be_visible()
 
 
@@ -87,7 +87,7 @@ def test_assign_archive_transfer_and_restore(page, sign_in, org, group):
     assert_accessible(page)
     screenshot(page, "assign")
     page.get_by_role("button", name="Save assignment").click()
-    expect(page.get_by_role("status")).to_contain_text("Assigned Cleo Client")
+    expect(page.locator(".alert-success")).to_contain_text("Assigned Cleo Client")
     row = page.locator("table.clients tbody tr", has_text="Cleo Client")
     expect(row.locator(".c-group")).to_have_text("Job Club")
     # archive the staff member, moving their caseload on the way
@@ -99,7 +99,7 @@ def test_assign_archive_transfer_and_restore(page, sign_in, org, group):
     assert_accessible(page)
     screenshot(page, "archive-confirm")
     page.get_by_role("button", name="Archive").click()
-    expect(page.get_by_role("status")).to_contain_text("Archived Sam Staff and moved 1 clients")
+    expect(page.locator(".alert-success")).to_contain_text("Archived Sam Staff and moved 1 clients")
     expect(page.locator("table.clients tbody tr", has_text="Sam Staff")).to_have_count(0)
     expect(row.locator(".c-staff")).to_have_text(receiver.email)
     # restore from the Archived filter
@@ -107,7 +107,7 @@ def test_assign_archive_transfer_and_restore(page, sign_in, org, group):
     expect(page).to_have_url(re.compile("status=archived"))
     _menu_button(page, "Sam Staff").click()
     page.get_by_role("menuitem", name="Restore").click()
-    expect(page.get_by_role("status")).to_contain_text("Restored Sam Staff (Activated)")
+    expect(page.locator(".alert-success")).to_contain_text("Restored Sam Staff (Activated)")
 
 
 def test_reach_at_1280_and_390_px(page, sign_in, org):
@@ -143,7 +143,7 @@ def test_bulk_assign_of_selected_rows(page, sign_in, org, group):
     page.get_by_label("Bulk action").select_option("assign")
     page.get_by_label("Group for selected").select_option(label="Job Club")
     page.get_by_role("button", name="Update selected").click()
-    expect(page.get_by_role("status")).to_contain_text("2 changed")
+    expect(page.locator(".alert-success")).to_contain_text("2 changed")
     for person in others:
         expect(page.locator("table.clients tbody tr", has_text=person.name).locator(".c-group")).to_have_text("Job Club")
     assert_accessible(page)
@@ -160,5 +160,5 @@ def test_row_actions_work_without_javascript(browser, live_server, org):
     row.locator("summary").click()
     row.get_by_role("link", name="Archive").click()
     page.get_by_role("button", name="Archive").click()
-    expect(page.get_by_role("status")).to_contain_text("Archived Cleo Client")
+    expect(page.locator(".alert-success")).to_contain_text("Archived Cleo Client")
     context.close()
