@@ -16,7 +16,7 @@ def main() -> int:
     emulator.configure_environment("http://127.0.0.1:8000", endpoint)
     emulator.create_resources()
     import app  # noqa: F401  (the handlers the stream bench calls)
-    from bench import actions, clients_table, exports, invites
+    from bench import actions, clients_table, exports, groups, invites
 
     started = time.perf_counter()
     big = clients_table.run(meter)
@@ -26,6 +26,8 @@ def main() -> int:
     exports.run(meter, big)
     print("\nRow actions (10,000 accounts)", flush=True)
     actions.run(meter)
+    print("\nManage Groups: delete a group (10,000 members)", flush=True)
+    groups.main([])
     print("\nInvitations")
     invites.main(["100", "1000", "csv=5000"] if quick() else [])
     print("\nPackage", flush=True)

@@ -4,7 +4,7 @@ For every function that Chalice will generate (the API and each event handler
 found in `app.event_sources`) this adds, under Chalice's own logical names:
 the environment (Ref/GetAtt on the stack's resources), the role's policy (from
 `deploy.policies`), the event source settings, and an Errors alarm. Values are
-merged only over plain strings in Chalice's output (see FIELD-NOTES).
+merged only over plain strings in Chalice's output (over an Fn::Sub object it is invalid).
 
 Adding a handler: declare its access in `deploy/policies.py` ACCESS; stream,
 queue, topic and schedule handlers get their event settings here by kind.

@@ -1,6 +1,6 @@
 """The row actions of one account: Edit, Assign staff/group, Archive, Restore.
 
-Who may do what (SPEC 1 and 6): admins act on any account of their
+Who may do what: admins act on any account of their
 organisation; staff on their own clients (and edit themselves), never raising
 a role, never moving a client to another caseload. Nobody changes their own
 role or archives themselves, and the organisation always keeps an active

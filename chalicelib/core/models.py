@@ -127,7 +127,7 @@ class Organisation(Model):
     every_org = EveryOrganisationIndex()
     name = UnicodeAttribute()
     created_at = UTCDateTimeAttribute(default=utcnow)
-    # Organisation account link (SPEC 4.1): only the hash of the token is kept.
+    # The organisation account link: only the hash of the token is kept.
     join_token_hash = UnicodeAttribute(null=True)
     join_nonce = UnicodeAttribute(null=True)  # the link's token is derived from it (organisations.py)
     join_enabled = BooleanAttribute(default=True)

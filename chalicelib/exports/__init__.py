@@ -1,4 +1,4 @@
-"""Export CSV (SPEC 7): the Clients Table as its filters select it, as a file.
+"""Export CSV: the Clients Table as its filters select it, as a file.
 
 - `csvfile`: the file's format (pure): columns, RFC 4180, UTF-8 with BOM,
   dates in the organisation's time zone, formula-looking cells defused.

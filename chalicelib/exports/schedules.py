@@ -15,7 +15,7 @@ from typing import Optional
 from pynamodb.exceptions import DoesNotExist, PutError, UpdateError
 
 from chalicelib.activity import timeline
-from chalicelib.core import aws, config
+from chalicelib.core import aws, config, urls
 from chalicelib.core.errors import Forbidden, NotFound, ValidationError
 from chalicelib.core.models import Account, Export, ExportSchedule, utcnow
 from chalicelib.core.tokens import new_id
@@ -154,7 +154,7 @@ def mail_admins(export: Export) -> int:
     """One plain message per admin with a link to the export (the link signs in first)."""
     keys = [(export.org_id, item.account_id) for item in Account.role_name.query(f"{export.org_id}#admin#L")]
     admins = list(Account.batch_get(keys)) if keys else []
-    link = f"{config.public_url()}/exports/{export.export_id}"
+    link = urls.absolute(f"/exports/{export.export_id}")
     body = (f"Your scheduled export of the Clients Table is ready: {export.rows:,} rows ({export.summary}).\n\n"
             f"Download it within {exports.RETENTION_DAYS} days: {link}\n")
     ses = aws.client("ses")

@@ -1,4 +1,4 @@
-"""Manage Groups (SPEC 5): an organisation's groups, their names and members.
+"""Manage Groups: an organisation's groups, their names and members.
 
 - `manage`: list (with member counts from the metrics counters), create,
   rename, delete. Names are unique per organisation regardless of case,

@@ -1,4 +1,4 @@
-"""Groups: list with member counts, create, rename, delete (SPEC 5).
+"""Groups: list with member counts, create, rename, delete.
 
 Staff see the groups; only admins change them. Every change is in the
 organisation's audit log.

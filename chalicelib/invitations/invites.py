@@ -1,4 +1,4 @@
-"""Invite Users by e-mail (SPEC 4.2): Provisioned accounts and invitation
+"""Invite Users by e-mail: Provisioned accounts and invitation
 e-mails. What happens to an invitation afterwards is `lifecycle` (state,
 Resend, Revoke) and `acceptance`.
 

@@ -1,4 +1,4 @@
-"""Sign-up links (SPEC 4.1): the organisation account link (shown again,
+"""Sign-up links: the organisation account link (shown again,
 regenerated, turned off, limited to e-mail domains) and extra links tied to a
 group and/or staff member, with an expiry and a use limit."""
 import re

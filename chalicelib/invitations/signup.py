@@ -12,7 +12,7 @@ from typing import Tuple
 
 from pynamodb.exceptions import DoesNotExist, UpdateError
 
-from chalicelib.core import config
+from chalicelib.core import urls
 from chalicelib.core.errors import Conflict, Gone, NotFound, ValidationError
 from chalicelib.core.models import Account, Lookup, Session, utcnow
 from chalicelib.core.tokens import hash_token, new_token
@@ -54,7 +54,7 @@ def start_sign_up(link: links.JoinLink, join_token: str, raw_name: str, raw_emai
     _check_domain(org, email)
     passwords.check_new_password(password)
     if accounts.find_by_email(org.org_id, email):
-        mailer.send_one(email, "signup_exists", org_name=org.name, link=f"{config.public_url()}/signin")
+        mailer.send_one(email, "signup_exists", org_name=org.name, link=urls.absolute("/signin"))
         return email
     token, now = new_token(), utcnow()
     Lookup(key=f"signup#{hash_token(token)}", org_id=org.org_id, valid_until=now + VERIFY_FOR,
@@ -62,7 +62,7 @@ def start_sign_up(link: links.JoinLink, join_token: str, raw_name: str, raw_emai
                  "join": hash_token(join_token)},
            expires_at=now + VERIFY_FOR + timedelta(days=1)).save()
     mailer.send_one(email, "signup_verify", name=name, org_name=org.name,
-                    link=f"{config.public_url()}/signup/confirm/{token}",
+                    link=urls.absolute(f"/signup/confirm/{token}"),
                     expires_on=(now + VERIFY_FOR).strftime("%-d %B %Y at %H:%M UTC"))
     return email
 

@@ -9,7 +9,7 @@ from typing import List
 
 from pynamodb.exceptions import DoesNotExist, UpdateError
 
-from chalicelib.core import config
+from chalicelib.core import urls
 from chalicelib.core.errors import Gone, NotFound
 from chalicelib.core.models import Account, Lookup, utcnow
 from chalicelib.core.tokens import hash_token, new_token
@@ -36,7 +36,7 @@ def request_reset(raw_email: str) -> str:
         Lookup(key=f"reset#{hash_token(token)}", org_id=account.org_id, account_id=account.account_id,
                valid_until=now + RESET_FOR, expires_at=now + RESET_FOR + timedelta(days=1)).save()
         org = organisations.get_organisation(account.org_id)
-        mailer.send_one(email, "password_reset", org_name=org.name, link=f"{config.public_url()}/reset/{token}",
+        mailer.send_one(email, "password_reset", org_name=org.name, link=urls.absolute(f"/reset/{token}"),
                         expires_at=(now + RESET_FOR).strftime("%H:%M UTC on %-d %B %Y"))
     return email
 

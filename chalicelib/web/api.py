@@ -236,6 +236,18 @@ def _content(ref: Optional[dict], description: str) -> dict:
     return {"description": description, "content": {"application/json": {"schema": ref}}}
 
 
+def _drop_null_defaults(node) -> None:
+    """`x: str = None` means "may be left out", not "may be null": the document says only the former."""
+    if isinstance(node, dict):
+        if "default" in node and node["default"] is None and "anyOf" not in node and node.get("type") != "null":
+            del node["default"]
+        for value in node.values():
+            _drop_null_defaults(value)
+    elif isinstance(node, list):
+        for value in node:
+            _drop_null_defaults(value)
+
+
 def document() -> dict:
     """The OpenAPI 3.1 document of every registered route, with the models' JSON Schemas."""
     used = [(Error, "serialization")]
@@ -244,6 +256,7 @@ def document() -> dict:
             used.append((op.body, "validation"))
         used += [(model, "serialization") for model, _ in op.replies.values() if model is not None]
     refs, defs = models_json_schema(list(dict.fromkeys(used)), ref_template="#/components/schemas/{model}")
+    _drop_null_defaults(defs)
     error = refs[(Error, "serialization")]
     paths: dict = {}
     for op in sorted(REGISTRY, key=lambda o: (o.path, o.method)):

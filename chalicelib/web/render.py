@@ -1,18 +1,34 @@
 """Rendering pages and JSON; links come from chalicelib.core.urls (`url` here and in templates)."""
 import json
 import os
+import re
 from functools import lru_cache
 
 from chalice import Response
 from jinja2 import Environment, FileSystemLoader, select_autoescape
+from markupsafe import Markup
 
 from chalicelib.core.assets import asset_dir
 from chalicelib.core.urls import url
 
 
+# Control characters are not allowed in HTML (a parse error): a value echoed back
+# (a search, a file name) never carries them into a page.
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+
+
+def _printable(value):
+    if isinstance(value, Markup):
+        return Markup(_CONTROL.sub("", value))
+    if isinstance(value, str):
+        return _CONTROL.sub("", value)
+    return value
+
+
 @lru_cache(maxsize=1)
 def environment() -> Environment:
     env = Environment(
+        finalize=_printable,
         loader=FileSystemLoader(str(asset_dir("templates"))),
         autoescape=select_autoescape(["html", "xml", "svg"]),
         trim_blocks=True,

@@ -1,6 +1,7 @@
 """Manage Groups and the Audit log in a real browser: the window used by
-keyboard only (create, rename in place, delete after confirmation), paging and
-filtering the log, axe at desktop and phone sizes."""
+keyboard only (create, rename in place, delete after confirmation), the dialog
+at phone size, staff read-only, paging and filtering the log, axe at desktop
+and phone sizes. (Without JavaScript the window is /groups: tests/test_groups.py.)"""
 from playwright.sync_api import expect
 
 from chalicelib.activity import timeline
@@ -99,30 +100,6 @@ def test_manage_groups_window_by_keyboard_only(page, org, sign_in, pump):
     page.reload()
     options = page.locator("#f-group option").all_inner_texts()
     assert "Job Club Plus" not in options and "Digital Skills" in options
-
-
-def test_manage_groups_page_without_javascript_and_at_phone_size(browser, live_server, org, sign_in):
-    from tests.browser.conftest import sign_in_as
-
-    Group(org_id=org.org_id, group_id="e" * 32, name="A rather long group name for the programme at Northside").save()
-    for size_name, size in SIZES.items():
-        context = browser.new_context(base_url=live_server, viewport=size, java_script_enabled=False)
-        plain = context.new_page()
-        try:
-            sign_in_as(plain, org.admin)
-            plain.goto("/groups")
-            plain.get_by_label("New group name").fill("Evening class")
-            plain.get_by_role("button", name="+ Add group").click()
-            expect(plain.get_by_role("status")).to_contain_text("added")
-            plain.get_by_role("link", name="Delete Evening class").click()
-            expect(plain.locator(".group-confirm")).to_contain_text("It has no members.")
-            assert_accessible(plain)
-            _no_sideways_scroll(plain)
-            screenshot(plain, f"groups-page-{size_name}")
-            plain.get_by_role("button", name="Delete group").click()
-            expect(plain.get_by_role("status")).to_contain_text("deleted")
-        finally:
-            context.close()
 
 
 def test_manage_groups_dialog_at_phone_size(browser, live_server, org):

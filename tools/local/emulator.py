@@ -21,7 +21,7 @@ LOCAL_ENV = {
     "AWS_SESSION_TOKEN": "testing",
     "AWS_DEFAULT_REGION": "eu-west-1",
     "AWS_REGION": "eu-west-1",
-    # moto's in-process DynamoDB streams need this (see FIELD-NOTES.md)
+    # moto's in-process DynamoDB streams need this (else "Not yet implemented")
     "AWS_ACCOUNT_ID_ENDPOINT_MODE": "disabled",
     "CASELOAD_STAGE": "local",
     "CASELOAD_TABLE_PREFIX": "caseload-local-",
