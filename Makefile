@@ -4,6 +4,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 STAGE ?= prod
+# Test processes: each has its own moto server, app port and browser.
+TEST_WORKERS ?= 2
 
 .PHONY: run test bench capacity package chromium clean
 
@@ -29,7 +31,7 @@ run: $(VENV)/.installed
 # The architecture contract (.importlinter) first: a broken layer fails in seconds.
 test: $(VENV)/.installed .venv-checkov/.installed chromium
 	$(BIN)/lint-imports --no-cache
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n $(TEST_WORKERS)
 
 # The CloudFormation package for a stage, built offline (fake credentials): build/package-$(STAGE)/sam.json
 # + zips. Bad settings stop it with one line naming the setting. Deploying: README, "Deploying to AWS".

@@ -113,9 +113,11 @@ def reply_json(response) -> dict:
 
 
 def mailed_link(email: str, pattern: str) -> str:
-    """The token in the newest e-mail to `email` whose text matches `pattern` (one group)."""
+    """The token in the newest e-mail to `email` whose text matches `pattern` (one group).
+    E-mails wait in the mail queue until its consumer runs: deliver it first, as Lambda would."""
     import re
 
+    _PUMP.drain()
     for message in outbox.sent_messages():
         if email.lower() in message["to"].lower():
             found = re.search(pattern, message["text"] or "")

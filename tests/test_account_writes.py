@@ -14,8 +14,7 @@ from chalicelib.invitations import acceptance, invites, lifecycle, links, signup
 from chalicelib.invitations.suppression import mark_suppressed
 from chalicelib.people import accounts, auth
 from chalicelib.people.accounts import Viewer
-from tests.conftest import PASSWORD, make_account
-from tools.local import outbox
+from tests.conftest import PASSWORD, mailed_link, make_account
 
 LINK = re.compile(r"/invite/([A-Za-z0-9_-]{40,})")
 
@@ -41,7 +40,7 @@ def assert_keys_consistent(org_id: str, account_id: str) -> Account:
 
 
 def _token_for(email: str) -> str:
-    return LINK.search([m for m in outbox.sent_messages() if m["to"] == email][0]["text"]).group(1)
+    return mailed_link(email, LINK.pattern)
 
 
 def test_change_writes_the_fields_and_every_key_they_move(org, group):
@@ -135,8 +134,7 @@ def test_every_existing_write_keeps_the_keys_right(org, group):
     link = links.join_link(org.join_token)
     sid = f"sid.{new_id()[:8]}@example.org"
     signup.start_sign_up(link, org.join_token, "Sid Signup", sid, PASSWORD)
-    confirm = re.search(r"/signup/confirm/([A-Za-z0-9_-]+)",
-                        [m for m in outbox.sent_messages() if m["to"] == sid][0]["text"]).group(1)
+    confirm = mailed_link(sid, r"/signup/confirm/([A-Za-z0-9_-]+)")
     _cookie, _session, joined = signup.confirm(confirm, "1.2.3.4", "test")
     assert_keys_consistent(org.org_id, joined.account_id)
     # first sign-in of a Provisioned account

@@ -60,7 +60,7 @@ def test_invite_by_typed_addresses_then_accept_from_the_outbox(page, browser, li
     _PUMP.drain()  # the mail queue, delivered as `make run`'s pump does in the background
     page.goto("/dev/outbox")
     mail = page.locator("article.mail", has_text=f"to {ana}").first
-    link = mail.get_by_role("link", name="Accept invitation").get_attribute("href")
+    link = mail.frame_locator("iframe.mail-frame").get_by_role("link", name="Accept invitation").get_attribute("href")
     assert "/invite/" in link
 
     invitee = browser.new_context(base_url=live_server).new_page()
