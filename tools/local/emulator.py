@@ -289,11 +289,13 @@ class EventPump:
                     delivered += 1
         return delivered
 
-    def run_schedules(self, now: Optional[float] = None) -> list:
-        """Invoke every scheduled handler that is due; returns their names."""
+    def run_schedules(self, now: Optional[float] = None, only: Optional[set] = None) -> list:
+        """Invoke every scheduled handler that is due (or those named in `only`); returns their names."""
         now = now or time.time()
         ran = []
         for source in self._sources("ScheduledEventConfig"):
+            if only is not None and source.name not in only:
+                continue
             if source.name not in self._schedule_next and _schedule_text(source).startswith("cron("):
                 self._schedule_next[source.name] = next_fire(_schedule_text(source), now)  # its first slot
             if self._schedule_next.get(source.name, 0) <= now:
