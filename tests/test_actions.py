@@ -83,7 +83,7 @@ def test_a_role_outside_the_three_is_refused(org, role):
 def test_role_change_is_recorded_and_moves_the_listing(org):
     rows.edit(admin_of(org), org.client.account_id, role="Staff")
     raw = assert_keys_consistent(org.org_id, org.client.account_id)
-    assert (raw.role, raw.staff_id, raw.caseload_id) == ("staff", None, org.client.account_id)
+    assert (raw.role, raw.staff_id, raw.caseload_id) == ("staff", None, None)  # not their own client
     assert kinds(org.org_id, org.client.account_id)[0] == "role_changed"
 
 

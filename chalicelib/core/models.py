@@ -179,8 +179,8 @@ class Account(Model):
     invite_error = UnicodeAttribute(null=True)  # why the invitation e-mail was not sent
     invite_job = UnicodeAttribute(null=True)  # the import job that created it (a re-run step counts it once)
 
-    # Derived: whose caseload the account is in (the assigned staff member for
-    # clients, the staff member themselves for staff). Staff see this caseload.
+    # Derived: whose caseload the account is in: the assigned staff member, for clients only.
+    # Staff see this caseload; their own account is not one of their clients (issue 13 item 11).
     caseload_id = UnicodeAttribute(null=True)
     p_all = UnicodeAttribute(null=True)
     p_role = UnicodeAttribute(null=True)
@@ -225,12 +225,7 @@ class Account(Model):
         org, me = self.org_id, self.account_id
         live = "A" if self.archived else "L"
         self.email = self.email.strip().lower()
-        if self.role == "client":
-            self.caseload_id = self.staff_id
-        elif self.role == "staff":
-            self.caseload_id = me
-        else:
-            self.caseload_id = None
+        self.caseload_id = self.staff_id if self.role == "client" else None
         self.p_all = None if self.archived else org
         self.p_role = f"{org}#{self.role}#{live}"
         self.p_status = f"{org}#{self.status}"

@@ -156,6 +156,26 @@ def test_a_hyphenated_email_is_found_when_a_later_part_is_the_longest_word(http,
         assert [r["name"] for r in rows] == ["Jo Bloggs"], query
 
 
+# ------------------------------------------------------------------ 11: a staff member is not one of their clients
+
+def test_a_staff_members_own_account_is_not_counted_among_their_clients(http, org, pump):
+    second = make_account(org.org_id, name="Cora Client", staff_id=org.staff.account_id)
+    make_account(org.org_id, name="Nell Nobody")  # nobody's client
+    pump.drain()
+    mine = {org.client.account_id, second.account_id}
+    http.sign_in(org.staff)
+    listed = reply_json(http.json("GET", "/api/v1/clients"))
+    assert {r["account_id"] for r in listed["rows"]} == mine
+    assert listed["stats"]["total"] == 2
+    page = http.get("/clients").body.decode()
+    assert '<span class="stat-value" data-stat="total">2</span>' in page
+    http.sign_in(org.admin)  # the admin's Staff filter: the same two, not the staff member
+    filtered = reply_json(http.json("GET", f"/api/v1/clients?staff={org.staff.account_id}"))
+    assert {r["account_id"] for r in filtered["rows"]} == mine and filtered["stats"]["total"] == 2
+    stored = Account.get(org.org_id, org.staff.account_id)
+    assert stored.caseload_id is None and stored.p_staff.endswith("#-#L")
+
+
 # ------------------------------------------------------------------ 11: outbox previews styled under a policy of their own
 
 def test_outbox_previews_are_framed_with_a_policy_that_allows_their_inline_styles(http, org):
