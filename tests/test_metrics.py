@@ -348,3 +348,67 @@ def test_the_hourly_reconciliation_runs_as_lambda_calls_it(org, pump, monkeypatc
     assert store.read_counters(org.org_id, counters.combo_key())["n"] == 8
     assert reconcile.reconcile(org.org_id).counters_off == 0
     assert runner.sweep(now=utcnow())["due"] == 0
+
+
+# The staff menu (chalicelib.metrics.menu): kept by the stream, repaired by the reconciler ----------
+
+def _menu_as_listed(org_id: str) -> list:
+    """The staff menu as the role_name index lists it: live staff, by name."""
+    return [(s.account_id, s.name, s.email) for s in Account.role_name.query(f"{org_id}#staff#L")]
+
+
+def _menu(org_id: str) -> list:
+    return [(s.account_id, s.name, s.email) for s in store.staff_menu(org_id)]
+
+
+def test_the_staff_menu_follows_every_change_of_a_staff_member(org, pump):
+    from chalicelib.metrics import menu
+
+    pump.drain()
+    assert _menu(org.org_id) == _menu_as_listed(org.org_id) == [
+        (org.staff.account_id, "Sam Staff", org.staff.email)]
+    anna = make_account(org.org_id, "staff", name="Anna Early")
+    zed = make_account(org.org_id, "staff", name="Zed Late", status="provisioned")
+    pump.drain()
+    assert [name for _, name, _ in _menu(org.org_id)] == ["Anna Early", "Sam Staff", "Zed Late"]
+
+    accounts.change(anna, name="Zoe Renamed")  # moves in the order
+    accounts.change(zed, status="archived", previous_status="provisioned")  # leaves
+    accounts.change(org.client, role="staff")  # joins
+    accounts.change(org.staff, role="client")  # leaves
+    pump.drain()
+    assert _menu(org.org_id) == _menu_as_listed(org.org_id)
+    assert [name for _, name, _ in _menu(org.org_id)] == ["Cleo Client", "Zoe Renamed"]
+    # a redelivered batch changes nothing; a visit writes no menu item
+    assert menu.change(org.admin, org.admin) == {}
+    assert reconcile.reconcile(org.org_id).counters_off == 0
+
+
+def test_an_organisation_without_menu_items_reads_the_index_and_the_reconciler_builds_them(org, pump):
+    from chalicelib.metrics import menu
+
+    pump.drain()
+    table = Metric.Meta.table_name
+    for key in menu.item_keys():  # as before the menu existed
+        aws.client("dynamodb").delete_item(TableName=table, Key={"org_id": {"S": org.org_id}, "key": {"S": key}})
+    assert store.staff_menu(org.org_id) is None
+    from chalicelib.table.view import staff_members
+    assert [s.account_id for s in staff_members(org.org_id, {})] == [org.staff.account_id]  # the Query
+
+    drift = reconcile.reconcile(org.org_id)
+    assert drift.counters_off == 1 and _menu(org.org_id) == _menu_as_listed(org.org_id)
+    # a wrong entry is repaired too
+    key = menu.item_key(org.staff.account_id)
+    aws.client("dynamodb").update_item(
+        TableName=table, Key={"org_id": {"S": org.org_id}, "key": {"S": key}},
+        UpdateExpression="SET #m = :wrong ADD rev :one", ExpressionAttributeNames={"#m": "m" + org.staff.account_id},
+        ExpressionAttributeValues={":wrong": {"S": "Someone Else\tx@example.org"}, ":one": {"N": "1"}})
+    assert _menu(org.org_id) != _menu_as_listed(org.org_id)
+    assert reconcile.reconcile(org.org_id).counters_off == 1
+    assert _menu(org.org_id) == _menu_as_listed(org.org_id)
+    assert reconcile.reconcile(org.org_id).counters_off == 0
+
+
+def test_rebuild_writes_the_staff_menu(org):
+    assert reconcile.rebuild(org.org_id) == 3
+    assert _menu(org.org_id) == _menu_as_listed(org.org_id)

@@ -25,7 +25,7 @@ from pynamodb.exceptions import PutError
 from chalicelib import jobs
 from chalicelib.core import aws, config
 from chalicelib.core.models import ORG_LIST, Account, Job, Metric, Organisation, SearchToken, utcnow
-from chalicelib.metrics import counters
+from chalicelib.metrics import counters, menu
 from chalicelib.metrics.stream import SEQUENCE_WIDTH
 from chalicelib.table import search
 
@@ -68,6 +68,8 @@ def rebuild(org_id: str) -> int:
             counted += 1
             for (combo, counter), amount in counters.contribution(account).items():
                 expected[combo][counter] += amount
+            for key, entries in menu.entries_of([account]).items():
+                dict.update(expected[key], entries)  # strings: set, not added
             marks.save(Metric(org_id=org_id, key=f"a#{account.account_id}", seq="0" * SEQUENCE_WIDTH,
                               applied_version=int(account.version or 0), rebuilt=True))
             for token in search.tokens_for(account):
@@ -77,9 +79,11 @@ def rebuild(org_id: str) -> int:
 
 
 def _counter_item(org_id: str, key: str, totals: dict, rev: int = 0) -> dict:
-    """A combination as DynamoDB JSON: its counters are attributes the model does not declare."""
+    """A combination as DynamoDB JSON: its counters are attributes the model does not declare
+    (a staff-menu item's are its entries, strings)."""
     return {"org_id": {"S": org_id}, "key": {"S": key}, "rev": {"N": str(rev)},
-            **{name: {"N": str(amount)} for name, amount in totals.items() if amount and name != "rev"}}
+            **{name: {"S": value} if isinstance(value, str) else {"N": str(value)}
+               for name, value in totals.items() if value and name != "rev"}}
 
 
 def _put_counters(items: list) -> None:
@@ -106,20 +110,33 @@ def _count(org_id: str, page: list, expected, lagging: set) -> None:
     for account in page:
         for (combo, counter), amount in counters.contribution(account).items():
             expected[combo][counter] += amount
+        for key, entries in menu.entries_of([account]).items():
+            dict.update(expected[key], entries)  # strings: set, not added
         if marks.get(account.account_id) != int(account.version or 0):
             lagging.update(counters.combos_of(account))
+            lagging.add(menu.item_key(account.account_id))
 
 
 def _stored(org_id: str) -> dict:
-    """The stored counter items (keys c#...), not the per-account marks."""
+    """The stored counter items (keys c#...) and staff-menu items (m#...), not the per-account marks."""
     stored = {}
-    pages = aws.client("dynamodb").get_paginator("query").paginate(
-        TableName=Metric.Meta.table_name, KeyConditionExpression="org_id = :o AND begins_with(#k, :c)",
-        ExpressionAttributeNames={"#k": "key"}, ExpressionAttributeValues={":o": {"S": org_id}, ":c": {"S": "c#"}})
-    for page in pages:
-        for item in page["Items"]:
-            stored[item["key"]["S"]] = {name: int(v["N"]) for name, v in item.items() if "N" in v}
+    for prefix in ("c#", menu.PREFIX):
+        pages = aws.client("dynamodb").get_paginator("query").paginate(
+            TableName=Metric.Meta.table_name, KeyConditionExpression="org_id = :o AND begins_with(#k, :c)",
+            ExpressionAttributeNames={"#k": "key"},
+            ExpressionAttributeValues={":o": {"S": org_id}, ":c": {"S": prefix}})
+        for page in pages:
+            for item in page["Items"]:
+                stored[item["key"]["S"]] = {name: int(v["N"]) if "N" in v else v["S"] for name, v in item.items()
+                                            if ("N" in v or "S" in v) and name not in ("org_id", "key")}
     return stored
+
+
+def _difference(have, want) -> int:
+    """How far a stored counter (or menu entry: 1 when it differs) is from what it should be."""
+    if isinstance(have, str) or isinstance(want, str):
+        return int(have != want)
+    return abs((have or 0) - (want or 0))
 
 
 def _repair(org_id: str, expected, lagging: set, drift: Drift) -> None:
@@ -135,7 +152,7 @@ def _repair(org_id: str, expected, lagging: set, drift: Drift) -> None:
         if counters.combo_of_item(key) in lagging:
             drift.skipped_busy += 1
             continue
-        drift.counters_off += sum(abs(have.get(k, 0) - want.get(k, 0)) for k in set(have) | set(want))
+        drift.counters_off += sum(_difference(have.get(k), want.get(k)) for k in set(have) | set(want))
         rev = stored.get(key, {}).get("rev")
         item = _counter_item(org_id, key, want, (rev or 0) + 1)
         condition = ({"ConditionExpression": "rev = :rev", "ExpressionAttributeValues": {":rev": {"N": str(rev)}}}
@@ -179,7 +196,7 @@ def reconcile_step(job: Job) -> jobs.Step:
     if after is not None:
         saved = json.loads(s3.get_object(Bucket=bucket, Key=f"{_partial_key(job)}.{part}")["Body"].read())
         for key, values in saved["expected"].items():
-            expected[key].update(values)
+            dict.update(expected[key], values)  # a part's totals: each key is read once
         lagging = set(saved["lagging"])
     result = Account.query(job.org_id, last_evaluated_key=after, limit=ACCOUNTS_PER_STEP)
     page = list(result)

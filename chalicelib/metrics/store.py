@@ -5,7 +5,9 @@ from typing import Optional
 
 from chalicelib.core import aws
 from chalicelib.core.models import Metric
-from chalicelib.metrics import counters
+from chalicelib.metrics import counters, menu
+
+KEYS = ("org_id", "key")
 
 
 def read_items(org_id: str, keys: list) -> dict:
@@ -22,9 +24,22 @@ def read_items(org_id: str, keys: list) -> dict:
 
 
 def parse_items(raw_items: list) -> dict:
-    """key -> {counter: amount} of counter items as BatchGetItem returns them."""
-    return {item["key"]["S"]: {name: int(value["N"]) for name, value in item.items() if "N" in value and name != "rev"}
-            for item in raw_items}
+    """key -> {counter: amount} of counter items as BatchGetItem returns them
+    (the staff menu's items: {attribute: entry}, see chalicelib.metrics.menu)."""
+    found = {}
+    for item in raw_items:
+        key = item["key"]["S"]
+        if menu.is_menu_key(key):
+            found[key] = {name: value["S"] for name, value in item.items() if "S" in value and name not in KEYS}
+        else:
+            found[key] = {name: int(value["N"]) for name, value in item.items() if "N" in value and name != "rev"}
+    return found
+
+
+def staff_menu(org_id: str, items: Optional[dict] = None) -> Optional[list]:
+    """The staff menu (menu.StaffMember by name) from items already read, or read now;
+    None when the organisation has no menu items yet."""
+    return menu.staff(items if items is not None else read_items(org_id, menu.item_keys()))
 
 
 def box_keys(combo: str) -> list:

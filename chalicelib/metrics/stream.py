@@ -19,7 +19,7 @@ from botocore.exceptions import ClientError
 
 from chalicelib.core import aws
 from chalicelib.core.models import Account, Metric
-from chalicelib.metrics import counters
+from chalicelib.metrics import counters, menu
 from chalicelib.table import search
 
 log = logging.getLogger(__name__)
@@ -136,37 +136,41 @@ def _applied_marks(accounts: set) -> dict:
 def _chunks(changes: list):
     """Groups of whole changes whose merged counter writes fit one transaction,
     with the word items they change. Built lazily: one chunk in memory at a time."""
-    chunk, merged, words = [], Counter(), {}
+    chunk, merged, words, entries = [], Counter(), {}, {}
     for change in changes:
         old, new = change.accounts()
         delta = Counter({((change.org_id, combo), counter): amount
                          for (combo, counter), amount in counters.change(old, new).items()})
         changed_words = search.word_changes(old, new)
-        if not delta and not changed_words:
+        changed_entries = {((change.org_id, key), name): value for (key, name), value in menu.change(old, new).items()}
+        if not delta and not changed_words and not changed_entries:
             continue  # a visit on a day already counted: nothing to write, nothing to mark
         trial = merged.copy()
         trial.update(delta)
-        if chunk and not _fits(trial, len(chunk) + 1):
-            yield _Chunk(chunk, merged, words)
-            chunk, trial, words = [], delta, {}
+        if chunk and not _fits(trial, len(chunk) + 1, {**entries, **changed_entries}):
+            yield _Chunk(chunk, merged, words, entries)
+            chunk, trial, words, entries = [], delta, {}, {}
         chunk.append(change)
         merged = trial
         words.update(changed_words)
+        entries.update(changed_entries)
     if chunk:
-        yield _Chunk(chunk, merged, words)
+        yield _Chunk(chunk, merged, words, entries)
 
 
-def _fits(merged: Counter, changes: int) -> bool:
+def _fits(merged: Counter, changes: int, entries: dict) -> bool:
     per_combo = Counter(combo for (combo, _), amount in merged.items() if amount)
-    return (len(per_combo) + changes <= TRANSACTION_ITEMS
+    menu_items = {item for item, _ in entries}
+    return (len(per_combo) + len(menu_items) + changes <= TRANSACTION_ITEMS
             and max(per_combo.values(), default=0) <= COUNTERS_PER_UPDATE)
 
 
 class _Chunk(list):
-    def __init__(self, changes, merged, words):
+    def __init__(self, changes, merged, words, entries):
         super().__init__(changes)
         self.merged = merged
         self.words = words
+        self.entries = entries  # ((org_id, menu item key), attribute) -> entry or None (menu.change)
 
 
 def _write_chunk(chunk: "_Chunk") -> None:
@@ -187,6 +191,7 @@ def _write_chunk(chunk: "_Chunk") -> None:
             "ExpressionAttributeNames": {**names, "#rev": "rev"},
             "ExpressionAttributeValues": {**values, ":one": {"N": "1"}},
         }})
+    items += _menu_updates(table, chunk.entries)
     last = {}
     for change in chunk:
         last[(change.org_id, change.account_id)] = change
@@ -198,3 +203,24 @@ def _write_chunk(chunk: "_Chunk") -> None:
             "ExpressionAttributeValues": {":seq": {"S": change.sequence}, ":version": {"N": str(change.version)}},
         }})
     aws.client("dynamodb").transact_write_items(TransactItems=items)
+
+
+def _menu_updates(table: str, entries: dict) -> list:
+    """One Update per staff-menu item: SET the entries that appear or move, REMOVE those that go."""
+    by_item = defaultdict(dict)
+    for (item, name), value in entries.items():
+        by_item[item][name] = value
+    updates = []
+    for (org_id, key), changed in by_item.items():
+        names = {f"#m{i}": name for i, name in enumerate(changed)}
+        sets = [f"#m{i} = :m{i}" for i, value in enumerate(changed.values()) if value is not None]
+        removes = [f"#m{i}" for i, value in enumerate(changed.values()) if value is None]
+        values = {f":m{i}": {"S": value} for i, value in enumerate(changed.values()) if value is not None}
+        expression = "ADD #rev :one" + (f" SET {', '.join(sets)}" if sets else "") + (
+            f" REMOVE {', '.join(removes)}" if removes else "")
+        updates.append({"Update": {
+            "TableName": table, "Key": {"org_id": {"S": org_id}, "key": {"S": key}},
+            "UpdateExpression": expression, "ExpressionAttributeNames": {**names, "#rev": "rev"},
+            "ExpressionAttributeValues": {**values, ":one": {"N": "1"}},
+        }})
+    return updates

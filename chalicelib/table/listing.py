@@ -75,33 +75,36 @@ def _open_cursor(viewer: Viewer, filters: Filters, cursor: str):
 
 # Listing ---------------------------------------------------------------------------
 
-def read_counters(viewer: Viewer, filters: Filters) -> Optional[dict]:
+def read_counters(viewer: Viewer, filters: Filters, also: tuple = ()) -> Optional[dict]:
     """The counter items to read before the Query: the planner's counts (when several
-    indexes could answer) with the boxes' items, in one read. None when the Query needs
-    no counts (the boxes' items then come with the rows) or with a search (its boxes
-    come from the word items)."""
+    indexes could answer) with the boxes' items and the metrics items in `also` (the staff
+    menu), in one read. None when the Query needs no counts (the boxes' items then come with
+    the rows) or with a search (its boxes come from the word items)."""
     if filters.q:
         return None
     options = planner.plan(viewer.org_id, filters)
     if len(options) == 1:
         return None
     keys = planner.count_keys(filters, options)
-    return store.read_items(viewer.org_id, keys + store.box_keys(planner.combo(filters)))
+    return store.read_items(viewer.org_id, keys + store.box_keys(planner.combo(filters)) + list(also))
 
 
 def list_page(viewer: Viewer, filters: Filters, cursor: str = "", counted: Optional[dict] = None,
-              boxes: bool = False) -> Page:
+              boxes: bool = False, also: tuple = ()) -> Page:
     """One page of rows; `counted` is `read_counters` when the caller has it. With `boxes`,
     the page also carries the boxes' counter items (`Page.counted`), read with the rows
-    when nothing read them before. The page knows its place (`offset`: "26–50 of 467")
-    from its cursor; `last_cursor` leads to the last page once the count is known."""
+    when nothing read them before, and so do the metrics items in `also` (the staff menu).
+    The page knows its place (`offset`: "26–50 of 467") from its cursor; `last_cursor`
+    leads to the last page once the count is known."""
     position, backwards, offset = _open_cursor(viewer, filters, cursor) if cursor else (None, False, 0)
     if filters.q:
         keys, next_position, previous_position = _search_keys(viewer.org_id, filters, position, backwards)
     else:
         keys, next_position, previous_position = _listing_keys(viewer.org_id, filters, position, backwards,
                                                                counted)
-    extra = store.box_keys(planner.combo(filters)) if boxes and counted is None and not filters.q else []
+    extra = []
+    if counted is None:
+        extra = (store.box_keys(planner.combo(filters)) if boxes and not filters.q else []) + list(also)
     rows, items = _load_rows(viewer.org_id, keys, extra)
     if backwards:
         offset = max(0, offset - len(keys))

@@ -5,6 +5,7 @@ from typing import Optional
 from chalicelib.core.errors import ValidationError
 from chalicelib.core.models import Account
 from chalicelib.groups.manage import choices
+from chalicelib.metrics import menu, store
 from chalicelib.people.accounts import Viewer
 from chalicelib.table.filters import SORTS, Filters, parse_filters
 from chalicelib.table.listing import Page, Stats, last_cursor, list_page, read_counters, stats
@@ -16,10 +17,12 @@ def groups(org_id: str) -> list:
     return choices(org_id)
 
 
-def staff_members(org_id: str) -> list:
-    """Staff who can hold a caseload, by name."""
-    # role_name projects name and e-mail (models.MENU_PROJECTION): one Query, already in name order.
-    return list(Account.role_name.query(f"{org_id}#staff#L"))
+def staff_members(org_id: str, items: Optional[dict] = None) -> list:
+    """Staff who can hold a caseload, by name: the stream's menu items (read with the page's
+    counters, chalicelib.metrics.menu), or one Query on role_name (it projects name and e-mail,
+    models.MENU_PROJECTION) for an organisation whose menu is not built yet."""
+    found = store.staff_menu(org_id, items)
+    return found if found is not None else list(Account.role_name.query(f"{org_id}#staff#L"))
 
 
 def matching(filters: Filters, counted: Stats):
@@ -47,7 +50,7 @@ class TableView:
     @property
     def staff(self) -> list:
         if self._staff is None:
-            self._staff = staff_members(self.org_id) if self.with_staff else []
+            self._staff = staff_members(self.org_id, self.page.counted) if self.with_staff else []
         return self._staff
 
     @property
@@ -84,11 +87,14 @@ def table_view(viewer: Viewer, params: dict, lenient: bool = False) -> TableView
     """The page for these query parameters. `lenient` (the HTML page) drops a
     bad parameter and reports it next to its field instead of failing."""
     params, errors = dict(params), {}
+    # The page (lenient: HTML) shows admins the staff menu: its items come with the counters.
+    with_staff = lenient and viewer.is_admin
+    also = tuple(menu.item_keys()) if with_staff else ()
     while True:
         try:
             filters = parse_filters(params, viewer)
-            counted = read_counters(viewer, filters)  # the planner's and the boxes', in one read, if needed
-            page = list_page(viewer, filters, params.get("cursor", ""), counted, boxes=True)
+            counted = read_counters(viewer, filters, also)  # the planner's, the boxes', the menu's: one read
+            page = list_page(viewer, filters, params.get("cursor", ""), counted, boxes=True, also=also)
             break
         except ValidationError as error:
             if not lenient or not error.field or error.field not in params:
@@ -98,4 +104,4 @@ def table_view(viewer: Viewer, params: dict, lenient: bool = False) -> TableView
     counted_stats = stats(viewer, filters, page.counted)
     page.last_cursor = last_cursor(viewer, filters, page, matching(filters, counted_stats))
     return TableView(filters, page, counted_stats, groups(viewer.org_id), errors,
-                     viewer.org_id, viewer.is_admin, cursor=params.get("cursor", ""))
+                     viewer.org_id, with_staff, cursor=params.get("cursor", ""))
