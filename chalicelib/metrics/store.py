@@ -36,6 +36,11 @@ def parse_items(raw_items: list) -> dict:
     return found
 
 
+def menu_keys() -> list:
+    """The staff menu's items (chalicelib.metrics.menu), to read with a page's counters."""
+    return menu.item_keys()
+
+
 def staff_menu(org_id: str, items: Optional[dict] = None) -> Optional[list]:
     """The staff menu (menu.StaffMember by name) from items already read, or read now;
     None when the organisation has no menu items yet."""

@@ -228,6 +228,16 @@ def _load_rows(org_id: str, account_ids: list, counter_keys: list = ()) -> tuple
     return rows, items
 
 
+def staff_menu_keys() -> tuple:
+    """The metrics items holding the staff menu: a page that shows it reads them with its counters."""
+    return tuple(store.menu_keys())
+
+
+def staff_menu(org_id: str, items: Optional[dict] = None) -> Optional[list]:
+    """The staff menu from items read with the page (None: the organisation has none yet)."""
+    return store.staff_menu(org_id, items)
+
+
 # Stat boxes ------------------------------------------------------------------------
 
 @dataclass

@@ -5,10 +5,18 @@ from typing import Optional
 from chalicelib.core.errors import ValidationError
 from chalicelib.core.models import Account
 from chalicelib.groups.manage import choices
-from chalicelib.metrics import menu, store
 from chalicelib.people.accounts import Viewer
 from chalicelib.table.filters import SORTS, Filters, parse_filters
-from chalicelib.table.listing import Page, Stats, last_cursor, list_page, read_counters, stats
+from chalicelib.table.listing import (
+    Page,
+    Stats,
+    last_cursor,
+    list_page,
+    read_counters,
+    staff_menu,
+    staff_menu_keys,
+    stats,
+)
 
 
 def groups(org_id: str) -> list:
@@ -21,7 +29,7 @@ def staff_members(org_id: str, items: Optional[dict] = None) -> list:
     """Staff who can hold a caseload, by name: the stream's menu items (read with the page's
     counters, chalicelib.metrics.menu), or one Query on role_name (it projects name and e-mail,
     models.MENU_PROJECTION) for an organisation whose menu is not built yet."""
-    found = store.staff_menu(org_id, items)
+    found = staff_menu(org_id, items)
     return found if found is not None else list(Account.role_name.query(f"{org_id}#staff#L"))
 
 
@@ -89,7 +97,7 @@ def table_view(viewer: Viewer, params: dict, lenient: bool = False) -> TableView
     params, errors = dict(params), {}
     # The page (lenient: HTML) shows admins the staff menu: its items come with the counters.
     with_staff = lenient and viewer.is_admin
-    also = tuple(menu.item_keys()) if with_staff else ()
+    also = staff_menu_keys() if with_staff else ()
     while True:
         try:
             filters = parse_filters(params, viewer)
