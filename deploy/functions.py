@@ -26,6 +26,14 @@ API_FUNCTION = "api_handler"
 STREAM_RETRIES = 5
 STREAM_MAX_RECORD_AGE = 6 * 3600
 
+# Reserved concurrency: each function's share of the account's pool, so that a retry storm
+# or one busy organisation cannot take the others' (docs/capacity.md sizes them). The API's
+# is the stack parameter ApiConcurrency; a queue function's equals its event source's
+# maximum concurrency, so that the source is never throttled (a throttled message counts
+# as a receive and would reach the dead-letter queue).
+API_CONCURRENCY = 200
+CONCURRENCY = {"stream": 20, "queue": 10, "topic": 5, "schedule": 2, "lambda": 2}
+
 
 @dataclass(frozen=True)
 class Function:
@@ -40,6 +48,10 @@ class Function:
     @property
     def role_id(self) -> str:
         return to_cfn_resource_name(f"{self.name}_role")
+
+    @property
+    def log_group_id(self) -> str:
+        return "ApiHandlerLogGroup" if self.name == API_FUNCTION else f"{self.logical_id}LogGroup"
 
     @property
     def event_id(self) -> str:
@@ -78,7 +90,17 @@ def environment(settings) -> Dict[str, object]:
         "CASELOAD_PUBLIC_URL": {"Ref": "PublicUrl"},
         "CASELOAD_BASE_PATH": {"Ref": "BasePath"},
         "CASELOAD_UPLOAD_ORIGIN": {"Fn::Sub": "https://${%s.RegionalDomainName}" % names.BUCKET},
+        "CASELOAD_STATIC_URL": {"Fn::Sub": "https://${%s.DomainName}" % names.STATIC_DISTRIBUTION},
     }
+
+
+def reserved_concurrency(function: Function):
+    """The function's reserved concurrency: a number, or the ApiConcurrency parameter."""
+    if function.kind == "api":
+        return {"Ref": "ApiConcurrency"}
+    if function.kind == "queue" and function.source.maximum_concurrency:
+        return function.source.maximum_concurrency
+    return CONCURRENCY[function.kind]
 
 
 def _stream_table(settings, function: Function) -> str:
@@ -135,6 +157,8 @@ def _event_properties(settings, function: Function) -> Optional[dict]:
     if function.kind == "queue":
         queue_id = _named(settings, function, "queue", source.queue_arn or source.queue, names.QUEUES)
         properties = {"FunctionResponseTypes": ["ReportBatchItemFailures"]}
+        if not source.maximum_concurrency:  # never more pollers than the function may run
+            properties["ScalingConfig"] = {"MaximumConcurrency": reserved_concurrency(function)}
         if source.queue_arn:  # a plain string in Chalice's output: safe to replace
             properties["Queue"] = {"Fn::GetAtt": [queue_id, "Arn"]}
         return properties
@@ -143,6 +167,15 @@ def _event_properties(settings, function: Function) -> Optional[dict]:
         if source.topic.startswith("arn:"):  # a plain string in Chalice's output: safe to replace
             return {"Topic": {"Ref": topic_id}}
     return None
+
+
+def api_stage_settings() -> dict:
+    """The API stage (Chalice's `RestAPI`): X-Ray tracing and JSON access logs, once the
+    account's API Gateway logging role is set (deploy.resources.api_logging)."""
+    return {"DependsOn": ["ApiGatewayAccount"], "Properties": {
+        "TracingEnabled": True,
+        "AccessLogSetting": {"DestinationArn": {"Fn::GetAtt": [names.API_ACCESS_LOGS, "Arn"]},
+                             "Format": resources.ACCESS_LOG_FORMAT}}}
 
 
 def function_sections(settings, app) -> Dict[str, dict]:
@@ -154,7 +187,14 @@ def function_sections(settings, app) -> Dict[str, dict]:
             document = policies.policy(function.name, stack_arns)
         except KeyError as missing:
             raise SettingError(missing.args[0]) from None
-        properties: dict = {"Environment": {"Variables": environment(settings)}}
+        properties: dict = {
+            "Environment": {"Variables": environment(settings)},
+            "KmsKeyArn": resources.key_arn(),
+            "ReservedConcurrentExecutions": reserved_concurrency(function),
+            # Failed asynchronous invocations (schedules, SNS) after Lambda's two retries; queue and
+            # stream functions have their own (the queues' redrive, the stream's on-failure queue).
+            "DeadLetterQueue": {"Type": "SQS", "TargetArn": {"Fn::GetAtt": [names.FUNCTION_DLQ, "Arn"]}},
+        }
         event = _event_properties(settings, function)
         if event:
             properties["Events"] = {function.event_id: {"Properties": event}}
@@ -165,10 +205,14 @@ def function_sections(settings, app) -> Dict[str, dict]:
             sections[function.logical_id]["DependsOn"] = depends_on
         sections[function.role_id] = {"Properties": {"Policies": [
             {"PolicyName": f"{function.role_id}Policy", "PolicyDocument": document}]}}
-        if function.kind == "api" and settings.log_retention_days:
-            # Chalice names the API's log group after `ApiHandler`, which does not exist.
-            sections["ApiHandlerLogGroup"] = {"Properties": {"LogGroupName": {
-                "Fn::Sub": "/aws/lambda/${%s}" % function.logical_id}}}
+        if settings.log_retention_days:  # Chalice then makes each function's log group
+            log_group: dict = {"KmsKeyId": resources.key_arn()}
+            if function.kind == "api":
+                # Chalice names the API's log group after `ApiHandler`, which does not exist.
+                log_group["LogGroupName"] = {"Fn::Sub": "/aws/lambda/${%s}" % function.logical_id}
+            sections[function.log_group_id] = {"Properties": log_group}
+        if function.kind == "api":
+            sections["RestAPI"] = api_stage_settings()
         sections[f"{function.logical_id}ErrorsAlarm"] = resources.alarm(
             {"Namespace": "AWS/Lambda", "MetricName": "Errors", "Statistic": "Sum",
              "Dimensions": [{"Name": "FunctionName", "Value": {"Ref": function.logical_id}}]},

@@ -15,11 +15,18 @@ MAIL_DLQ = "MailDeadLetterQueue"
 MAIL_EVENTS_TOPIC = "MailEventsTopic"
 ALARM_TOPIC = "AlarmTopic"
 CONFIGURATION_SET = "MailConfigurationSet"
+FUNCTION_DLQ = "FunctionDeadLetterQueue"   # every function's dead-letter queue (failed asynchronous invocations)
+STACK_KEY = "StackKey"                     # the stack's one customer-managed KMS key (deploy/posture.py)
+LOG_BUCKET = "LogBucket"                   # S3 server access logs and CloudFront's access logs
+STATIC_BUCKET = "StaticBucket"             # fingerprinted static files, read by CloudFront only
+STATIC_DISTRIBUTION = "StaticDistribution"
+API_ACCESS_LOGS = "ApiAccessLogGroup"
 
 # Queue logical id -> name after the stage prefix. `uploads` is also the
 # local emulator's name, so an `@app.on_sqs_message(queue=...)` handler finds it.
 QUEUES = {UPLOAD_QUEUE: "uploads", UPLOAD_DLQ: "uploads-dlq", STREAM_FAILURE_QUEUE: "stream-failures",
-          JOB_QUEUE: "jobs", JOB_DLQ: "jobs-dlq", MAIL_QUEUE: "mail", MAIL_DLQ: "mail-dlq"}
+          JOB_QUEUE: "jobs", JOB_DLQ: "jobs-dlq", MAIL_QUEUE: "mail", MAIL_DLQ: "mail-dlq",
+          FUNCTION_DLQ: "function-failures"}
 TOPICS = {MAIL_EVENTS_TOPIC: "mail-events", ALARM_TOPIC: "alarms"}
 
 
@@ -64,3 +71,12 @@ def configuration_set(settings) -> str:
 def bucket_name_sub(settings) -> dict:
     """Globally unique per account and region, and still matched by the policy files' pattern."""
     return {"Fn::Sub": f"{settings.table_prefix}files-${{AWS::AccountId}}-${{AWS::Region}}"}
+
+
+def stack_bucket_name_sub(settings, purpose: str) -> dict:
+    """Another of the stack's buckets (`logs`, `static`), named like the files bucket."""
+    return {"Fn::Sub": f"{settings.table_prefix}{purpose}-${{AWS::AccountId}}-${{AWS::Region}}"}
+
+
+def key_alias(settings) -> str:
+    return f"alias/{settings.table_prefix}stack"

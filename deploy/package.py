@@ -8,7 +8,10 @@ What `make package` runs:
    chalicelib/ and vendor/ (chalicelib/web/render.py looks there);
 3. write the merge template (deploy.template) and run `chalice package` with it,
    offline: fake credentials, the region given;
-4. check the merged template and print the zip sizes.
+4. check the merged template and print the zip sizes;
+5. write the static site's bundle, build/package-<stage>/static/: every file of
+   static/ under its fingerprinted name (chalicelib/core/assets.py), which the
+   pages link to in production. Uploading it is a deploy step (README).
 """
 import argparse
 import json
@@ -21,6 +24,7 @@ import zipfile
 from pathlib import Path
 from typing import Optional
 
+from chalicelib.core import assets
 from deploy import posture, template
 from deploy.settings import PROJECT, SettingError, load
 
@@ -149,7 +153,22 @@ def package(stage: str, region: str, out: Path) -> dict:
     (out / "sam.json").write_text(json.dumps(posture.annotate(merged), indent=2) + "\n")
     for zip_path in out.glob("*.zip"):
         add_bytecode(zip_path, cache=source / ".chalice" / "deployments")
+    write_static_bundle(source / "chalicelib" / "assets" / "static", out / STATIC_BUNDLE)
     return zip_sizes(out)
+
+
+STATIC_BUNDLE = "static"
+
+
+def write_static_bundle(static: Path, target: Path) -> dict:
+    """Every static file under its fingerprinted name; returns {name: fingerprinted name}."""
+    target.mkdir(parents=True, exist_ok=True)
+    written = {}
+    for path in sorted(static.iterdir()):
+        if path.is_file():
+            written[path.name] = assets.fingerprint_of(path.name, path.read_bytes())
+            shutil.copy2(path, target / written[path.name])
+    return written
 
 
 def assets_in(zip_path: Path) -> list:
@@ -172,6 +191,7 @@ def main(argv=None) -> int:
     for name, size in sizes.items():
         print(f"deploy: {out / name}: {size / 1e6:.2f} MB")
     print(f"deploy: template {out / 'sam.json'}")
+    print(f"deploy: static files {out / STATIC_BUNDLE} (upload: README, Deploying to AWS)")
     return 0
 
 

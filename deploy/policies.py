@@ -29,6 +29,8 @@ STREAM_ACTIONS = ["dynamodb:DescribeStream", "dynamodb:GetRecords", "dynamodb:Ge
                   "dynamodb:ListStreams"]
 QUEUE_CONSUME_ACTIONS = ["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes",
                          "sqs:ChangeMessageVisibility"]
+# The stack's KMS key: tables, queues, log groups and the environment are encrypted with it.
+KEY_ACTIONS = ["kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey*", "kms:DescribeKey"]
 MAIL_ACTIONS = ["ses:SendEmail", "ses:SendRawEmail", "ses:SendTemplatedEmail", "ses:SendBulkTemplatedEmail"]
 ALL_TABLES = ("Organisation", "Account", "Session", "Activity", "Group", "Lookup", "SearchToken", "Metric",
               "Throttle", "Export", "ExportSchedule", "Job", "IdempotencyKey")
@@ -134,6 +136,11 @@ class PatternArns:
     def logs(self):
         return "arn:aws:logs:*:*:log-group:/aws/lambda/*"
 
+    def key(self):
+        """(resource, condition): any key, as long as it carries the stage's alias."""
+        return ("arn:aws:kms:*:*:key/*",
+                {"ForAnyValue:StringEquals": {"kms:ResourceAliases": names.key_alias(self.settings)}})
+
 
 class StackArns:
     """ARNs of the stack's own resources, resolved by CloudFormation."""
@@ -167,6 +174,9 @@ class StackArns:
     def logs(self):
         return {"Fn::Sub": "arn:${AWS::Partition}:logs:${AWS::Region}:${AWS::AccountId}:log-group:/aws/lambda/*"}
 
+    def key(self):
+        return ({"Fn::GetAtt": [names.STACK_KEY, "Arn"]}, None)
+
 
 def _statement(sid: str, actions, resources, condition=None) -> dict:
     statement = {"Sid": sid, "Effect": "Allow", "Action": list(actions), "Resource": list(resources)}
@@ -185,7 +195,11 @@ def access_for(function: str) -> Access:
 def policy(function: str, arns) -> dict:
     """The IAM policy document of one function."""
     access = access_for(function)
-    statements = [_statement("Logs", LOG_ACTIONS, [arns.logs()])]
+    key, key_condition = arns.key()
+    statements = [_statement("Logs", LOG_ACTIONS, [arns.logs()]),
+                  _statement("UseStackKey", KEY_ACTIONS, [key], key_condition),
+                  # Lambda's own delivery of a failed asynchronous invocation (every function has the DLQ).
+                  _statement("DeadLetters", ["sqs:SendMessage"], [arns.queue(names.FUNCTION_DLQ)])]
     if access.read:
         resources = [r for t in access.read for r in (arns.table(t), arns.indexes(t))]
         statements.append(_statement("ReadTables", READ_ACTIONS, resources))

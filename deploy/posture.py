@@ -2,10 +2,11 @@
 scanner) judges it: `make test` runs checkov on the packaged prod template
 (tests/test_package.py) and expects zero failed checks.
 
-Each check the stack does not meet is skipped here, on the resources it names,
-with the reason a security reviewer can weigh; `annotate` writes them into the
-packaged template as checkov's `Metadata.checkov.skip`. What each choice would
-cost instead is in docs/capacity.md (tools/capacity.py).
+Most checks are met in the template (deploy/resources.py, deploy/functions.py).
+Each check it does not meet is skipped here, on the resources it names, with
+the reason a security reviewer can weigh; `annotate` writes them into the
+packaged template as checkov's `Metadata.checkov.skip`. What each choice costs,
+met or skipped, is in docs/capacity.md (`cost_section`, used by tools/capacity.py).
 """
 import json
 import os
@@ -14,59 +15,113 @@ import sys
 import venv
 from pathlib import Path
 
+from deploy import names
 from deploy.settings import PROJECT
 
 FUNCTION = "AWS::Serverless::Function"
-# check id -> (resource types, reason)
+# check id -> (resource types or logical ids it applies to, reason)
 SKIPS = {
-    "CKV_AWS_115": ((FUNCTION,), "Reserved concurrency would carve a fixed slice out of the account's pool and "
-                    "throttle the API at that slice; API Gateway's stage throttling bounds a retry storm instead, "
-                    "and event functions are bounded by their sources (one stream shard, SQS batch size)."),
-    "CKV_AWS_116": ((FUNCTION,), "No function is invoked asynchronously: the API is synchronous, the stream "
-                    "function sends failed batches to StreamFailureQueue (on-failure destination) and the upload "
-                    "queue has its own dead-letter queue; a function-level DLQ would never receive anything."),
-    "CKV_AWS_117": ((FUNCTION,), "No VPC: the functions reach only AWS APIs (DynamoDB, S3, SES, SQS) over TLS with "
-                    "IAM; a VPC would need NAT gateways or interface endpoints (about $33/month each per AZ) and "
-                    "add cold-start time, with nothing private to reach."),
-    "CKV_AWS_173": ((FUNCTION,), "The environment holds table/queue names and the HMAC key parameter; Lambda "
-                    "encrypts environment variables at rest with an AWS-managed KMS key. A customer key adds KMS "
-                    "calls on every cold start and a key to rotate for no change in who can read them (the same "
-                    "IAM principals)."),
-    "CKV_AWS_119": (("AWS::DynamoDB::Table",), "Tables are encrypted at rest with DynamoDB's AWS-owned key. A "
-                    "customer-managed key costs $1/month per key plus a KMS request per data-key refresh, and "
-                    "buys a revocation switch we do not operate; IAM policies are least-privilege per table."),
-    "CKV_AWS_158": (("AWS::Logs::LogGroup",), "CloudWatch Logs encrypts log data at rest by default; logs hold no "
-                    "secrets or personal data beyond account ids (the app logs no e-mail bodies or tokens). A "
-                    "customer key costs $1/month plus KMS requests."),
+    "CKV_AWS_117": ((FUNCTION,), "No VPC: the functions reach only AWS APIs (DynamoDB, S3, SES, SQS, KMS) over TLS "
+                    "with IAM, and nothing private; a VPC would need a NAT gateway (about $33/month per AZ plus "
+                    "$0.048/GB) or interface endpoints (about $7.50/month each per AZ) and add cold-start time."),
     "CKV_AWS_120": (("AWS::Serverless::Api",), "Every page is per-user and marked no-store; an API Gateway cache "
-                    "(from $0.02/hour) could only serve one person's page to another."),
-    "CKV_AWS_73": (("AWS::Serverless::Api",), "X-Ray tracing costs $5 per million traces recorded; request ids in "
-                   "the function logs and the bench's per-page request counts answer the same questions for now."),
-    "CKV_AWS_76": (("AWS::Serverless::Api",), "API Gateway access logs need an account-level CloudWatch role that "
-                   "this stack must not own (it is shared by every API in the account); each function already "
-                   "logs its requests to its own log group."),
-    "CKV_AWS_18": (("AWS::S3::Bucket",), "The bucket holds only short-lived CSV uploads (expire after 7 days) and "
-                   "exports (30 days), reached through presigned URLs the app issues and records; server access "
-                   "logs would need a second bucket and add a log object per request."),
-    "CKV_AWS_21": (("AWS::S3::Bucket",), "Uploads and exports are written once and expire by lifecycle rule; "
-                   "versioning would keep every expired copy (and its cost) without protecting data that has a "
-                   "source elsewhere (the uploader's file, the accounts table)."),
-    "CKV_AWS_26": (("AWS::SNS::Topic",), "SES and CloudWatch Alarms publish to these topics: with the AWS-managed "
-                   "SNS key they cannot publish, and a customer key costs $1/month plus a key policy per "
-                   "publisher. The messages are bounce/complaint notices and alarm states."),
-    "CKV_AWS_27": (("AWS::SQS::Queue",), "SQS-managed server-side encryption is on (SqsManagedSseEnabled); checkov "
-                   "asks for a KMS key, which costs $1/month plus a KMS request per batch of messages."),
+                    "(from $0.02/hour) could only serve one person's page to another. Static files are cached by "
+                    "CloudFront instead (StaticDistribution)."),
+    "CKV_AWS_18": ((names.LOG_BUCKET,), "This is the access-log bucket: logging its own requests would log the "
+                   "log deliveries (a loop) or need a third bucket. It is private, TLS-only, versioned, and its "
+                   "logs expire after 90 days."),
+    "CKV_AWS_174": ((names.STATIC_DISTRIBUTION,), "The static site uses CloudFront's own *.cloudfront.net "
+                    "certificate, whose security policy CloudFront fixes (a minimum protocol can only be set with a "
+                    "custom domain and an ACM certificate). It serves public, fingerprinted CSS/JS/SVG without "
+                    "cookies or personal data; current browsers negotiate TLS 1.2/1.3."),
+    "CKV_AWS_68": ((names.STATIC_DISTRIBUTION,), "No WAF on the static site: it serves only public, immutable "
+                   "files from CloudFront's cache (GET/HEAD, no cookies, no query strings, nothing to inject into). "
+                   "A web ACL costs $5/month + $1/rule/month + $0.60 per million requests."),
 }
 
 
+def _targets(check: str) -> tuple:
+    return SKIPS[check][0]
+
+
 def annotate(template: dict) -> dict:
-    """Add each skip, with its reason, to the resources of its types (in place; returns the template)."""
-    for resource in template.get("Resources", {}).values():
-        skips = [{"id": check, "comment": reason} for check, (types, reason) in sorted(SKIPS.items())
-                 if resource.get("Type") in types]
+    """Add each skip, with its reason, to the resources it names (by type or logical id;
+    in place; returns the template)."""
+    for name, resource in template.get("Resources", {}).items():
+        skips = [{"id": check, "comment": reason} for check, (targets, reason) in sorted(SKIPS.items())
+                 if resource.get("Type") in targets or name in targets]
         if skips:
             resource.setdefault("Metadata", {})["checkov"] = {"skip": skips}
     return template
+
+
+# What each posture choice costs a month (eu-west-1 list prices), for docs/capacity.md: the
+# checks it answers, what it is, and its cost. Fixed choices first, then the skipped ones.
+COSTS = [
+    ("CKV_AWS_119, CKV_AWS_158, CKV_AWS_173, CKV_AWS_26, CKV_AWS_27",
+     "One customer-managed KMS key (StackKey, yearly rotation) for the tables, queues, topics, log groups and "
+     "the functions' environment",
+     "$1/month for the key (+$1 for each of the first two rotations, so at most $3), and $0.03 per 10,000 KMS "
+     "requests: DynamoDB refreshes a table key about every 5 minutes per table and caller (at most ~13 tables x "
+     "9 roles x 8,640 = 1.0 million requests, $3/month), SQS once an hour per queue user (data key reuse 3,600 s), "
+     "Lambda once per cold start, CloudWatch Logs per log batch. About $4-7/month, independent of organisation "
+     "size."),
+    ("static files", "S3 + CloudFront (StaticBucket, StaticDistribution) with fingerprinted names and "
+     "`Cache-Control: public, max-age=31536000, immutable`",
+     "A page's CSS/JS/icon were 3-6 Lambda invocations + API Gateway requests each on a cold browser cache "
+     "(5-minute cache): now 0. CloudFront $0.0075-0.012 per 10,000 HTTPS requests and $0.085/GB out after the "
+     "free 1 TB/10 million requests a month; S3 GETs only on CloudFront misses (one per file per edge, then cached "
+     "for a year). About $0 for most stacks, against $3.70 per million requests (API Gateway + Lambda) before."),
+    ("CKV_AWS_76", "API Gateway access logs (JSON, one line per request, ApiAccessLogGroup) and the account's "
+     "API Gateway logging role",
+     "CloudWatch Logs $0.57/GB ingested + $0.03/GB-month stored (30 days): a line is ~300 bytes, so about $0.17 per "
+     "million requests."),
+    ("CKV_AWS_73", "X-Ray tracing on the API stage",
+     "$5 per million traces recorded and $0.50 per million retrieved; the default sampling rule records the first "
+     "request each second and 5% of the rest: at 10^6 requests a month about 0.1 million traces, $0.50/month."),
+    ("CKV_AWS_18, CKV_AWS_86", "S3 server access logs (files and static buckets) and CloudFront standard logs into "
+     "LogBucket (expire after 90 days)",
+     "Delivery is free; storage $0.023/GB-month, ~500 bytes a line; a few cents a month per million requests."),
+    ("CKV_AWS_21", "Versioning on the files, static and log buckets, older versions expire after 1 day",
+     "An overwritten or deleted object is billed one more day ($0.023/GB-month): cents."),
+    ("CKV_AWS_116", "A dead-letter queue for every function (FunctionDeadLetterQueue, with an alarm)",
+     "$0 while empty (SQS bills requests: $0.40 per million); one CloudWatch alarm $0.10/month."),
+    ("CKV_AWS_115", "Reserved concurrency: the API ApiConcurrency (default {api}), the stream function {stream}, "
+     "queue functions their event source's maximum (mail 2, others {queue}), SNS {topic}, schedules {schedule}",
+     "$0 (reserved concurrency is free), but the account must have at least the sum + 100 unreserved "
+     "(Lambda's default quota 1,000; new accounts may start lower: ask for an increase). The API's share serves "
+     "~{api_rps:,.0f} requests/s at the page loads' measured ~{api_ms} ms each; a 10^6-account organisation's busiest "
+     "hour needs ~{need:.0f} concurrent executions (10% of accounts active, each with a sign-in and 2 page loads)."),
+]
+SKIPPED_COSTS = {
+    "CKV_AWS_117": "NAT gateway $33/month per AZ + $0.048/GB, or interface endpoints $7.50/month each per AZ "
+                   "(5 services x 2 AZ = $75/month)",
+    "CKV_AWS_120": "API Gateway cache from $0.02/hour ($14.60/month for 0.5 GB)",
+    "CKV_AWS_18": "a third bucket; nothing to gain",
+    "CKV_AWS_174": "$0 with a custom domain (ACM certificates are free) but a DNS name per stage",
+    "CKV_AWS_68": "$5/month per web ACL + $1/rule + $0.60 per million requests",
+}
+
+
+def cost_section(api_ms: float = 60.0) -> list:
+    """The capacity document's section on posture: each choice, the checks it answers, its cost."""
+    from deploy import functions
+
+    api = functions.API_CONCURRENCY
+    need = 10 ** 6 * 0.10 * (api_ms * 2 + 700) / 1000 / 3600
+    values = {"api": api, "api_rps": api * 1000 / api_ms, "api_ms": f"{api_ms:.0f}", "need": need,
+              **functions.CONCURRENCY}
+    lines = ["## Production posture: what each choice costs", "",
+             "checkov runs on the packaged prod template in `make test` (deploy/posture.py) with zero failed "
+             "checks. Fixed in the template, with their monthly cost (eu-west-1 list prices):", "",
+             "| checks | choice | cost |", "|---|---|---|"]
+    for checks, choice, cost in COSTS:
+        lines.append(f"| {checks} | {choice.format(**values)} | {cost.format(**values)} |")
+    lines += ["", "Skipped on their resources, with the reason checkov records and what doing them would cost:", "",
+              "| check | reason | cost instead |", "|---|---|---|"]
+    for check, (_targets, reason) in sorted(SKIPS.items()):
+        lines.append(f"| `{check}` | {reason} | {SKIPPED_COSTS[check]} |")
+    return lines
 
 
 # checkov pins boto3 1.35 against the app's 1.44: it lives in a virtualenv of its own.

@@ -30,8 +30,9 @@ def _projection(projection: dict) -> dict:
     return shaped
 
 
-def table_resource(model, prefix: str, deletion_protection: bool) -> dict:
-    """The CloudFormation resource for one model's table, named with the stage's prefix."""
+def table_resource(model, prefix: str, deletion_protection: bool, key=None) -> dict:
+    """The CloudFormation resource for one model's table, named with the stage's prefix,
+    encrypted with `key` (the stack's KMS key, a GetAtt) when given."""
     schema = model._get_schema()
     definitions = {d["AttributeName"]: d["AttributeType"] for d in schema["attribute_definitions"]}
     properties = {
@@ -55,14 +56,16 @@ def table_resource(model, prefix: str, deletion_protection: bool) -> dict:
         properties["StreamSpecification"] = {"StreamViewType": stream}
     if TTL_ATTRIBUTE in model.get_attributes():
         properties["TimeToLiveSpecification"] = {"AttributeName": TTL_ATTRIBUTE, "Enabled": True}
+    if key is not None:
+        properties["SSESpecification"] = {"SSEEnabled": True, "SSEType": "KMS", "KMSMasterKeyId": key}
     # Retain in prod: deleting the stack must never delete the data.
     policy = "Retain" if deletion_protection else "Delete"
     return {"Type": "AWS::DynamoDB::Table", "DeletionPolicy": policy, "UpdateReplacePolicy": policy,
             "Properties": properties}
 
 
-def table_resources(prefix: str, deletion_protection: bool) -> Dict[str, dict]:
-    return {logical_id(model): table_resource(model, prefix, deletion_protection) for model in ALL_MODELS}
+def table_resources(prefix: str, deletion_protection: bool, key=None) -> Dict[str, dict]:
+    return {logical_id(model): table_resource(model, prefix, deletion_protection, key) for model in ALL_MODELS}
 
 
 # --- the check: model and template read independently into one shape ---------

@@ -12,7 +12,7 @@ import os
 import sys
 from pathlib import Path
 
-from deploy import names, resources
+from deploy import functions, names, resources
 from deploy.settings import PROJECT, SettingError, StageSettings, load
 
 
@@ -29,6 +29,9 @@ def parameters(settings: StageSettings) -> dict:
         "SecretKey": {"Type": "String", "NoEcho": True, "MinLength": 32,
                       "Description": "Key for the app's HMACs (CSRF, cursors); changing it signs everyone out. "
                                      "Make one with: python -c 'import secrets; print(secrets.token_urlsafe(48))'"},
+        "ApiConcurrency": {"Type": "Number", "Default": functions.API_CONCURRENCY, "MinValue": 1,
+                           "Description": "Reserved concurrency of the API function (docs/capacity.md). The "
+                                          "account keeps 100 unreserved: its quota must exceed the sum."},
         "AlarmEmail": {"Type": "String", "Default": "",
                        "Description": "Optional address that receives alarm e-mails (confirm the subscription)."},
     }
@@ -42,6 +45,9 @@ def outputs() -> dict:
         "MailConfigurationSet": {"Value": {"Ref": names.CONFIGURATION_SET}},
         "MailEventsTopicArn": {"Value": {"Ref": names.MAIL_EVENTS_TOPIC}},
         "AlarmTopicArn": {"Value": {"Ref": names.ALARM_TOPIC}},
+        "StaticBucketName": {"Value": {"Ref": names.STATIC_BUCKET}},
+        "StaticUrl": {"Value": {"Fn::Sub": "https://${%s.DomainName}" % names.STATIC_DISTRIBUTION}},
+        "FunctionDeadLetterQueueUrl": {"Value": {"Ref": names.FUNCTION_DLQ}},
     }
 
 
@@ -63,18 +69,24 @@ def load_app(settings: StageSettings):
 
 def build(settings: StageSettings, app=None) -> dict:
     """The merge template for one stage (a dict, ready for json.dump)."""
-    from deploy import functions, tables
+    from deploy import tables
 
     app = app if app is not None else load_app(settings)
     template_resources = {}
-    template_resources.update(tables.table_resources(settings.table_prefix, deletion_protection=settings.production))
+    template_resources.update(resources.stack_key(settings))
+    template_resources.update(tables.table_resources(settings.table_prefix, deletion_protection=settings.production,
+                                                     key=resources.key_arn()))
     template_resources.update(resources.bucket(settings))
+    template_resources.update(resources.log_bucket(settings))
+    template_resources.update(resources.static_site(settings))
+    template_resources.update(resources.api_logging(settings))
     template_resources.update(resources.queues(settings))
     template_resources.update(resources.mail(settings))
     template_resources.update(resources.alarms(settings))
     template_resources.update(functions.function_sections(settings, app))
     return {
-        "Description": f"Caseload, stage {settings.stage}: API, event functions, tables, bucket, queues, mail.",
+        "Description": f"Caseload, stage {settings.stage}: API, event functions, tables, buckets, queues, mail, "
+                       f"static site.",
         "Parameters": parameters(settings),
         "Conditions": {"HasAlarmEmail": {"Fn::Not": [{"Fn::Equals": [{"Ref": "AlarmEmail"}, ""]}]}},
         "Resources": template_resources,

@@ -1,6 +1,8 @@
 """The AWS package (issue 5): the template agrees with the models, the built
 package holds the templates and static files and renders a page as Lambda
-would run it, cfn-lint finds no error, and bad settings stop the build by name."""
+would run it, cfn-lint finds no error, and bad settings stop the build by name.
+Issue 14: the static site (S3 + CloudFront) and the stack's production posture
+(checkov: no failed check, a short list of skips, each with its reason)."""
 import copy
 import json
 import os
@@ -242,7 +244,7 @@ def test_the_stack_has_the_bucket_queue_mail_and_alarms(sam):
     resources = sam["Resources"]
     bucket = resources[names.BUCKET]["Properties"]
     assert all(bucket["PublicAccessBlockConfiguration"].values())
-    rules = {r["Prefix"]: r["ExpirationInDays"] for r in bucket["LifecycleConfiguration"]["Rules"]}
+    rules = {r["Prefix"]: r["ExpirationInDays"] for r in bucket["LifecycleConfiguration"]["Rules"] if "Prefix" in r}
     assert rules == {"uploads/": 7, "exports/": 30, "reconcile/": 1}  # reconcile/: partial counts of a job
     [notification] = bucket["NotificationConfiguration"]["QueueConfigurations"]
     assert notification["Filter"]["S3Key"]["Rules"] == [{"Name": "prefix", "Value": "uploads/"}]
@@ -401,3 +403,122 @@ def test_checkov_finds_no_unexplained_failure_in_the_packaged_template(packaged)
     assert report["summary"]["passed"] > 0
     skipped = report["results"]["skipped_checks"]
     assert skipped and all(len(s["check_result"]["suppress_comment"]) > 40 for s in skipped)  # each with its reason
+
+
+def test_every_skip_is_one_deploy_posture_declares(packaged):
+    """Nothing is skipped silently: the skipped checks are exactly deploy/posture.py's."""
+    from deploy import posture
+
+    report = posture.scan(packaged / "sam.json")
+    assert {s["check_id"] for s in report["results"]["skipped_checks"]} == set(posture.SKIPS)
+    assert report["summary"]["failed"] == 0 and report["summary"]["passed"] >= 200
+    # Fixed, not skipped (issue 14): access logs, tracing, concurrency, DLQs, KMS on everything.
+    passed = {p["check_id"] for p in report["results"]["passed_checks"]}
+    assert {"CKV_AWS_76", "CKV_AWS_73", "CKV_AWS_115", "CKV_AWS_116", "CKV_AWS_26", "CKV_AWS_27", "CKV_AWS_18",
+            "CKV_AWS_21", "CKV_AWS_158", "CKV_AWS_173", "CKV_AWS_119", "CKV_AWS_7", "CKV_AWS_86"} <= passed
+
+
+# --- issue 14: static files on S3 behind CloudFront -------------------------------
+
+
+def test_the_package_holds_the_static_bundle_under_fingerprinted_names(packaged):
+    from chalicelib.core import assets
+
+    bundle = packaged / package.STATIC_BUNDLE
+    expected = {name: assets.fingerprint_of(name, (PROJECT / "static" / name).read_bytes())
+                for name in sorted(p.name for p in (PROJECT / "static").iterdir() if p.is_file())}
+    assert sorted(p.name for p in bundle.iterdir()) == sorted(expected.values())
+    for name, fingerprinted in expected.items():
+        assert (bundle / fingerprinted).read_bytes() == (PROJECT / "static" / name).read_bytes()
+
+
+def test_the_static_site_is_a_private_bucket_read_only_by_its_distribution(sam):
+    resources = sam["Resources"]
+    bucket = resources[names.STATIC_BUCKET]["Properties"]
+    assert all(bucket["PublicAccessBlockConfiguration"].values())
+    control = resources["StaticOriginAccessControl"]["Properties"]["OriginAccessControlConfig"]
+    assert control["OriginAccessControlOriginType"] == "s3" and control["SigningBehavior"] == "always"
+    config = resources[names.STATIC_DISTRIBUTION]["Properties"]["DistributionConfig"]
+    [origin] = config["Origins"]
+    assert origin["OriginAccessControlId"] == {"Fn::GetAtt": ["StaticOriginAccessControl", "Id"]}
+    assert origin["DomainName"] == {"Fn::GetAtt": [names.STATIC_BUCKET, "RegionalDomainName"]}
+    behaviour = config["DefaultCacheBehavior"]
+    assert behaviour["ViewerProtocolPolicy"] == "https-only" and behaviour["AllowedMethods"] == ["GET", "HEAD"]
+    headers = resources["StaticResponseHeaders"]["Properties"]["ResponseHeadersPolicyConfig"]
+    assert headers["CustomHeadersConfig"]["Items"] == [
+        {"Header": "Cache-Control", "Value": "public, max-age=31536000, immutable", "Override": True}]
+    assert behaviour["ResponseHeadersPolicyId"] == {"Ref": "StaticResponseHeaders"}
+    [read] = [s for s in resources["StaticBucketPolicy"]["Properties"]["PolicyDocument"]["Statement"]
+              if s["Effect"] == "Allow"]
+    assert read["Principal"] == {"Service": "cloudfront.amazonaws.com"} and read["Action"] == "s3:GetObject"
+    assert "${StaticDistribution}" in read["Condition"]["StringEquals"]["AWS:SourceArn"]["Fn::Sub"]
+    for function in functions.functions_of(app):
+        variables = sam["Resources"][function.logical_id]["Properties"]["Environment"]["Variables"]
+        assert variables["CASELOAD_STATIC_URL"] == {"Fn::Sub": "https://${StaticDistribution.DomainName}"}
+
+
+# --- issue 14: the production posture, resource by resource -----------------------
+
+
+def test_every_function_has_reserved_concurrency_a_dead_letter_queue_and_the_stack_key(sam):
+    key = {"Fn::GetAtt": [names.STACK_KEY, "Arn"]}
+    for function in functions.functions_of(app):
+        resource = sam["Resources"][function.logical_id]
+        properties = resource["Properties"]
+        assert properties["DeadLetterQueue"]["TargetArn"] == {"Fn::GetAtt": [names.FUNCTION_DLQ, "Arn"]}
+        assert properties["KmsKeyArn"] == key
+        assert sam["Resources"][function.log_group_id]["Properties"]["KmsKeyId"] == key
+        statements = sam["Resources"][function.role_id]["Properties"]["Policies"][0]["PolicyDocument"]["Statement"]
+        sids = {s["Sid"]: s for s in statements}
+        assert sids["UseStackKey"]["Resource"] == [key]
+        assert sids["DeadLetters"]["Resource"] == [{"Fn::GetAtt": [names.FUNCTION_DLQ, "Arn"]}]
+        reserved = properties["ReservedConcurrentExecutions"]
+        if function.kind == "api":
+            assert reserved == {"Ref": "ApiConcurrency"}
+        for event in properties.get("Events", {}).values():
+            if event["Type"] == "SQS":  # the source never polls more than the function may run
+                assert event["Properties"]["ScalingConfig"]["MaximumConcurrency"] == reserved
+    assert sam["Parameters"]["ApiConcurrency"]["Default"] == functions.API_CONCURRENCY
+
+
+def test_queues_topics_and_tables_are_encrypted_with_the_stack_key(sam):
+    key = {"Fn::GetAtt": [names.STACK_KEY, "Arn"]}
+    resources = sam["Resources"]
+    for logical_id in names.QUEUES:
+        assert resources[logical_id]["Properties"]["KmsMasterKeyId"] == key, logical_id
+    for logical_id in names.TOPICS:
+        assert resources[logical_id]["Properties"]["KmsMasterKeyId"] == key, logical_id
+    for model in ALL_MODELS:
+        assert resources[tables.logical_id(model)]["Properties"]["SSESpecification"] == {
+            "SSEEnabled": True, "SSEType": "KMS", "KMSMasterKeyId": key}
+    stack_key = resources[names.STACK_KEY]["Properties"]
+    assert stack_key["EnableKeyRotation"] is True
+    services = set()
+    for statement in stack_key["KeyPolicy"]["Statement"]:
+        named = statement["Principal"].get("Service", [])
+        services.update(s for s in (named if isinstance(named, list) else [named]) if isinstance(s, str))
+    # Those that write into the stack's encrypted queues and topics without a role of ours.
+    assert {"s3.amazonaws.com", "cloudwatch.amazonaws.com", "ses.amazonaws.com"} <= services
+
+
+def test_the_api_stage_traces_and_writes_access_logs(sam):
+    api = sam["Resources"]["RestAPI"]
+    assert api["Properties"]["TracingEnabled"] is True
+    assert api["Properties"]["AccessLogSetting"]["DestinationArn"] == {"Fn::GetAtt": [names.API_ACCESS_LOGS, "Arn"]}
+    assert '"requestId":"$context.requestId"' in api["Properties"]["AccessLogSetting"]["Format"]
+    assert api["DependsOn"] == ["ApiGatewayAccount"]
+    assert sam["Resources"]["ApiGatewayCloudWatchRole"]["DeletionPolicy"] == "Retain"
+
+
+def test_buckets_are_versioned_logged_and_old_versions_expire(sam):
+    resources = sam["Resources"]
+    for logical_id in (names.BUCKET, names.STATIC_BUCKET, names.LOG_BUCKET):
+        properties = resources[logical_id]["Properties"]
+        assert properties["VersioningConfiguration"] == {"Status": "Enabled"}, logical_id
+        [old] = [r for r in properties["LifecycleConfiguration"]["Rules"] if "NoncurrentVersionExpiration" in r]
+        assert old["NoncurrentVersionExpiration"] == {"NoncurrentDays": 1} and old["ExpiredObjectDeleteMarker"]
+    for logical_id, prefix in ((names.BUCKET, "files/"), (names.STATIC_BUCKET, "static/")):
+        assert resources[logical_id]["Properties"]["LoggingConfiguration"] == {
+            "DestinationBucketName": {"Ref": names.LOG_BUCKET}, "LogFilePrefix": prefix}
+    logging = resources[names.STATIC_DISTRIBUTION]["Properties"]["DistributionConfig"]["Logging"]
+    assert logging["Bucket"] == {"Fn::GetAtt": [names.LOG_BUCKET, "DomainName"]}

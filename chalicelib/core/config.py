@@ -63,6 +63,12 @@ def secure_cookies() -> bool:
     return public_url().startswith("https://")
 
 
+def static_url() -> str:
+    """Where browsers fetch static files in production (the stack's CloudFront address,
+    e.g. https://d111111abcdef8.cloudfront.net). Empty locally: the app serves /static/."""
+    return os.environ.get("CASELOAD_STATIC_URL", "").strip().rstrip("/")
+
+
 def upload_origin() -> str:
     """Where browsers send CSV uploads (the bucket's origin), allowed by the pages'
     Content-Security-Policy. Set per stage; locally it is the emulator's endpoint."""

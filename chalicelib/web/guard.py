@@ -42,10 +42,15 @@ CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' 
 def content_security_policy() -> str:
     """CSV uploads go from the browser straight to S3 (a fetch, or a plain form without JavaScript):
     its origin is the one `connect-src` and `form-action` add."""
+    policy = CSP
+    static = config.static_url()  # production's static site (CloudFront): scripts, styles, the icon
+    if static:
+        for directive in ("script-src", "style-src", "img-src"):
+            policy = policy.replace(f"{directive} 'self'", f"{directive} 'self' {static}")
     origin = config.upload_origin()
     if not origin:
-        return CSP
-    return CSP.replace("form-action 'self'", f"form-action 'self' {origin}") + f"; connect-src 'self' {origin}"
+        return policy
+    return policy.replace("form-action 'self'", f"form-action 'self' {origin}") + f"; connect-src 'self' {origin}"
 
 
 def request():
