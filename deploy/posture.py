@@ -68,10 +68,12 @@ COSTS = [
      "size."),
     ("static files", "S3 + CloudFront (StaticBucket, StaticDistribution) with fingerprinted names and "
      "`Cache-Control: public, max-age=31536000, immutable`",
-     "A page's CSS/JS/icon were 3-6 Lambda invocations + API Gateway requests each on a cold browser cache "
-     "(5-minute cache): now 0. CloudFront $0.0075-0.012 per 10,000 HTTPS requests and $0.085/GB out after the "
-     "free 1 TB/10 million requests a month; S3 GETs only on CloudFront misses (one per file per edge, then cached "
-     "for a year). About $0 for most stacks, against $3.70 per million requests (API Gateway + Lambda) before."),
+     "Before, each page load's {per_page} static files came from Lambda with a 5-minute cache: for a "
+     "10^6-account organisation (3 page loads a day per active account, each a miss) {before_m:,.0f} million API "
+     "Gateway + Lambda requests a month, ${before_usd:,.0f}. Now a browser fetches each file once per release: at "
+     "most {after_m:,.1f} million CloudFront requests a month if every account comes once "
+     "(${after_usd:,.2f} at $0.012 per 10,000 after the free 10 million) and {after_gb:,.0f} GB out "
+     "(${after_gb_usd:,.2f} at $0.085/GB after the free 1 TB); S3 is read once per file and edge location."),
     ("CKV_AWS_76", "API Gateway access logs (JSON, one line per request, ApiAccessLogGroup) and the account's "
      "API Gateway logging role",
      "CloudWatch Logs $0.57/GB ingested + $0.03/GB-month stored (30 days): a line is ~300 bytes, so about $0.17 per "
@@ -103,14 +105,41 @@ SKIPPED_COSTS = {
 }
 
 
-def cost_section(api_ms: float = 60.0) -> list:
-    """The capacity document's section on posture: each choice, the checks it answers, its cost."""
+STATIC_PER_PAGE = 5  # base.html's stylesheet, script and icon + a page's own one or two
+
+
+def static_figures(accounts: int = 10 ** 6, active_share: float = 0.10, loads_per_day: int = 3) -> dict:
+    """Static files served before (Lambda, 5-minute cache) and now (CloudFront, immutable) in a month."""
+    from chalicelib.core.assets import asset_dir
+
+    size_gb = sum(p.stat().st_size for p in asset_dir("static").iterdir() if p.is_file()) / 1e9
+    before = accounts * active_share * 30 * loads_per_day * STATIC_PER_PAGE
+    after = accounts * len(list(asset_dir("static").iterdir()))
+    after_gb = accounts * size_gb
+    return {"per_page": STATIC_PER_PAGE, "before_m": before / 1e6, "before_usd": before * (3.50 + 0.20) / 1e6,
+            "after_m": after / 1e6, "after_usd": max(0, after - 1e7) * 0.012 / 1e4, "after_gb": after_gb,
+            "after_gb_usd": max(0.0, after_gb - 1000) * 0.085}
+
+
+def reserved_total(app) -> int:
+    """The reserved concurrency of every function at the defaults (the API's parameter included)."""
     from deploy import functions
 
+    return sum(functions.API_CONCURRENCY if f.kind == "api" else functions.reserved_concurrency(f)
+               for f in functions.functions_of(app))
+
+
+def cost_section(api_ms: float = 60.0, app=None) -> list:
+    """The capacity document's section on posture: each choice, the checks it answers, its cost;
+    then the quotas the stack's own choices meet."""
+    from deploy import functions
+
+    if app is None:
+        from app import app
     api = functions.API_CONCURRENCY
     need = 10 ** 6 * 0.10 * (api_ms * 2 + 700) / 1000 / 3600
     values = {"api": api, "api_rps": api * 1000 / api_ms, "api_ms": f"{api_ms:.0f}", "need": need,
-              **functions.CONCURRENCY}
+              **functions.CONCURRENCY, **static_figures()}
     lines = ["## Production posture: what each choice costs", "",
              "checkov runs on the packaged prod template in `make test` (deploy/posture.py) with zero failed "
              "checks. Fixed in the template, with their monthly cost (eu-west-1 list prices):", "",
@@ -121,6 +150,18 @@ def cost_section(api_ms: float = 60.0) -> list:
               "| check | reason | cost instead |", "|---|---|---|"]
     for check, (_targets, reason) in sorted(SKIPS.items()):
         lines.append(f"| `{check}` | {reason} | {SKIPPED_COSTS[check]} |")
+    total = reserved_total(app)
+    lines += ["", "### Quotas the stack's own choices meet", "",
+              f"- **Lambda concurrency**: the functions reserve {total:,} executions in all (the API {api:,}); "
+              f"Lambda keeps 100 unreserved, so the account's concurrency quota must be at least {total + 100:,} "
+              "(default 1,000; lower ApiConcurrency or ask for more).",
+              "- **KMS**: 50,000 symmetric requests/s per account in eu-west-1 (5,500-10,000 in smaller regions), "
+              "shared by every key: DynamoDB, SQS and Lambda cache data keys, so the stack makes a few requests "
+              "a minute, not one per request.",
+              "- **CloudFront**: 250,000 requests/s and 150 Gbps per distribution; static files are "
+              "served from the edge after the first request per file and edge location.",
+              "- **API Gateway access logs and X-Ray**: no quota of their own; X-Ray's default sampling (1 "
+              "request/s + 5%) bounds the traces recorded.", ""]
     return lines
 
 

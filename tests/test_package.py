@@ -522,3 +522,19 @@ def test_buckets_are_versioned_logged_and_old_versions_expire(sam):
             "DestinationBucketName": {"Ref": names.LOG_BUCKET}, "LogFilePrefix": prefix}
     logging = resources[names.STATIC_DISTRIBUTION]["Properties"]["DistributionConfig"]["Logging"]
     assert logging["Bucket"] == {"Fn::GetAtt": [names.LOG_BUCKET, "DomainName"]}
+
+
+def test_the_capacity_document_prices_every_posture_choice():
+    """docs/capacity.md's posture section (deploy/posture.py cost_section): every skip with its
+    reason and cost, every fixed check with its cost, and the concurrency the account needs."""
+    from deploy import posture
+
+    text = "\n".join(posture.cost_section(api_ms=50, app=app))
+    for check in posture.SKIPS:
+        assert f"`{check}`" in text and posture.SKIPPED_COSTS[check] in text
+    for checks, _choice, _cost in posture.COSTS:
+        assert f"| {checks} |" in text
+    total = posture.reserved_total(app)
+    assert total >= functions.API_CONCURRENCY + len(functions.functions_of(app)) - 1
+    assert f"at least {total + 100:,}" in text
+    assert "{" not in text  # every figure filled in
