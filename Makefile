@@ -7,7 +7,7 @@ STAGE ?= prod
 # Test processes: each has its own moto server, app port and browser.
 TEST_WORKERS ?= 2
 
-.PHONY: run test bench capacity package chromium clean
+.PHONY: run test bench load capacity package chromium clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV) || { $(SUDO) apt-get update && $(SUDO) apt-get install -y python3-venv && $(PYTHON) -m venv $(VENV); }
@@ -41,6 +41,11 @@ package: $(VENV)/.installed
 
 bench: $(VENV)/.installed
 	$(BIN)/python -m bench.run
+
+# 20 people browse, filter, search, invite and edit on the local app for 60 s (loopback only, locust),
+# then the stat boxes are compared with a recount. Sizes: LOAD_USERS, LOAD_SECONDS, LOAD_CLIENTS.
+load: $(VENV)/.installed
+	$(BIN)/python -m tools.load.run
 
 # docs/capacity.md from the bench's counted figures (CAPACITY_SIZE accounts, default 300).
 capacity: $(VENV)/.installed

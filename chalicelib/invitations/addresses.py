@@ -63,12 +63,12 @@ def check_addresses(raws: Sequence, limit: int = MAX_ADDRESSES) -> List[Entry]:
     """
     if not isinstance(raws, (list, tuple)) or any(not isinstance(raw, str) for raw in raws):
         raise ValidationError("Send the addresses as a list of text entries.", "emails")
+    if len(raws) > limit:  # the list as sent, blank entries included (as documented: maxItems)
+        raise ValidationError(f"{len(raws):,} addresses is more than {limit:,} at once. "
+                              "Upload them as a CSV file instead.", "emails", code="too_many_addresses")
     raws = [raw.strip() for raw in raws if raw.strip()]
     if not raws:
         raise ValidationError("Enter at least one e-mail address.", "emails", code="no_addresses")
-    if len(raws) > limit:
-        raise ValidationError(f"{len(raws):,} addresses is more than {limit:,} at once. "
-                              "Upload them as a CSV file instead.", "emails", code="too_many_addresses")
     seen, entries = set(), []
     for raw in raws:
         entry = check_address(raw)

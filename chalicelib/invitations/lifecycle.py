@@ -45,11 +45,11 @@ def _selected(viewer, account_ids) -> Tuple[List[str], Dict[str, Account]]:
     require_team(viewer)
     if not isinstance(account_ids, (list, tuple)):
         raise ValidationError("Send account_ids as a list.", "account_ids")
+    if len(account_ids) > MAX_SELECTED:  # the list as sent, repeats included (as documented: maxItems)
+        raise ValidationError(f"Choose at most {MAX_SELECTED:,} people at once.", "account_ids")
     ids = list(dict.fromkeys(a for a in account_ids if isinstance(a, str) and 0 < len(a) <= 64))
     if not ids:
         raise ValidationError("Choose at least one person.", "account_ids", code="nothing_selected")
-    if len(ids) > MAX_SELECTED:
-        raise ValidationError(f"Choose at most {MAX_SELECTED:,} people at once.", "account_ids")
     found = {a.account_id: a for a in Account.batch_get([(viewer.org_id, i) for i in ids])}
     return ids, {i: a for i, a in found.items() if accounts.can_see(viewer, a)}
 

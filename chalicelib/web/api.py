@@ -211,6 +211,16 @@ def _path_parameters(path: str) -> list:
     return [{"name": n, "in": "path", "required": True, "schema": {"type": "string"}} for n in names]
 
 
+# A query parameter sent empty (`?dir=`, as a form's "Any" option sends it) is the same as leaving it out.
+_LEFT_OUT = {"const": "", "description": "Empty: the same as leaving the parameter out"}
+
+
+def _restricted(schema: dict) -> bool:
+    """Whether the schema refuses the empty text."""
+    return (any(key in schema for key in ("enum", "const", "pattern", "format", "minLength"))
+            or schema.get("type") not in (None, "string"))
+
+
 def _query_parameters(model: Optional[type]) -> list:
     if model is None:
         return []
@@ -223,6 +233,8 @@ def _query_parameters(model: Optional[type]) -> list:
         prop.pop("title", None)
         if prop.get("default", 0) is None:
             prop.pop("default")
+        if name not in required and _restricted(prop):
+            prop = {"anyOf": [prop, _LEFT_OUT]}
         param = {"name": name, "in": "query", "required": name in required, "schema": prop}
         if description:
             param["description"] = description

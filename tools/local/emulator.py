@@ -389,9 +389,11 @@ def next_fire(text: str, after: float) -> float:
 
 
 
-def local_server(app, host: str, port: int):
-    """Chalice's local server, one request at a time (Chalice's current_request
-    is shared by its threads), in a daemon thread."""
+def local_server(app, host: str, port: int, threaded: bool = False):
+    """Chalice's local server in a daemon thread: one request at a time by default (the tests'
+    chalice.test client swaps os.environ during its calls, unsafe beside server threads);
+    `threaded` answers each connection in its own thread, as `make load` serves it (the app
+    keeps its request in a context variable, Chalice's local app its current_request per thread)."""
     from chalice.cli.factory import CLIFactory
     from chalice.local import ChaliceRequestHandler, LocalDevServer, create_local_server
 
@@ -399,8 +401,14 @@ def local_server(app, host: str, port: int):
 
     class SerialHandler(ChaliceRequestHandler):
         def _generic_handle(self):
+            if threaded:
+                return super()._generic_handle()
             with lock:
                 super()._generic_handle()
+
+        def log_message(self, *args):
+            if not threaded:  # a load run prints its own figures, not a line per request
+                super().log_message(*args)
 
     factory = CLIFactory(project_dir=os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
     config = factory.create_config_obj(chalice_stage_name="local")
