@@ -178,10 +178,11 @@ def test_a_staff_members_own_account_is_not_counted_among_their_clients(http, or
 
 # ------------------------------------------------------------------ 11: outbox previews styled under a policy of their own
 
-def test_outbox_previews_are_framed_with_a_policy_that_allows_their_inline_styles(http, org):
+def test_outbox_previews_are_framed_with_a_policy_that_allows_their_inline_styles(http, org, pump):
     from chalicelib.invitations import invites
 
     invites.invite_many(Viewer.of(org.admin), [f"preview-{org.org_id[:6]}@example.org"])
+    pump.drain()  # the mail queue's consumer sends it, as Lambda would
     page = http.get("/dev/outbox")
     body = page.body.decode()
     assert '<iframe class="mail-frame" sandbox src="/dev/outbox/0"' in body
