@@ -1,9 +1,8 @@
 """The stat boxes' counters: what each account contributes, and the boxes read back.
 
-Every account contributes to the 16 filter combinations it belongs to
-(Role x Status x Group x Staff, each either its value or "any"; "any" status
-means live, because archived accounts are hidden unless asked for). A
-combination is one item in the metrics table whose attributes are counters:
+A filter combination (Role x Status x Group x Staff, each either its value or
+"any"; "any" status means live, because archived accounts are hidden unless
+asked for) is `combo_key(...)`. Its boxes are sums of counters:
 
 - `n`            accounts in the combination
 - `v{day}`       accounts whose last visit fell on that day (0: never)
@@ -19,10 +18,14 @@ Contributions depend only on the account, never on the clock, so a change is
 old contribution out, new contribution in; the clock only decides which
 counters a box sums. Days are `date.toordinal()`.
 
-Stored, a combination is one small item for `n` plus one item per week of
-counters (by the counter's first day), so a change rewrites a few small items
-(write cost grows with item size) and the boxes read the ~15 items of the last
-90 days in one BatchGetItem, whatever the organisation's size or age.
+Stored (issue 14: the cost of a visit), the counters are kept per Group x
+Staff combination only (`item_combo`: 4 per account, not 16), each counter
+prefixed with the role and status of the accounts it counts (`cav{day}`: client,
+activated); a filter on role or status selects prefixes when the items are read
+(`select`). A combination is one small item for `n` plus one item per week of
+counters (by the counter's first day), so a first visit of the day rewrites
+about 8 small items, and the boxes read the ~15 items of the last 90 days in one
+BatchGetItem, whatever the organisation's size or age.
 """
 from collections import Counter
 from dataclasses import dataclass
@@ -41,29 +44,68 @@ def day_of(moment: Optional[datetime]) -> int:
     return moment.astimezone(timezone.utc).date().toordinal() if moment else 0
 
 
+# One letter per role and status: the prefix of every stored counter name.
+ROLE_CODES = {"admin": "a", "staff": "s", "client": "c"}
+STATUS_CODES = {"provisioned": "p", "activated": "a", "archived": "x"}
+LIVE_CODES = ("p", "a")
+PREFIX = 2
+
+
 def combo_key(role: str = ANY, status: str = LIVE, group: str = ANY, staff: str = ANY) -> str:
+    """A filter combination (what the planner and the boxes ask for)."""
     return f"c#{role}#{status}#{group}#{staff}"
 
 
+def item_combo(combo: str) -> str:
+    """The stored combination holding a filter combination's counters: its group and staff."""
+    _, _role, _status, group, staff = combo.split("#")
+    return f"c#{group}#{staff}"
+
+
+def count_item(combo: str) -> str:
+    """The item holding a combination's `n` (the planner's counts)."""
+    return item_combo(combo)
+
+
+def select(stored: dict, combo: str) -> Counter:
+    """The counters of one filter combination, from its stored combination's counters
+    (prefixed names, summed over every week read): the prefixes its role and status select."""
+    _, role, status, _group, _staff = combo.split("#")
+    role_code = None if role == ANY else ROLE_CODES.get(role, "?")
+    status_codes = LIVE_CODES if status == LIVE else (STATUS_CODES.get(status, "?"),)
+    selected = Counter()
+    for name, amount in stored.items():
+        if len(name) > PREFIX and (role_code is None or name[0] == role_code) and name[1] in status_codes:
+            selected[name[PREFIX:]] += amount
+    return selected
+
+
 def combos_of(account: Account) -> list:
-    statuses = [account.status] if account.archived else [account.status, LIVE]
-    keys = []
-    for role in (account.role, ANY):
-        for status in statuses:
-            for group in (account.group_id or NO_VALUE, ANY):
-                for staff in (account.caseload_id or NO_VALUE, ANY):
-                    keys.append(combo_key(role, status, group, staff))
-    return keys
+    """The stored combinations an account counts in."""
+    return [f"c#{group}#{staff}" for group in (account.group_id or NO_VALUE, ANY)
+            for staff in (account.caseload_id or NO_VALUE, ANY)]
 
 
 def counters_of(account: Account) -> Counter:
-    """The counters one account adds to each of its combinations."""
+    """The counters one account adds to each of its combinations.
+
+    Two canonical forms keep the counters few (small items: cheap writes and reads) and a
+    visit's changes few, without losing exactness (tests/test_metrics.py checks every box):
+    - `cv{c}_{v}` only while it can matter: a "new" box counts accounts created in the last
+      2 x WINDOW days, and a last visit v >= c + 2 x WINDOW puts c before that whenever v
+      has happened; never visited (v = 0) always counts.
+    - `k{d}_{next}` with a next active day WINDOW or more days later is `k{d}_0`: a box asks
+      only whether the next active day is after a window's end, which is under WINDOW days
+      from d (a 7-day week of the trend, or the 30 days before the window).
+    """
     visit = day_of(account.last_visit)
     created = day_of(account.created_at)
-    counters = Counter({"n": 1, f"v{visit}": 1, f"cv{created}_{visit}": 1})
+    counters = Counter({"n": 1, f"v{visit}": 1})
+    if visit == 0 or visit - created < 2 * WINDOW:
+        counters[f"cv{created}_{visit}"] = 1
     days = sorted(int(d) for d in (account.active_days or ()))
     for day, following in zip(days, days[1:] + [0]):
-        counters[f"k{day}_{following}"] += 1
+        counters[f"k{day}_{following if following - day < WINDOW else 0}"] += 1
     return counters
 
 
@@ -72,7 +114,7 @@ def _first_day(counter: str) -> int:
 
 
 def item_key(combo: str, counter: str) -> str:
-    """The stored item holding this counter of this combination."""
+    """The stored item holding this counter (unprefixed) of this stored combination."""
     return combo if counter == "n" else f"{combo}@{_first_day(counter) // 7}"
 
 
@@ -81,18 +123,24 @@ def combo_of_item(key: str) -> str:
 
 
 def item_keys_for_boxes(combo: str, today: Optional[int] = None) -> list:
-    """Every item the boxes read: `n`, and the weeks back to the oldest day a box sums."""
+    """Every item the boxes of a filter combination read: `n`, and the weeks back to the
+    oldest day a box sums."""
     today = today or date.today().toordinal()
     oldest = today - 3 * WINDOW
-    return [combo] + [f"{combo}@{week}" for week in range(oldest // 7, today // 7 + 1)]
+    stored = item_combo(combo)
+    return [stored] + [f"{stored}@{week}" for week in range(oldest // 7, today // 7 + 1)]
+
+
+def prefix_of(account: Account) -> str:
+    return ROLE_CODES.get(account.role, "?") + STATUS_CODES.get(account.status, "?")
 
 
 def contribution(account: Optional[Account]) -> Counter:
-    """(stored item key, counter) -> amount, for one account (nothing when absent)."""
+    """(stored item key, prefixed counter) -> amount, for one account (nothing when absent)."""
     if account is None:
         return Counter()
-    counters = counters_of(account)
-    return Counter({(item_key(combo, name), name): amount
+    counters, prefix = counters_of(account), prefix_of(account)
+    return Counter({(item_key(combo, name), prefix + name): amount
                     for combo in combos_of(account) for name, amount in counters.items()})
 
 

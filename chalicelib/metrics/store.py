@@ -52,17 +52,23 @@ def box_keys(combo: str) -> list:
 
 
 def read_counters(org_id: str, combo: str, items: Optional[dict] = None) -> Counter:
-    """What the boxes need of one combination: ~15 small items, whatever the
+    """What the boxes need of one filter combination: ~15 small items, whatever the
     organisation's size or age (from `items` when already read)."""
     keys = box_keys(combo)
     items = items if items is not None else read_items(org_id, keys)
-    totals = Counter()
+    stored = Counter()
     for key in keys:
-        totals.update(items.get(key, {}))
-    return totals
+        stored.update(items.get(key, {}))
+    return counters.select(stored, combo)
 
 
-def read_counts(org_id: str, keys: list, items: Optional[dict] = None) -> list:
-    """How many accounts each combination holds (from `items` when already read)."""
+def count_keys(combos: list) -> list:
+    """The items holding these filter combinations' counts."""
+    return [counters.count_item(combo) for combo in combos]
+
+
+def read_counts(org_id: str, combos: list, items: Optional[dict] = None) -> list:
+    """How many accounts each filter combination holds (from `items` when already read)."""
+    keys = count_keys(combos)
     items = items if items is not None else read_items(org_id, keys)
-    return [items.get(k, {}).get("n", 0) for k in keys]
+    return [counters.select(items.get(key, {}), combo)["n"] for key, combo in zip(keys, combos)]

@@ -85,7 +85,7 @@ def read_counters(viewer: Viewer, filters: Filters, also: tuple = ()) -> Optiona
     options = planner.plan(viewer.org_id, filters)
     if len(options) == 1:
         return None
-    keys = planner.count_keys(filters, options)
+    keys = store.count_keys(planner.count_keys(filters, options))
     return store.read_items(viewer.org_id, keys + store.box_keys(planner.combo(filters)) + list(also))
 
 
