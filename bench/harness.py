@@ -2,6 +2,7 @@
 hook on every session the app's clients come from), items DynamoDB read,
 the capacity DynamoDB says it consumed (every call asks for
 `ReturnConsumedCapacity=TOTAL`), and peak Python memory (tracemalloc)."""
+import math
 import os
 import time
 import tracemalloc
@@ -22,6 +23,7 @@ class Cost:
     aws_seconds: float = 0.0  # inside botocore calls (before-call to after-call)
     labels: list = field(default_factory=list)  # "Query accounts.role_name", in call order
     writes: dict = None  # table -> bench.write_units.WriteCost of the items written, when asked for
+    read_units: float = 0.0  # what DynamoDB would charge for the items read (`read_units`), eventually consistent
 
     def write_units(self, table: str = "") -> int:
         return sum(c.total for name, c in (self.writes or {}).items() if not table or name == table)
@@ -100,6 +102,7 @@ class Meter:
         consumed = parsed.get("ConsumedCapacity") or []
         for used in consumed if isinstance(consumed, list) else [consumed]:
             self.current.capacity += float(used.get("CapacityUnits", 0))
+        self.current.read_units += read_units(model.name, parsed, self._last_params or {})
         if model.name in ("Query", "Scan"):
             self.current.items_read += int(parsed.get("ScannedCount", 0))
         elif model.name == "BatchGetItem":
@@ -129,6 +132,24 @@ class Meter:
                 cost.peak_bytes = tracemalloc.get_traced_memory()[1]
                 tracemalloc.stop()
             self.current = None
+
+
+def read_units(operation: str, parsed: dict, params: dict) -> float:
+    """DynamoDB's read units for what a read returned (moto's are nominal): a GetItem or each
+    item of a BatchGetItem is its size rounded up to 4 KB; a Query or Scan the sum of its
+    items' sizes, rounded up once; half as much when eventually consistent (the default).
+    Filtered-out items a Query read are not in the reply: a lower bound for filtered Queries."""
+    from bench.write_units import item_size
+
+    half = 1.0 if params.get("ConsistentRead") else 0.5
+    if operation == "GetItem":
+        return math.ceil(item_size(parsed.get("Item")) / 4096) * half if parsed.get("Item") else 0.0
+    if operation == "BatchGetItem":
+        return sum(math.ceil(item_size(item) / 4096) * half
+                   for items in parsed.get("Responses", {}).values() for item in items)
+    if operation in ("Query", "Scan"):
+        return math.ceil(sum(item_size(item) for item in parsed.get("Items", [])) / 4096) * half
+    return 0.0
 
 
 def _ask_for_capacity(params, model, **_):

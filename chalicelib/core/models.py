@@ -246,9 +246,13 @@ class Account(Model):
 
 
 class SessionAccountIndex(GlobalSecondaryIndex):
+    """A person's sessions, newest first. It holds keys and `ended_at` only: a visit's touch of
+    `last_seen` then writes the table alone (1 write unit, issue 14), and the history reads the
+    sessions it lists in one BatchGetItem."""
+
     class Meta:
         index_name = "by_account"
-        projection = AllProjection()
+        projection = IncludeProjection(["ended_at"])
 
     account_key = UnicodeAttribute(hash_key=True)
     started_at = UTCDateTimeAttribute(range_key=True)

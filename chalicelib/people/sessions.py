@@ -106,10 +106,21 @@ def end(session: Session, reason: str = "signed_out") -> None:
     session.update(actions=[Session.ended_at.set(utcnow()), Session.ended_reason.set(reason)])
 
 
-def history(org_id: str, account_id: str, limit: int = 20, cursor=None):
-    return Session.by_account.query(
+class SessionPage(list):
+    """Sessions, newest first, and where the next page starts (None: no more)."""
+    last_evaluated_key = None
+
+
+def history(org_id: str, account_id: str, limit: int = 20, cursor=None) -> SessionPage:
+    """A page of a person's sessions: one Query on the index (keys only), one BatchGetItem."""
+    found = Session.by_account.query(
         f"{org_id}#{account_id}", scan_index_forward=False, limit=limit, last_evaluated_key=cursor
     )
+    hashes = [entry.session_hash for entry in found]
+    whole = {s.session_hash: s for s in Session.batch_get(hashes)} if hashes else {}
+    page = SessionPage(whole[h] for h in hashes if h in whole)
+    page.last_evaluated_key = found.last_evaluated_key
+    return page
 
 
 def end_all(account: Account, reason: str) -> int:
