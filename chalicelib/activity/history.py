@@ -71,8 +71,36 @@ class EventRow:
     def label(self) -> str:
         return EVENT_LABELS.get(self.kind, self.kind.replace("_", " ").capitalize())
 
+    @property
+    def summary(self) -> str:
+        """The timeline's line in plain words: "Invited as Client", not "role: client"."""
+        d = self.detail
+        if self.kind in ("invited", "created") and d.get("role"):
+            return f"{'Invited' if self.kind == 'invited' else 'Account created'} as {str(d['role']).capitalize()}"
+        if self.kind == "role_changed" and d.get("role_to"):
+            return f"Role changed{_from(d.get('role_from'))} to {str(d['role_to']).capitalize()}"
+        if self.kind == "profile_edited" and d.get("name_to"):
+            return f"Name changed{_from(d.get('name_from'), title=False)} to {d['name_to']}"
+        if self.kind == "activity" and d.get("activity"):
+            return f"{str(d['activity']).replace('_', ' ').capitalize()}"
+        return self.label
+
+    @property
+    def note(self) -> str:
+        """What else the event holds, in words (shown under the line)."""
+        shown = {"invited": {"role"}, "created": {"role"}, "role_changed": {"role_from", "role_to"},
+                 "profile_edited": {"name_from", "name_to"}, "activity": {"activity"}}.get(self.kind, set())
+        if self.kind == "signed_in" and self.detail.get("ip"):
+            return f"From {self.detail['ip']}"
+        return " · ".join(f"{str(k).replace('_', ' ').capitalize()}: {v}" for k, v in self.detail.items()
+                          if k not in shown and v not in (None, ""))
+
     def as_dict(self) -> dict:
         return {"at": self.at, "kind": self.kind, "label": self.label, "actor": self.actor, "detail": self.detail}
+
+
+def _from(value, title: bool = True) -> str:
+    return f" from {str(value).capitalize() if title else value}" if value else ""
 
 
 @dataclass

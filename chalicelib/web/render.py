@@ -2,6 +2,7 @@
 import json
 import os
 import re
+from datetime import datetime
 from functools import lru_cache
 
 from chalice import Response
@@ -25,6 +26,15 @@ def _printable(value):
     return value
 
 
+def human_time(value) -> str:
+    """The pages' one date format, with the year: 30 Nov 2026, 14:05 UTC (ISO text or datetime)."""
+    try:
+        moment = datetime.fromisoformat(str(value)) if not isinstance(value, datetime) else value
+    except ValueError:
+        return str(value)
+    return moment.strftime("%-d %b %Y, %H:%M UTC")
+
+
 @lru_cache(maxsize=1)
 def environment() -> Environment:
     env = Environment(
@@ -35,6 +45,7 @@ def environment() -> Environment:
         lstrip_blocks=True,
     )
     env.globals.update(url=url, stage=lambda: os.environ.get("CASELOAD_STAGE", "local"))
+    env.filters["human_time"] = human_time
     return env
 
 

@@ -322,3 +322,48 @@ def test_empty_selection_without_javascript_stays_on_the_table(browser, live_ser
     expect(page.get_by_role("status").filter(has_text="Choose at least one person.")).to_be_visible()
     expect(page.get_by_role("heading", name="View Clients")).to_be_visible()
     context.close()
+
+
+@pytest.mark.parametrize("width,height", VIEWPORTS)
+def test_view_activities_fits_the_screen(admin_page, northside, width, height):
+    page = admin_page
+    page.set_viewport_size({"width": width, "height": height})
+    person = _first_client_id(northside)
+    page.goto(f"/clients/{person}/activities")
+    expect(page.get_by_role("heading", name="Sessions")).to_be_visible()
+    _fits(page, width, height, page.get_by_role("link", name="View Clients").last)
+    # One date format with the year on the whole page.
+    dates = page.locator("main time").all_inner_texts()
+    assert dates and all(re.fullmatch(r"\d{1,2} [A-Z][a-z]{2} \d{4}, \d{2}:\d{2} UTC", d) for d in dates), dates
+    expect(page.locator(".timeline-kind").filter(has_text=re.compile(r"role: ", re.I))).to_have_count(0)
+    assert_accessible(page)
+    screenshot(page, f"view-activities-{width}")
+
+
+@pytest.mark.parametrize("width,height", VIEWPORTS)
+def test_the_upload_page_fits_the_screen(browser, live_server, admin_page, northside, width, height):
+    # Reached without JavaScript (the window's form posts, the page is the upload's own), then
+    # looked at with JavaScript on: axe runs as a script.
+    context = browser.new_context(base_url=live_server, java_script_enabled=False)
+    plain = _signed_in(context.new_page(), northside.admin_email, northside.password)
+    plain.goto("/invite")
+    plain.get_by_role("button", name="Upload a CSV file").click()
+    expect(plain.get_by_role("heading", name="Upload CSV")).to_be_visible()
+    upload_url = plain.url
+    context.close()
+    page = admin_page
+    page.set_viewport_size({"width": width, "height": height})
+    page.goto(upload_url)
+    expect(page.get_by_role("heading", name="Upload CSV")).to_be_visible()
+    _fits(page, width, height, page.get_by_role("button", name="Upload", exact=True))
+    assert_accessible(page)
+    screenshot(page, f"upload-{width}")
+
+
+@pytest.mark.parametrize("width,height", VIEWPORTS)
+def test_sign_in_fits_the_screen(page, live_server, width, height):
+    page.set_viewport_size({"width": width, "height": height})
+    page.goto("/signin")
+    _fits(page, width, height, page.get_by_role("button", name="Sign in"))
+    assert_accessible(page)
+    screenshot(page, f"sign-in-{width}")
