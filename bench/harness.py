@@ -24,6 +24,7 @@ class Cost:
     labels: list = field(default_factory=list)  # "Query accounts.role_name", in call order
     writes: dict = None  # table -> bench.write_units.WriteCost of the items written, when asked for
     read_units: float = 0.0  # what DynamoDB would charge for the items read (`read_units`), eventually consistent
+    bytes_read: int = 0  # the DynamoDB sizes of the items the reads returned
 
     def write_units(self, table: str = "") -> int:
         return sum(c.total for name, c in (self.writes or {}).items() if not table or name == table)
@@ -103,6 +104,7 @@ class Meter:
         for used in consumed if isinstance(consumed, list) else [consumed]:
             self.current.capacity += float(used.get("CapacityUnits", 0))
         self.current.read_units += read_units(model.name, parsed, self._last_params or {})
+        self.current.bytes_read += bytes_returned(parsed)
         if model.name in ("Query", "Scan"):
             self.current.items_read += int(parsed.get("ScannedCount", 0))
         elif model.name == "BatchGetItem":
@@ -150,6 +152,14 @@ def read_units(operation: str, parsed: dict, params: dict) -> float:
     if operation in ("Query", "Scan"):
         return math.ceil(sum(item_size(item) for item in parsed.get("Items", [])) / 4096) * half
     return 0.0
+
+
+def bytes_returned(parsed: dict) -> int:
+    from bench.write_units import item_size
+
+    items = list(parsed.get("Items", [])) + ([parsed["Item"]] if parsed.get("Item") else [])
+    items += [item for found in parsed.get("Responses", {}).values() for item in found]
+    return sum(item_size(item) for item in items)
 
 
 def _ask_for_capacity(params, model, **_):

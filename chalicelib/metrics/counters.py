@@ -185,6 +185,14 @@ class Boxes:
     def total_before(self) -> int:
         return self.total - self.new
 
+    def scaled(self, factor: float) -> "Boxes":
+        """Every count times `factor`, rounded: an estimate from a sample (a broad search)."""
+        def scale(value):
+            return None if value is None else round(value * factor)
+        return Boxes(scale(self.total), scale(self.new), scale(self.new_before), scale(self.engaged),
+                     scale(self.engaged_before), [scale(v) for v in self.trend] if self.trend is not None else None,
+                     self.today)
+
     def as_dict(self) -> dict:
         return {"total": self.total, "total_30_days_ago": self.total_before, "new": self.new,
                 "new_previous_30_days": self.new_before, "engaged": self.engaged,

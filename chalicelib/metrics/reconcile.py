@@ -66,7 +66,7 @@ def rebuild(org_id: str) -> int:
     with Metric.batch_write() as marks, SearchToken.batch_write() as words:
         for account in Account.query(org_id):
             counted += 1
-            for (combo, counter), amount in counters.contribution(account).items():
+            for (combo, counter), amount in _counted(account).items():
                 expected[combo][counter] += amount
             for key, entries in menu.entries_of([account]).items():
                 dict.update(expected[key], entries)  # strings: set, not added
@@ -76,6 +76,13 @@ def rebuild(org_id: str) -> int:
                 words.save(token)
     _put_counters([_counter_item(org_id, key, totals) for key, totals in expected.items()])
     return counted
+
+
+def _counted(account: Account) -> Counter:
+    """Every counter an account adds: the boxes' and the words by prefix (search.prefix_count_change)."""
+    found = counters.contribution(account)
+    found.update(search.prefix_count_change(None, account))
+    return found
 
 
 def _counter_item(org_id: str, key: str, totals: dict, rev: int = 0) -> dict:
@@ -108,19 +115,21 @@ def _count(org_id: str, page: list, expected, lagging: set) -> None:
     for mark in Metric.batch_get(keys, attributes_to_get=["key", "applied_version"]) if keys else []:
         marks[mark.key[2:]] = int(mark.applied_version if mark.applied_version is not None else -1)
     for account in page:
-        for (combo, counter), amount in counters.contribution(account).items():
+        for (combo, counter), amount in _counted(account).items():
             expected[combo][counter] += amount
         for key, entries in menu.entries_of([account]).items():
             dict.update(expected[key], entries)  # strings: set, not added
         if marks.get(account.account_id) != int(account.version or 0):
             lagging.update(counters.combos_of(account))
             lagging.add(menu.item_key(account.account_id))
+            lagging.update(search.prefix_count_keys(account))
 
 
 def _stored(org_id: str) -> dict:
-    """The stored counter items (keys c#...) and staff-menu items (m#...), not the per-account marks."""
+    """The stored counter items (keys c#...), staff-menu items (m#...) and words by prefix (w#...),
+    not the per-account marks."""
     stored = {}
-    for prefix in ("c#", menu.PREFIX):
+    for prefix in ("c#", menu.PREFIX, search.PREFIX_ITEM):
         pages = aws.client("dynamodb").get_paginator("query").paginate(
             TableName=Metric.Meta.table_name, KeyConditionExpression="org_id = :o AND begins_with(#k, :c)",
             ExpressionAttributeNames={"#k": "key"},

@@ -139,8 +139,9 @@ def _chunks(changes: list):
     chunk, merged, words, entries = [], Counter(), {}, {}
     for change in changes:
         old, new = change.accounts()
-        delta = Counter({((change.org_id, combo), counter): amount
-                         for (combo, counter), amount in counters.change(old, new).items()})
+        changed = counters.change(old, new)
+        changed.update(search.prefix_count_change(old, new))  # words by prefix: estimated search boxes
+        delta = Counter({((change.org_id, combo), counter): amount for (combo, counter), amount in changed.items()})
         changed_words = search.word_changes(old, new)
         changed_entries = {((change.org_id, key), name): value for (key, name), value in menu.change(old, new).items()}
         if not delta and not changed_words and not changed_entries:

@@ -59,6 +59,8 @@ class ClientStats(Reply):
     engagement: Optional[float]
     engaged_previous_30_days: Optional[int]
     weekly_active: Optional[list[int]] = Field(description=f"Active people in each of the last {TREND_WEEKS} weeks")
+    estimated: bool = Field(False, description="A broad search's figures, scaled up from its first matching words "
+                                               "(or counting only those): not exact")
 
 
 class ClientsPage(Reply):
@@ -110,7 +112,7 @@ def clients_table():
            summary="The Clients Table: one page of rows, the stat boxes and the next cursor")
 def clients_api():
     table = table_view(viewer(), query(request()))
-    return {"rows": [row.as_dict(table.group_names) for row in table.page.rows], "stats": table.stats.boxes.as_dict(),
+    return {"rows": [row.as_dict(table.group_names) for row in table.page.rows], "stats": {**table.stats.boxes.as_dict(), "estimated": not table.stats.exact},
             "next_cursor": table.page.next_cursor, "previous_cursor": table.page.previous_cursor}
 
 

@@ -20,7 +20,10 @@ from chalicelib.table import planner, search
 from chalicelib.table.filters import Filters
 
 MAX_READ_PER_REQUEST = 1000
-SEARCH_READ_LIMIT = 20000  # word items a search's boxes may read before asking for a narrower search
+# A search's boxes read at most this many Query pages of word items (the page then stays within
+# 6 requests, and under 2 MB): exact when the matching words fit, estimated from them above.
+SEARCH_BOX_REQUESTS = 2
+SEARCH_BOX_WORDS = SEARCH_BOX_REQUESTS * MAX_READ_PER_REQUEST
 
 
 @dataclass
@@ -243,30 +246,57 @@ def staff_menu(org_id: str, items: Optional[dict] = None) -> Optional[list]:
 @dataclass
 class Stats:
     boxes: counters.Boxes
-    exact: bool = True  # False when a search matched more words than SEARCH_READ_LIMIT
+    exact: bool = True  # False: a search matched more words than its boxes read (SEARCH_BOX_WORDS)
+    sampled: int = 0  # not exact: the words read, the first in word order
+    words: Optional[int] = None  # not exact: every word starting with the search (None: not known, a lower bound)
+
+    @property
+    def estimated(self) -> bool:
+        return not self.exact and self.words is not None
 
 
 def stats(viewer: Viewer, filters: Filters, counted: Optional[dict] = None) -> Stats:
-    """The boxes over exactly the rows these filters select (all pages)."""
+    """The boxes over exactly the rows these filters select (all pages); a broad search's are
+    estimated from its first SEARCH_BOX_WORDS words, and say so."""
     if filters.q:
-        return _search_stats(viewer.org_id, replace(filters, box=""))
+        return _search_stats(viewer.org_id, replace(filters, box=""), counted)
     totals = store.read_counters(viewer.org_id, planner.combo(filters), counted)
     return Stats(counters.boxes(totals, no_visit_days=filters.no_visit or None))
 
 
-def _search_stats(org_id: str, filters: Filters) -> Stats:
+def search_count_keys(filters: Filters) -> tuple:
+    """The metrics item a search's estimate needs (how many words start with it): read with the rows."""
+    return (search.prefix_item(search.anchor(filters.q)),) if filters.q else ()
+
+
+def _search_stats(org_id: str, filters: Filters, counted: Optional[dict] = None,
+                  pages: Optional[int] = None) -> Stats:
+    """At most `pages` Query pages of word items; scaled up to every word starting with the
+    search (kept by the stream, search.words_starting) when there are more."""
     start_term = search.anchor(filters.q)
-    seen, read = {}, 0
-    for token in SearchToken.query(search.bucket(org_id, start_term), SearchToken.token.startswith(start_term),
-                                   page_size=MAX_READ_PER_REQUEST):
-        read += 1
-        if read > SEARCH_READ_LIMIT:
+    seen, read, start = {}, 0, None
+    request = {"TableName": SearchToken.Meta.table_name, "Limit": MAX_READ_PER_REQUEST,
+               "KeyConditionExpression": "#b = :b AND begins_with(#t, :t)",
+               "ExpressionAttributeNames": {"#b": "bucket", "#t": "token"},
+               "ExpressionAttributeValues": {":b": {"S": search.bucket(org_id, start_term)}, ":t": {"S": start_term}}}
+    for _ in range(pages or SEARCH_BOX_REQUESTS):
+        reply = aws.client("dynamodb").query(**request, **({"ExclusiveStartKey": start} if start else {}))
+        for raw in reply.get("Items", []):
+            read += 1
+            token = SearchToken.from_raw_data(raw)
+            if token.account_id not in seen:
+                account = search.as_account(token)
+                if _visible_match(filters, account):
+                    seen[token.account_id] = account
+        start = reply.get("LastEvaluatedKey")
+        if not start:
             break
-        if token.account_id not in seen:
-            account = search.as_account(token)
-            if _visible_match(filters, account):
-                seen[token.account_id] = account
-    totals = counters.sum_counters(seen.values())
-    return Stats(counters.boxes(totals, no_visit_days=filters.no_visit or None), exact=read <= SEARCH_READ_LIMIT)
-
-
+    boxes = counters.boxes(counters.sum_counters(seen.values()), no_visit_days=filters.no_visit or None)
+    if not start:
+        return Stats(boxes)
+    items = counted if counted is not None and search.prefix_item(start_term) in counted else store.read_items(
+        org_id, [search.prefix_item(start_term)])
+    words = search.words_starting(start_term, items)
+    if words is None or words <= read:
+        return Stats(boxes, exact=False, sampled=read)
+    return Stats(boxes.scaled(words / read), exact=False, sampled=read, words=words)

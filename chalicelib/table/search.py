@@ -7,6 +7,7 @@ reading the accounts; the accounts stream keeps the copies current.
 """
 import re
 import unicodedata
+from collections import Counter
 from datetime import timezone
 from typing import Optional
 
@@ -119,3 +120,41 @@ def write(final: dict) -> None:
 def as_account(token: SearchToken) -> Account:
     """The copied fields as an (unsaved) Account, for filters and counters."""
     return Account(**{name: getattr(token, name) for name in _COPIED})
+
+
+# How many word items start with a prefix: what an estimated search box scales its sample by.
+# Kept by the accounts stream in the metrics table beside the counters, one item per bucket:
+# `n` (every word of the bucket) and `x<third letter>` (the words starting with those three).
+PREFIX_ITEM = "w#"
+
+
+def prefix_item(term: str) -> str:
+    return f"{PREFIX_ITEM}{term[:MIN_WORD]}"
+
+
+def _prefix_counts(account) -> Counter:
+    found = Counter()
+    for term in terms_of(account):
+        found[(prefix_item(term), "n")] += 1
+        if len(term) > MIN_WORD:
+            found[(prefix_item(term), "x" + term[MIN_WORD])] += 1
+    return found
+
+
+def prefix_count_change(old: Optional[Account], new: Optional[Account]) -> Counter:
+    """(metrics item key, counter) -> amount: how one change of an account moves the word counts."""
+    delta = _prefix_counts(new) if new else Counter()
+    delta.subtract(_prefix_counts(old) if old else Counter())
+    return Counter({k: v for k, v in delta.items() if v})
+
+
+def prefix_count_keys(account) -> set:
+    return {item for item, _ in _prefix_counts(account)}
+
+
+def words_starting(term: str, items: dict) -> Optional[int]:
+    """How many word items start with `term` (at most 3 letters are counted), from the items read."""
+    counts = items.get(prefix_item(term))
+    if counts is None or len(term) > MIN_WORD + 1:
+        return None
+    return int(counts.get("n" if len(term) == MIN_WORD else "x" + term[MIN_WORD], 0))

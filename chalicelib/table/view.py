@@ -13,6 +13,7 @@ from chalicelib.table.listing import (
     last_cursor,
     list_page,
     read_counters,
+    search_count_keys,
     staff_menu,
     staff_menu_keys,
     stats,
@@ -97,10 +98,11 @@ def table_view(viewer: Viewer, params: dict, lenient: bool = False) -> TableView
     params, errors = dict(params), {}
     # The page (lenient: HTML) shows admins the staff menu: its items come with the counters.
     with_staff = lenient and viewer.is_admin
-    also = staff_menu_keys() if with_staff else ()
     while True:
         try:
             filters = parse_filters(params, viewer)
+            # The staff menu, and a search's word count (its boxes' estimate), come with the counters.
+            also = (staff_menu_keys() if with_staff else ()) + search_count_keys(filters)
             counted = read_counters(viewer, filters, also)  # the planner's, the boxes', the menu's: one read
             page = list_page(viewer, filters, params.get("cursor", ""), counted, boxes=True, also=also)
             break
