@@ -77,3 +77,16 @@ def test_rebuild_counts_the_words_by_prefix(org, crowd):
 def admin_http(http, org):
     http.sign_in(org.admin)
     return http
+
+
+def test_a_word_items_copy_read_off_the_raw_item_equals_the_models(org, crowd):
+    """The boxes read word items without a model per item (server time): the same fields."""
+    from chalicelib.core.models import SearchToken
+
+    for token in list(SearchToken.query(search.bucket(org.org_id, "ma"), SearchToken.token.startswith("ma")))[:6]:
+        raw = token.serialize()
+        model, fast = search.as_account(token), search.copy_of(raw)
+        for name in ("account_id", "org_id", "name", "email", "role", "status", "group_id", "caseload_id",
+                     "created_at", "last_visit", "active_days"):
+            assert getattr(fast, name) == getattr(model, name), name
+        assert fast.archived == model.archived

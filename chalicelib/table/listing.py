@@ -283,11 +283,11 @@ def _search_stats(org_id: str, filters: Filters, counted: Optional[dict] = None,
         reply = aws.client("dynamodb").query(**request, **({"ExclusiveStartKey": start} if start else {}))
         for raw in reply.get("Items", []):
             read += 1
-            token = SearchToken.from_raw_data(raw)
-            if token.account_id not in seen:
-                account = search.as_account(token)
+            account_id = raw["account_id"]["S"]
+            if account_id not in seen:
+                account = search.copy_of(raw)  # no model per item: server time
                 if _visible_match(filters, account):
-                    seen[token.account_id] = account
+                    seen[account_id] = account
         start = reply.get("LastEvaluatedKey")
         if not start:
             break
