@@ -176,6 +176,24 @@ def test_a_staff_members_own_account_is_not_counted_among_their_clients(http, or
     assert stored.caseload_id is None and stored.p_staff.endswith("#-#L")
 
 
+# ------------------------------------------------------------------ 11: activities only for activated accounts
+
+@pytest.mark.parametrize("status", ["provisioned", "archived"])
+def test_activities_are_refused_for_accounts_that_are_not_activated(http, org, status):
+    from tests.security.test_isolation_and_csrf import _state
+
+    person = make_account(org.org_id, status=status, name="Not Active")
+    key = api_keys.create_key(Viewer.of(org.admin), "LMS")[1]
+    before = _state(org.org_id)
+    for who in ({"account_id": person.account_id}, {"email": person.email}):
+        response = http.json("POST", "/api/v1/activities", {**who, "kind": "course_done"}, csrf=False,
+                             headers={"authorization": f"Bearer {key}"})
+        assert response.status_code == 400 and reply_json(response)["code"] == "account_not_active", who
+        assert status in reply_json(response)["message"]
+    assert not [a for a in Activity.query(f"{org.org_id}#{person.account_id}") if a.kind == "activity"]
+    assert _state(org.org_id) == before
+
+
 # ------------------------------------------------------------------ 11: outbox previews styled under a policy of their own
 
 def test_outbox_previews_are_framed_with_a_policy_that_allows_their_inline_styles(http, org, pump):

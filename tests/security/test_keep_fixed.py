@@ -80,6 +80,44 @@ def test_a_script_name_is_escaped_where_a_link_says_who_is_signed_in_and_in_the_
     assert SCRIPT not in outbox
 
 
+# ------------------------------------------------------------------ role isolation: another staff member's client
+
+ACCOUNT_ROUTES = [(p, m) for p, m in routes() if "{account_id}" in p and p.count("{") == 1]
+
+
+def _body_for(method: str, path: str, staff_id: str) -> dict:
+    """A body the route's model accepts, so the answer is about the account, not the body."""
+    model = next((op.body for op in api.REGISTRY if op.path == path and op.method == method), None)
+    fields = model.model_fields if model else {}
+    return {name: value for name, value in (("name", "Taken Over"), ("to_id", staff_id)) if name in fields}
+
+
+@pytest.mark.parametrize("path,method", ACCOUNT_ROUTES)
+def test_another_staff_members_client_answers_like_a_nonexistent_one(http, org, path, method):
+    """Generated from the route table: every route that takes an account id, asked by a staff member
+    for a client of another staff member, answers exactly as for an id that does not exist."""
+    from tests.security.test_isolation_and_csrf import _normalised
+
+    colleague = make_account(org.org_id, "staff", name="Colleague Staff")
+    theirs = make_account(org.org_id, "client", name="Their Client", staff_id=colleague.account_id,
+                          staff_email=colleague.email)
+    http.sign_in(org.staff)
+    before = _state(org.org_id)
+    answers = []
+    for account_id in (theirs.account_id, new_id()):
+        target = fill(path, account_id)
+        if method == "GET":
+            response = http.get(target, headers={"accept": "application/json"} if path.startswith("/api/") else {})
+        elif path.startswith("/api/"):
+            response = http.json(method, target, _body_for(method, path, org.staff.account_id))
+        else:
+            response = http.post_form(target, {"name": "Taken Over", "staff_id": org.staff.account_id})
+        answers.append(_normalised(response, [account_id]))
+    assert answers[0] == answers[1], f"{method} {path}: {answers[0][0]} vs {answers[1][0]}"
+    assert answers[0][0] in (403, 404), answers[0]
+    assert _state(org.org_id) == before
+
+
 # ------------------------------------------------------------------ invite tokens
 
 def _invited(org):
