@@ -149,3 +149,15 @@ def test_an_empty_query_value_is_documented_as_leaving_it_out(http, org):
     assert (reply_json(http.json("GET", "/api/v1/clients?dir=&role=&size="))["rows"]
             == reply_json(http.json("GET", "/api/v1/clients"))["rows"])
     assert http.json("GET", "/api/v1/audit?action=").status_code == 200
+
+
+def test_a_second_local_server_in_one_process_works(server):
+    """The browser tests' server and this one may share a test process (pytest-xdist): Chalice's
+    local app class is installed once, not stacked on itself."""
+    another, _thread = emulator.local_server(app, "127.0.0.1", _free_port())
+    try:
+        url = f"http://127.0.0.1:{another.server.server_address[1]}/signin"
+        assert requests.get(url, timeout=10).status_code == 200
+        assert requests.get(f"{server}/signin", timeout=10).status_code == 200
+    finally:
+        another.shutdown()

@@ -395,7 +395,7 @@ def local_server(app, host: str, port: int, threaded: bool = False):
     `threaded` answers each connection in its own thread, as `make load` serves it (the app
     keeps its request in a context variable, Chalice's local app its current_request per thread)."""
     from chalice.cli.factory import CLIFactory
-    from chalice.local import ChaliceRequestHandler, LocalDevServer, create_local_server
+    from chalice.local import ChaliceRequestHandler, LocalChalice, LocalDevServer, create_local_server
 
     lock = threading.Lock()
 
@@ -412,7 +412,8 @@ def local_server(app, host: str, port: int, threaded: bool = False):
 
     factory = CLIFactory(project_dir=os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
     config = factory.create_config_obj(chalice_stage_name="local")
-    create_local_server(app, config, host, port)  # installs Chalice's local app class on `app`
+    if not isinstance(app, LocalChalice):  # once per process: a second install makes a cycle of base classes
+        create_local_server(app, config, host, port)  # installs Chalice's local app class on `app`
     server = LocalDevServer(app, config, host, port, handler_cls=SerialHandler)
     thread = threading.Thread(target=server.serve_forever, name="chalice-local", daemon=True)
     thread.start()
