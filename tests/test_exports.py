@@ -9,10 +9,10 @@ import pytest
 import requests
 
 from chalicelib.core import aws, config
-from chalicelib.core.models import Activity, Export, ExportSchedule, Group, utcnow
+from chalicelib.core.models import Activity, Export, ExportSchedule, Group, Job, utcnow
 from chalicelib.core.spreadsheet import FORMULA_START, defuse
 from chalicelib.core.tokens import new_id
-from chalicelib.exports import csvfile, exports, reader, schedules
+from chalicelib.exports import csvfile, exports, reader, schedules, sorting
 from chalicelib.invitations import csv_rows
 from chalicelib.table.filters import Filters
 from tests.conftest import make_account, reply_json
@@ -228,25 +228,52 @@ def _s3_text(key: str) -> bytes:
     return aws.client("s3").get_object(Bucket=config.bucket(), Key=key)["Body"].read()
 
 
-def test_large_exports_run_in_the_background_to_s3(admin_http, org, crowd, pump, small_direct_limit, monkeypatch):
+@pytest.fixture
+def small_steps(monkeypatch):
+    """Tiny runs, windows, parts and steps: a few rows exercise every path of the background job."""
     import moto.s3.models
 
-    # A part per read: several parts, still one file (moto, like S3, wants 5 MiB parts but the last).
-    monkeypatch.setattr(exports, "PART_BYTES", 1)
+    monkeypatch.setattr(exports, "PART_BYTES", 1)  # a part per READ_ROWS rows
+    monkeypatch.setattr(exports, "STEP_SECONDS", 0)  # one run or one part per step
     monkeypatch.setattr(reader, "TABLE_PAGE_ITEMS", 3)
-    monkeypatch.setattr(moto.s3.models, "S3_UPLOAD_PART_MIN_SIZE", 1)
+    monkeypatch.setattr(sorting, "RUN_BYTES", 1)  # a sorted run per read
+    monkeypatch.setattr(sorting, "WINDOW", 40)  # ranged reads cut lines in the middle
+    monkeypatch.setattr(moto.s3.models, "S3_UPLOAD_PART_MIN_SIZE", 1)  # moto, like S3, wants 5 MiB parts
+
+
+def _table_order(http, query: str = "") -> list:
+    """The account ids as the Clients Table lists them, every page."""
+    ids, cursor = [], None
+    while True:
+        joiner = "&" if query else "?"
+        page = reply_json(http.json("GET", f"/api/v1/clients{query}{joiner}size=100"
+                                           + (f"&cursor={cursor}" if cursor else "")))
+        ids += [row["account_id"] for row in page["rows"]]
+        cursor = page["next_cursor"]
+        if not cursor:
+            return ids
+
+
+def test_large_exports_run_as_jobs_to_s3_in_the_tables_order(admin_http, org, crowd, pump, small_direct_limit,
+                                                              small_steps):
     response = admin_http.post_form("/exports", {})
     assert response.status_code == 303
     export_id = response.headers["Location"].rsplit("/", 1)[1]
     page = admin_http.get(f"/exports/{export_id}")
-    assert page.status_code == 200 and b"Preparing your file" in page.body and b"data-export-url" in page.body
-    pump.drain()
+    assert page.status_code == 200 and b"Preparing your file" in page.body and b"data-job-url" in page.body
+    assert b"Cancel" in page.body
+    pump.drain(rounds=200)
     state = reply_json(admin_http.json("GET", f"/api/v1/exports/{export_id}"))
     assert state["status"] == "ready" and state["rows"] == _total(admin_http) == 9
+    job = Job.get(state["job_id"])
+    assert job.kind == "export" and job.status == "done" and len(job.cursor["runs"]) >= 3
+    assert len(job.cursor["etags"]) >= 3  # several parts, one file
     stored = Export.get(org.org_id, export_id)
-    assert len(stored.etags) >= 3
     rows = _table(_s3_text(stored.object_key))
-    assert len(rows) == 10 and rows[0][0] == "Name" and len({r[8] for r in rows[1:]}) == 9
+    assert rows[0][0] == "Name" and len(rows) == 10
+    assert [r[8] for r in rows[1:]] == _table_order(admin_http)  # the table's order, not the ids'
+    runs = aws.client("s3").list_objects_v2(Bucket=config.bucket(), Prefix=f"{stored.object_key}.runs/")
+    assert runs.get("KeyCount", 0) == 0  # the sorted runs are deleted once merged
     download = admin_http.get(f"/exports/{export_id}/download")
     assert download.status_code == 302
     link = download.headers["Location"]
@@ -261,6 +288,92 @@ def test_large_exports_run_in_the_background_to_s3(admin_http, org, crowd, pump,
     assert b"Your file is ready" in admin_http.get(f"/exports/{export_id}").body
 
 
+@pytest.mark.parametrize("filters, query", [
+    ({}, ""),
+    ({"sort": "name", "dir": "desc"}, "?dir=desc"),
+    ({"sort": "created"}, "?sort=created"),
+    ({"sort": "visit", "dir": "desc"}, "?sort=visit&dir=desc"),
+    ({"status": "provisioned"}, "?status=provisioned"),
+])
+def test_every_export_comes_in_the_tables_order(admin_http, org, crowd, pump, filters, query):
+    """Direct exports (sorted in memory) in each of the table's sorts; background ones: the tests above."""
+    expected = _table_order(admin_http, query)
+    direct = _export(admin_http, **filters)[1:]
+    assert [r[8] for r in direct] == expected and len(expected) == _total(admin_http, query)
+
+
+def test_a_background_export_sorts_descending_through_runs(admin_http, org, crowd, pump, small_direct_limit,
+                                                            small_steps):
+    export_id = reply_json(admin_http.json("POST", "/api/v1/exports", {"sort": "created", "dir": "desc"}))["export_id"]
+    pump.drain(rounds=200)
+    stored = Export.get(org.org_id, export_id)
+    assert stored.status == "ready"
+    assert [r[8] for r in _table(_s3_text(stored.object_key))[1:]] == _table_order(admin_http, "?sort=created&dir=desc")
+
+
+def test_a_step_run_twice_writes_the_same_file(admin_http, org, crowd, pump, small_direct_limit, small_steps):
+    """Every step of the job is run twice (a redelivery after a lost commit): the file is the same, audited once."""
+    export_id = reply_json(admin_http.json("POST", "/api/v1/exports", {"role": "client"}))["export_id"]
+    job_id = Export.get(org.org_id, export_id).job_id
+    from chalicelib.jobs import runner
+
+    twice = 0
+    while Job.get(job_id).status == "running":
+        job = Job.get(job_id)
+        exports.run_job(job)  # a first run whose commit is lost...
+        assert runner.run_step(job_id, int(job.step_seq)) == runner.Outcome.RAN  # ...then the step again
+        twice += 1
+    assert twice >= 4
+    stored = Export.get(org.org_id, export_id)
+    rows = _table(_s3_text(stored.object_key))
+    assert stored.status == "ready" and len(rows) - 1 == stored.rows == _total(admin_http, "?role=client")
+    assert [r[8] for r in rows[1:]] == _table_order(admin_http, "?role=client")
+    audited = [a for a in Activity.query(f"{org.org_id}#org") if a.kind == "export"
+               and a.detail.as_dict().get("export_id") == export_id]
+    assert len(audited) == 1
+
+
+def test_a_lost_queue_message_is_finished_by_the_sweeper(admin_http, org, crowd, pump, small_direct_limit):
+    from chalicelib.jobs import lifecycle, runner
+
+    sqs = aws.client("sqs")
+    export_id = reply_json(admin_http.json("POST", "/api/v1/exports", {}))["export_id"]
+    sqs.purge_queue(QueueUrl=config.jobs_queue_url())  # the first step's message is lost
+    pump.drain()
+    assert Export.get(org.org_id, export_id).status == "running"
+    swept = runner.sweep(now=utcnow() + timedelta(seconds=lifecycle.HANDOFF_SECONDS + 1))
+    assert swept["requeued"] >= 1
+    pump.drain(rounds=50)
+    stored = Export.get(org.org_id, export_id)
+    assert stored.status == "ready" and stored.rows == _total(admin_http)
+
+
+def test_cancel_and_retry_of_a_background_export(admin_http, org, crowd, pump, small_direct_limit, small_steps):
+    from chalicelib.jobs import lifecycle, runner
+
+    export_id = reply_json(admin_http.json("POST", "/api/v1/exports", {}))["export_id"]
+    cancelled = admin_http.post_form(f"/exports/{export_id}/cancel", {})
+    assert cancelled.status_code == 303
+    pump.drain(rounds=50)
+    state = reply_json(admin_http.json("GET", f"/api/v1/exports/{export_id}"))
+    assert state["status"] == "cancelled"
+    assert b"Cancelled" in admin_http.get(f"/exports/{export_id}").body and b"Cancelled" in admin_http.get("/exports").body
+    again = admin_http.post_form(f"/exports/{export_id}/cancel", {})
+    assert again.status_code == 409
+    # A step that keeps failing: the job fails after its attempts, the page offers Retry, Retry finishes it.
+    export_id = reply_json(admin_http.json("POST", "/api/v1/exports", {}))["export_id"]
+    job_id = Export.get(org.org_id, export_id).job_id
+    Job(job_id=job_id).update(actions=[Job.attempts.set(lifecycle.MAX_ATTEMPTS)])
+    assert runner.run_step(job_id, 0) == runner.Outcome.FAILED
+    state = reply_json(admin_http.json("GET", f"/api/v1/exports/{export_id}"))
+    assert state["status"] == "failed"
+    page = admin_http.get(f"/exports/{export_id}")
+    assert b"The export failed" in page.body and b"Retry" in page.body
+    assert admin_http.post_form(f"/exports/{export_id}/retry", {}).status_code == 303
+    pump.drain(rounds=200)
+    assert reply_json(admin_http.json("GET", f"/api/v1/exports/{export_id}"))["status"] == "ready"
+
+
 def test_a_direct_export_too_large_for_one_response_is_stored_instead(admin_http, org, crowd, monkeypatch):
     monkeypatch.setattr(exports, "DIRECT_MAX_BYTES", 500)
     response = admin_http.post_form("/exports", {})
@@ -269,18 +382,6 @@ def test_a_direct_export_too_large_for_one_response_is_stored_instead(admin_http
     stored = Export.get(org.org_id, export_id)
     assert stored.status == "ready" and stored.rows == 9 and len(_table(_s3_text(stored.object_key))) == 10
     assert admin_http.get(f"/exports/{export_id}/download").status_code == 302
-
-
-def test_a_step_delivered_twice_writes_the_file_once(admin_http, org, crowd, small_direct_limit):
-    response = admin_http.json("POST", "/api/v1/exports", {"role": "client"})
-    assert response.status_code == 202
-    export_id = reply_json(response)["export_id"]
-    while exports.run_step(org.org_id, export_id):
-        pass
-    assert not exports.run_step(org.org_id, export_id)  # a late redelivery: nothing to do
-    stored = Export.get(org.org_id, export_id)
-    rows = _table(_s3_text(stored.object_key))
-    assert stored.status == "ready" and len(rows) - 1 == stored.rows == _total(admin_http, "?role=client")
 
 
 def test_expired_file_and_other_organisations_exports(admin_http, http, org, other_org, crowd, small_direct_limit,
@@ -322,15 +423,20 @@ def _of_org(org_id: str, export_ids: list) -> list:
 
 
 def test_scheduled_export_runs_once_per_period_and_is_listed(admin_http, org, crowd, pump):
-    response = admin_http.post_form("/exports/schedules", {"frequency": "weekly", "role": "client",
-                                                           "email_admins": "on"})
+    response = admin_http.post_form("/exports/schedules", {"frequency": "weekly", "weekday": "Wednesday",
+                                                           "time": "07:15", "role": "client", "email_admins": "on"})
     assert response.status_code == 303
     listed = reply_json(admin_http.json("GET", "/api/v1/export-schedules"))["schedules"]
     assert len(listed) == 1 and listed[0]["frequency"] == "weekly" and listed[0]["summary"] == "Role: Client"
-    started = _of_org(org.org_id, schedules.run_due())
+    assert listed[0]["when"] == "Weekly on Wednesday at 07:15" and listed[0]["time_zone"] == "UTC"
+    schedule = ExportSchedule.get(org.org_id, listed[0]["schedule_id"])
+    run_at = schedules.next_run(schedule)
+    assert run_at > utcnow() and run_at.weekday() == 2 and (run_at.hour, run_at.minute) == (7, 15)
+    assert _of_org(org.org_id, schedules.run_due(run_at - timedelta(minutes=1))) == []  # not due yet
+    started = _of_org(org.org_id, schedules.run_due(run_at + timedelta(minutes=1)))
     assert len(started) == 1
-    assert _of_org(org.org_id, schedules.run_due()) == []  # not due again until next week
-    pump.drain()
+    assert _of_org(org.org_id, schedules.run_due(run_at + timedelta(minutes=2))) == []  # not again this week
+    pump.drain(rounds=50)
     export = reply_json(admin_http.json("GET", f"/api/v1/exports/{started[0]}"))
     assert export["kind"] == "scheduled" and export["status"] == "ready"
     from tools.local import outbox
@@ -340,13 +446,65 @@ def test_scheduled_export_runs_once_per_period_and_is_listed(admin_http, org, cr
     assert export["rows"] == _total(admin_http, "?role=client")
     stored = Export.get(org.org_id, started[0])
     assert stored.object_key.startswith(f"exports/{org.org_id}/")
-    schedule = ExportSchedule.get(org.org_id, listed[0]["schedule_id"])
-    assert schedules.next_run(schedule) > utcnow() + timedelta(days=6)
-    later = _of_org(org.org_id, schedules.run_due(utcnow() + timedelta(days=7, minutes=1)))
+    schedule.refresh()
+    assert schedules.next_run(schedule) == run_at + timedelta(days=7)
+    later = _of_org(org.org_id, schedules.run_due(run_at + timedelta(days=7, minutes=1)))
     assert len(later) == 1 and later[0] != started[0]
     assert b"Scheduled" in admin_http.get("/exports").body
     log = [a for a in Activity.query(f"{org.org_id}#org") if a.kind == "export"]
     assert any(a.detail.as_dict().get("schedule_id") == schedule.schedule_id for a in log)
+
+
+def test_the_time_of_day_is_the_organisations_wall_clock(admin_http, org):
+    admin_http.post_form("/exports/time-zone", {"time_zone": "America/New_York"})
+    created = reply_json(admin_http.json("POST", "/api/v1/export-schedules", {"frequency": "daily", "time": "06:30"}))
+    assert created["time_zone"] == "America/New_York" and created["when"] == "Daily at 06:30"
+    run_at = datetime.fromisoformat(created["next_run_at"])
+    local = run_at.astimezone(__import__("zoneinfo").ZoneInfo("America/New_York"))
+    assert (local.hour, local.minute) == (6, 30) and utcnow() < run_at <= utcnow() + timedelta(days=1)
+    # Across the change to summer time the wall clock stays 06:30 (the UTC time moves by an hour).
+    winter = schedules.next_slot("daily", "06:30", 0, "America/New_York", datetime(2026, 3, 6, 12, tzinfo=timezone.utc))
+    summer = schedules.next_slot("daily", "06:30", 0, "America/New_York", winter)
+    assert (winter.hour, summer.hour) == (11, 10) and summer - winter == timedelta(hours=23)
+
+
+def test_a_schedule_can_be_edited(admin_http, org):
+    created = reply_json(admin_http.json("POST", "/api/v1/export-schedules", {"frequency": "daily", "time": "05:00"}))
+    schedule_id = created["schedule_id"]
+    page = admin_http.get(f"/exports/schedules/{schedule_id}")
+    assert page.status_code == 200 and b"Edit scheduled export" in page.body and b'value="05:00"' in page.body
+    response = admin_http.post_form(f"/exports/schedules/{schedule_id}", {
+        "frequency": "weekly", "weekday": "Friday", "time": "18:45", "status": "provisioned", "email_admins": "on"})
+    assert response.status_code == 303
+    changed = reply_json(admin_http.json("GET", "/api/v1/export-schedules"))["schedules"][0]
+    assert changed["when"] == "Weekly on Friday at 18:45" and changed["summary"] == "Status: Provisioned"
+    assert changed["email_admins"] is True
+    run_at = datetime.fromisoformat(changed["next_run_at"])
+    assert run_at.weekday() == 4 and (run_at.hour, run_at.minute) == (18, 45)
+    api = admin_http.json("PUT", f"/api/v1/export-schedules/{schedule_id}", {"frequency": "daily", "time": "23:59"})
+    assert api.status_code == 200 and reply_json(api)["when"] == "Daily at 23:59"
+    log = [a for a in Activity.query(f"{org.org_id}#org") if a.kind == "export_schedule_changed"]
+    assert len(log) == 2
+    # A bad value keeps the form, with the error next to its field; nothing changes.
+    bad = admin_http.post_form(f"/exports/schedules/{schedule_id}", {"frequency": "daily", "time": "24:00"})
+    assert bad.status_code == 400 and b'id="s-time-error"' in bad.body and b'value="24:00"' in bad.body
+    assert reply_json(admin_http.json("GET", "/api/v1/export-schedules"))["schedules"][0]["when"] == "Daily at 23:59"
+
+
+@pytest.mark.parametrize("body, field, code", [
+    ({"frequency": "daily", "time": "25:00"}, "time", "invalid_time"),
+    ({"frequency": "daily", "time": "6"}, "time", "invalid_time"),
+    ({"frequency": "daily", "time": "06:60"}, "time", "invalid_time"),
+    ({"frequency": "daily", "time": ""}, "time", "invalid_time"),
+    ({"frequency": "weekly", "weekday": "Funday", "time": "06:00"}, "weekday", "invalid_weekday"),
+    ({"frequency": "weekly", "weekday": "9", "time": "06:00"}, "weekday", "invalid_weekday"),
+])
+def test_invalid_times_and_days_are_clear_errors(admin_http, org, body, field, code):
+    api = admin_http.json("POST", "/api/v1/export-schedules", body)
+    assert api.status_code == 400 and reply_json(api)["code"] == code and reply_json(api)["field"] == field
+    response = admin_http.post_form("/exports/schedules", body)
+    assert response.status_code == 400 and f'id="s-{field}-error"'.encode() in response.body
+    assert not list(ExportSchedule.query(org.org_id))
 
 
 def test_the_same_run_fired_twice_starts_one_export(admin_http, org):
@@ -378,13 +536,22 @@ def test_schedule_filters_are_validated(admin_http):
 
 def test_another_organisations_schedule_does_not_exist(admin_http, http, org, other_org):
     created = reply_json(admin_http.json("POST", "/api/v1/export-schedules", {"frequency": "daily"}))
+    schedule_id = created["schedule_id"]
     other = type(http)(http.client)
     other.sign_in(other_org.admin)
-    response = other.json("DELETE", f"/api/v1/export-schedules/{created['schedule_id']}")
+    response = other.json("DELETE", f"/api/v1/export-schedules/{schedule_id}")
     assert response.status_code == 404 and reply_json(response)["code"] == "not_found"
-    assert other.post_form(f"/exports/schedules/{created['schedule_id']}/delete", {}).status_code == 404
-    assert ExportSchedule.get(org.org_id, created["schedule_id"])
-    assert admin_http.json("DELETE", f"/api/v1/export-schedules/{created['schedule_id']}").status_code == 204
+    response = other.json("PUT", f"/api/v1/export-schedules/{schedule_id}", {"frequency": "weekly"})
+    assert response.status_code == 404 and reply_json(response)["code"] == "not_found"
+    assert other.post_form(f"/exports/schedules/{schedule_id}/delete", {}).status_code == 404
+    assert other.post_form(f"/exports/schedules/{schedule_id}", {"frequency": "weekly", "time": "01:00"}
+                           ).status_code == 404
+    assert other.get(f"/exports/schedules/{schedule_id}").status_code == 404
+    assert other.get(f"/exports/schedules/{'0' * 32}").status_code == 404
+    stored = ExportSchedule.get(org.org_id, schedule_id)
+    assert stored.frequency == "daily"
+    assert admin_http.json("DELETE", f"/api/v1/export-schedules/{schedule_id}").status_code == 204
+    assert not list(ExportSchedule.query(org.org_id))
 
 
 def test_staff_cannot_schedule(http, org):

@@ -49,7 +49,11 @@ ACTIONS = {
     "bulk_archived": "Archived (several people)",
     "bulk_restored": "Restored (several people)",
     "bulk_transferred": "Moved clients to another staff member",
-    "export_created": "Exported CSV",
+    "export": "Exported CSV",
+    "export_scheduled": "Scheduled an export",
+    "export_schedule_changed": "Changed a scheduled export",
+    "export_unscheduled": "Stopped a scheduled export",
+    "time_zone_changed": "Changed the time zone of export dates",
 }
 
 

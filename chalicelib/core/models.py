@@ -548,7 +548,7 @@ class IdempotencyKey(Model):
 
 class Export(Model):
     """One CSV export of the Clients Table (chalicelib.exports): a direct download,
-    or a file written to S3 part by part, resumable from `position`."""
+    or a file written to S3 by a background job (`job_id`, whose cursor says how far it is)."""
 
     class Meta(_BaseMeta):
         table_name = _table("exports")
@@ -567,9 +567,7 @@ class Export(Model):
     bytes = NumberAttribute(default=0)
     expected_rows = NumberAttribute(null=True)
     object_key = UnicodeAttribute(null=True)
-    upload_id = UnicodeAttribute(null=True)
-    position = UnicodeAttribute(null=True)  # JSON: where the next part starts reading
-    etags = ListAttribute(of=UnicodeAttribute, default=list)  # part n is etags[n - 1]
+    job_id = UnicodeAttribute(null=True)  # the background job writing the file (chalicelib.jobs)
     error = UnicodeAttribute(null=True)
     created_at = UTCDateTimeAttribute(default=utcnow)
     finished_at = UTCDateTimeAttribute(null=True)
@@ -598,6 +596,8 @@ class ExportSchedule(Model):
     org_id = UnicodeAttribute(hash_key=True)
     schedule_id = UnicodeAttribute(range_key=True)
     frequency = UnicodeAttribute()  # daily | weekly
+    at_time = UnicodeAttribute(default="06:00")  # HH:MM on the organisation's wall clock
+    weekday = NumberAttribute(default=0)  # weekly: date.weekday() (0 = Monday)
     filters = MapAttribute(default=dict)
     summary = UnicodeAttribute(default="")
     email_admins = BooleanAttribute(default=False)

@@ -1,12 +1,15 @@
 """Starting an export, running it in the background, listing and downloading exports.
 
 Delivery. An export the counters say is small (`DIRECT_MAX_ROWS`) is answered
-in the request itself. Anything larger is written to S3 by a background job:
-one S3 multipart upload, one part per step (`run_step`), each step reading
-rows from the stored position until it holds `PART_BYTES`, so memory stays
-flat whatever the row count. A step is safe to run twice: it re-reads from
-the stored position and re-uploads the same part number, and its record is
-saved with a version condition (a step that lost the race stops).
+in the request itself. Anything larger is a background job (chalicelib.jobs,
+kind "export": lease, attempts, sweeper, Retry, Cancel, progress) writing one
+S3 multipart upload, `PART_BYTES` at a time, so memory stays flat whatever the
+row count. Each step works for at most STEP_SECONDS from the job's cursor and
+returns the new cursor; everything it writes is named by that cursor (run n,
+part n), so a step run twice overwrites the same objects and parts, and the
+last step's CompleteMultipartUpload, repeated, finds the file already there.
+The table path puts its rows in the Clients Table's order through
+chalicelib.exports.sorting (sorted runs in S3, then merged part by part).
 
 Why DIRECT_MAX_ROWS = 10,000 (bench/exports.py prints the inputs):
 - size: a row is ~170 bytes (measured: UTF-8, ISO dates, ids), so 10,000 rows
@@ -28,9 +31,10 @@ Files live under `exports/<org_id>/` and expire with the bucket's lifecycle
 rule (RETENTION_DAYS, which deploy/resources.py reads); the record says until
 when the file is there, and the download answers "expired" after that.
 """
-import json
+import hashlib
 import re
 import secrets
+import time
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Optional
@@ -38,11 +42,12 @@ from typing import Optional
 from botocore.exceptions import ClientError
 from pynamodb.exceptions import DoesNotExist, PutError, UpdateError
 
+from chalicelib import jobs
 from chalicelib.activity import timeline
 from chalicelib.core import aws, config
-from chalicelib.core.errors import Forbidden, Gone, NotFound, ValidationError
-from chalicelib.core.models import Account, Export, Group, Organisation, utcnow
-from chalicelib.exports import csvfile, reader
+from chalicelib.core.errors import Conflict, Forbidden, Gone, NotFound, ValidationError
+from chalicelib.core.models import JOB_FINAL, Account, Export, Group, Job, Organisation, utcnow
+from chalicelib.exports import csvfile, reader, sorting
 from chalicelib.people.accounts import Viewer
 from chalicelib.people.organisations import get_organisation
 from chalicelib.table import listing
@@ -52,11 +57,15 @@ DIRECT_MAX_ROWS = 10_000
 DIRECT_MAX_BYTES = 4 * 1024 * 1024  # above this a direct body is stored in S3 instead (see above)
 PART_BYTES = 5 * 1024 * 1024  # S3's smallest part (but the last): fewest requests in constant memory
 READ_ROWS = 1000  # rows read between checks of the part's size
+# One job step's work (then it commits its cursor): well inside the jobs Lambda's 90 s and the 120 s lease,
+# and few steps on AWS (a 1 MB page in tens of ms: a step reads hundreds of MB). In moto a step does less.
+STEP_SECONDS = 20
+KIND = "export"
 RETENTION_DAYS = 30  # the bucket deletes exports/ files after this (deploy/resources.py)
 RECORD_DAYS = 90  # the Exports list keeps a record this long after its file is gone
 LINK_SECONDS = 300  # presigned download links are short-lived; the page makes a fresh one each click
 LIST_LIMIT = 50
-STATUSES = ("running", "ready", "downloaded", "failed")
+STATUSES = ("running", "ready", "downloaded", "failed", "cancelled")
 _ID = re.compile(r"^[0-9]{14}[0-9a-f]{12}$")
 # The Clients Table's state an export keeps (page size and cursor are not part of "what is selected").
 FILTER_KEYS = ("role", "status", "group", "staff", "no_visit", "box", "q", "sort", "dir")
@@ -171,26 +180,38 @@ def start(viewer: Viewer, params: dict, kind: str = "manual", schedule_id: Optio
                     expires_at=now + timedelta(days=RETENTION_DAYS + RECORD_DAYS))
     if direct and kind == "manual" and expected <= DIRECT_MAX_ROWS:
         return _direct(export, filters, group_names)
-    export.position = reader.dumps(reader.start(viewer.org_id, filters))
     export.object_key = f"exports/{viewer.org_id}/{export.export_id}.csv"
-    if export_id:  # a scheduled run names its export: a second firing of the same run does nothing
-        try:
-            export.save(condition=Export.export_id.does_not_exist())
-        except PutError:
-            return Export.get(viewer.org_id, export_id)
-    else:
-        export.save()
-    queue_step(export)
+    export.job_id = job_id_of(export)
+    try:  # a scheduled run names its export: a second firing of the same run finds it
+        export.save(condition=Export.export_id.does_not_exist())
+    except PutError:
+        export = Export.get(viewer.org_id, export.export_id)
+    try:  # ... and its job (named after the export), started once even if the first firing died in between
+        jobs.start(viewer, KIND, total=int(export.expected_rows or 0), params={"export_id": export.export_id},
+                   phase="reading", job_id=export.job_id)
+    except PutError:
+        pass
     return export
+
+
+def job_id_of(export: Export) -> str:
+    return hashlib.sha256(f"export#{export.org_id}#{export.export_id}".encode()).hexdigest()[:32]
 
 
 def _direct(export: Export, filters: Filters, group_names: dict) -> Download:
     writer = csvfile.Writer(export.time_zone)
     position = reader.start(export.org_id, filters)
+    keys, records = [], []
     while position:
         batch = reader.read(export.org_id, filters, position, READ_ROWS)
-        writer.write(batch.rows, group_names)
+        if batch.keys is None:
+            writer.write(batch.rows, group_names)
+        else:  # account-id order: sorted into the table's order (at most DIRECT_MAX_ROWS rows)
+            keys.extend(batch.keys)
+            records.extend(csvfile.record(row, group_names, export.time_zone) for row in batch.rows)
         position = batch.position
+    if records:
+        writer.add(sorting.in_order(keys, records, filters.direction == "desc"))
     body = writer.take()
     export.rows, export.bytes, export.finished_at = writer.rows, len(body), utcnow()
     if len(body) > DIRECT_MAX_BYTES:  # too big for one response after all: stored, and answered with its page
@@ -215,94 +236,150 @@ def _audit(export: Export) -> None:
 
 # --------------------------------------------------------------------------- the background job
 
-def queue_step(export: Export) -> None:
-    """The next step of a background export, through the work queue.
-    (Until the jobs queue exists, the upload queue carries it: `handle_queue_message`.)"""
-    aws.client("sqs").send_message(QueueUrl=config.upload_queue_url(), MessageBody=json.dumps(
-        {"export_id": export.export_id, "org_id": export.org_id}))
+class _File:
+    """One step's view of the export being written: the multipart upload, and the cursor (the job's)
+    that says how far it is. Every write is named by the cursor, so a step run twice writes the same."""
 
+    def __init__(self, export: Export, cursor: dict):
+        self.export, self.cursor = export, cursor
+        self.s3, self.bucket = aws.client("s3"), config.bucket()
+        self.filters = _owner_filters(export)
+        self.group_names = _group_names(export.org_id)
+        self.descending = self.filters.direction == "desc"
 
-def handle_queue_message(body: str) -> bool:
-    """Run the step a queue message names; False when the message is not an export's."""
-    try:
-        message = json.loads(body)
-    except (TypeError, ValueError):
-        return False
-    if not isinstance(message, dict) or "export_id" not in message:
-        return False
-    if run_step(str(message.get("org_id", "")), str(message["export_id"])):
-        queue_step(Export(org_id=str(message["org_id"]), export_id=str(message["export_id"])))
-    return True
-
-
-def run_step(org_id: str, export_id: str) -> bool:
-    """Write the next part of an export's file; True while there is more to do.
-    Saved before the next step is queued: a crash in between leaves the message
-    to SQS, whose redelivery carries on from the saved state."""
-    try:
-        export = Export.get(org_id, export_id)
-    except DoesNotExist:
-        return False
-    if export.status != "running":
-        return False
-    try:
-        return _step(export)
-    except (PutError, UpdateError) as error:
-        if _lost_race(error):
-            return False  # another delivery of this step saved first and queued the next one
-        raise
-    except Exception as error:  # noqa: BLE001  (recorded for the person waiting, then re-raised for SQS)
-        _fail(export, error)
-        raise
-
-
-def _lost_race(error) -> bool:
-    return "ConditionalCheckFailed" in str(getattr(error, "cause", "") or error)
-
-
-def _step(export: Export) -> bool:
-    s3, bucket = aws.client("s3"), config.bucket()
-    if not export.upload_id:
-        export.upload_id = s3.create_multipart_upload(
-            Bucket=bucket, Key=export.object_key, ContentType="text/csv; charset=utf-8")["UploadId"]
-        export.save()
-    position = reader.loads(export.position)
-    if position is not None:
-        filters = _owner_filters(export)
-        writer = csvfile.Writer(export.time_zone, with_header=not export.etags)
-        group_names = _group_names(export.org_id)
-        while position is not None and writer.pending() < PART_BYTES:
-            batch = reader.read(export.org_id, filters, position, READ_ROWS)
-            writer.write(batch.rows, group_names)
-            position = batch.position
+    def upload_part(self, writer: csvfile.Writer) -> None:
+        """Part n+1 of the file, from what the writer holds (n parts are already stored)."""
         data = writer.take()
-        if data or not export.etags:  # the last page may hold nothing more to write
-            part = s3.upload_part(Bucket=bucket, Key=export.object_key, UploadId=export.upload_id,
-                                  PartNumber=len(export.etags) + 1, Body=data)
-            export.etags = [*export.etags, part["ETag"]]
-        export.rows += writer.rows
-        export.bytes += len(data)
-        export.position = reader.dumps(position)
-        export.save()
-        if position is not None:
-            return True
-    _complete(s3, bucket, export)
-    return False
+        etags = self.cursor["etags"]
+        part = self.s3.upload_part(Bucket=self.bucket, Key=self.export.object_key, UploadId=self.cursor["upload"],
+                                   PartNumber=len(etags) + 1, Body=bytes(data))
+        self.cursor["etags"] = [*etags, part["ETag"]]
+        self.cursor["rows"] += writer.rows
+        self.cursor["bytes"] += len(data)
+
+    def writer(self) -> csvfile.Writer:
+        return csvfile.Writer(self.export.time_zone, with_header=not self.cursor["etags"])
+
+    def run_key(self, number: int) -> str:
+        return f"{self.export.object_key}.runs/{number}"
 
 
-def _complete(s3, bucket: str, export: Export) -> None:
+def _first_cursor(export: Export, file: Optional[_File] = None) -> dict:
+    position = reader.start(export.org_id, _owner_filters(export))
+    upload = aws.client("s3").create_multipart_upload(Bucket=config.bucket(), Key=export.object_key,
+                                                      ContentType="text/csv; charset=utf-8")["UploadId"]
+    # (A step that dies before committing leaves this upload unused: the bucket aborts it within 2 days.)
+    return {"read": position, "upload": upload, "etags": [], "rows": 0, "bytes": 0, "read_rows": 0,
+            "runs": [], "offsets": None}
+
+
+@jobs.step(KIND)
+def run_job(job: Job) -> jobs.Step:
+    """One step of a background export: as much as STEP_SECONDS allows, from the job's cursor."""
     try:
-        s3.complete_multipart_upload(Bucket=bucket, Key=export.object_key, UploadId=export.upload_id,
+        export = Export.get(job.org_id, job.params["export_id"])
+    except DoesNotExist:
+        return jobs.Step(failed="This export's record is gone.")
+    if export.status != "running":  # finished by an earlier run of this step whose commit was lost
+        return jobs.Step(finished=True)
+    deadline = time.monotonic() + STEP_SECONDS
+    cursor = dict(job.cursor) if job.cursor else _first_cursor(export)
+    file = _File(export, cursor)
+    while True:  # one unit at least (a run, a part), then more while time is left
+        if cursor["read"] is not None:
+            _read_some(file)
+        elif cursor["offsets"] is not None:
+            _merge_part(file)
+        else:
+            _finish(file)
+            return jobs.Step(cursor=cursor, done=cursor["rows"], phase="done", finished=True)
+        if time.monotonic() >= deadline:
+            break
+    writing = cursor["offsets"] is not None
+    sorted_later = cursor["read"] is not None and cursor["read"]["path"] == "table"
+    return jobs.Step(cursor=cursor, done=cursor["read_rows"] if sorted_later else cursor["rows"],
+                     phase="writing" if writing else "reading")
+
+
+def _read_some(file: _File) -> None:
+    """Read on from the cursor: straight into a part (rows already in order), or into a sorted run."""
+    cursor, export = file.cursor, file.export
+    position = cursor["read"]
+    if position["path"] != "table":
+        writer = file.writer()
+        while position is not None and writer.pending() < PART_BYTES:
+            batch = reader.read(export.org_id, file.filters, position, READ_ROWS)
+            writer.write(batch.rows, file.group_names)
+            position = batch.position
+        if writer.pending() or not cursor["etags"]:
+            file.upload_part(writer)
+        cursor["read"] = position
+        return
+    keys, records, held = [], [], 0
+    while position is not None and held < sorting.RUN_BYTES:
+        batch = reader.read(export.org_id, file.filters, position, READ_ROWS)
+        for key, row in zip(batch.keys, batch.rows):
+            records.append(csvfile.record(row, file.group_names, export.time_zone))
+            keys.append(key)
+            held += len(records[-1]) + len(key)
+        position = batch.position
+    cursor["read"], cursor["read_rows"] = position, cursor["read_rows"] + len(records)
+    if position is None and not cursor["runs"]:  # all of it held at once: sorted here, no runs
+        writer = file.writer()
+        writer.add(sorting.in_order(keys, records, file.descending))
+        file.upload_part(writer)  # at most RUN_BYTES: one part (S3 allows up to 5 GiB)
+        return
+    number = len(cursor["runs"])
+    size = sorting.put_run(file.s3, file.bucket, file.run_key(number), keys, records, file.descending)
+    cursor["runs"] = [*cursor["runs"], size]
+    if position is None:
+        cursor["offsets"] = [0] * len(cursor["runs"])
+
+
+def _merge_part(file: _File) -> None:
+    """The next part of the file from the sorted runs (merged from their offsets)."""
+    cursor = file.cursor
+    offsets = list(cursor["offsets"])
+    keys = [file.run_key(n) for n in range(len(cursor["runs"]))]
+    writer, records = file.writer(), []
+    for number, after, record in sorting.merged(file.s3, file.bucket, keys, cursor["runs"], offsets,
+                                                file.descending):
+        records.append(record)
+        offsets[number] = after
+        if len(records) == READ_ROWS:
+            writer.add(records)
+            records = []
+            if writer.pending() >= PART_BYTES:
+                break
+    writer.add(records)
+    file.upload_part(writer)
+    done = all(offset >= size for offset, size in zip(offsets, cursor["runs"]))
+    cursor["offsets"] = None if done else offsets
+
+
+def _finish(file: _File) -> None:
+    """Complete the upload, drop the runs, mark the export ready, audit it (once), mail a schedule's admins."""
+    s3, bucket, cursor, export = file.s3, file.bucket, file.cursor, file.export
+    try:
+        s3.complete_multipart_upload(Bucket=bucket, Key=export.object_key, UploadId=cursor["upload"],
                                      MultipartUpload={"Parts": [{"ETag": etag, "PartNumber": number}
-                                                                for number, etag in enumerate(export.etags, 1)]})
+                                                                for number, etag in enumerate(cursor["etags"], 1)]})
     except ClientError as error:
-        # Completed by an earlier delivery that crashed before saving: the file is there.
+        # Completed by an earlier run of this step that died before committing: the file is there.
         if error.response.get("Error", {}).get("Code") != "NoSuchUpload":
             raise
         s3.head_object(Bucket=bucket, Key=export.object_key)
+    if cursor["runs"]:
+        s3.delete_objects(Bucket=bucket, Delete={"Quiet": True, "Objects": [
+            {"Key": file.run_key(n)} for n in range(len(cursor["runs"]))]})
     now = utcnow()
-    export.status, export.finished_at, export.file_until = "ready", now, now + timedelta(days=RETENTION_DAYS)
-    export.save()
+    try:
+        export.update(actions=[Export.status.set("ready"), Export.rows.set(cursor["rows"]),
+                               Export.bytes.set(cursor["bytes"]), Export.finished_at.set(now),
+                               Export.file_until.set(now + timedelta(days=RETENTION_DAYS))],
+                      condition=Export.status == "running")
+    except UpdateError:
+        return  # an earlier run of this step got here first (and audited)
     _audit(export)
     if export.schedule_id:
         from chalicelib.exports import schedules  # schedules starts exports: imported late, one way
@@ -310,19 +387,62 @@ def _complete(s3, bucket: str, export: Export) -> None:
         schedules.finished(export)
 
 
-def _fail(export: Export, error: Exception) -> None:
+def _job_of(export: Export) -> Optional[Job]:
+    if not export.job_id:
+        return None
     try:
-        fresh = Export.get(export.org_id, export.export_id)
-        fresh.status, fresh.error = "failed", "The export stopped on an error. Start it again."
-        fresh.save()
-    except Exception:  # noqa: BLE001  (the original error matters more)
-        pass
+        return Job.get(export.job_id, consistent_read=True)
+    except DoesNotExist:
+        return None
+
+
+def _as_job_says(export: Export, job: Optional[Job]) -> Export:
+    """A running export as its job says (in memory only): rows so far, or cancelled / failed."""
+    if export.status != "running" or job is None:
+        return export
+    if job.status == "cancelled":
+        export.status, export.error = "cancelled", "Cancelled before the file was finished."
+    elif job.status == "failed":
+        export.status, export.error = "failed", job.error
+    elif job.phase != "reading" or not (job.cursor or {}).get("runs"):
+        export.rows = int(job.done)
+    return export
+
+
+def progress(viewer: Viewer, export_id: str) -> tuple:
+    """(export, its job's view or None) for the export's page."""
+    export = _fetch(viewer, export_id)
+    job = _job_of(export) if export.status == "running" else None
+    return _as_job_says(export, job), (jobs.view(job) if job else None)
+
+
+def cancel(viewer: Viewer, export_id: str) -> Export:
+    export = _fetch(viewer, export_id)
+    job = _job_of(export)
+    if job is None or export.status != "running":
+        raise Conflict("This export has already finished.", code="job_final")
+    jobs.cancel_job(job)
+    return export
+
+
+def retry(viewer: Viewer, export_id: str) -> Export:
+    export = get_export(viewer, export_id)
+    if export.job_id is None:
+        raise Conflict("Only a background export that stopped on errors can be retried.", code="not_retryable")
+    jobs.retry(viewer, export.job_id)
+    return export
 
 
 # --------------------------------------------------------------------------- reading
 
 def get_export(viewer: Viewer, export_id: str) -> Export:
-    """An export of the viewer's organisation (staff: their own); anything else does not exist."""
+    """An export of the viewer's organisation (staff: their own), as its job says while running;
+    anything else does not exist."""
+    export = _fetch(viewer, export_id)
+    return _as_job_says(export, _job_of(export)) if export.status == "running" else export
+
+
+def _fetch(viewer: Viewer, export_id: str) -> Export:
     require_team(viewer)
     if not isinstance(export_id, str) or not _ID.match(export_id):
         raise NotFound("No such export.")
@@ -339,8 +459,11 @@ def recent(viewer: Viewer, limit: int = LIST_LIMIT) -> list:
     """The organisation's exports, newest first (staff: their own)."""
     require_team(viewer)
     condition = None if viewer.is_admin else (Export.owner_id == viewer.account_id)
-    return list(Export.query(viewer.org_id, scan_index_forward=False, filter_condition=condition, limit=limit,
-                             page_size=limit))
+    found = list(Export.query(viewer.org_id, scan_index_forward=False, filter_condition=condition, limit=limit,
+                              page_size=limit))
+    running = [e.job_id for e in found if e.status == "running" and e.job_id]
+    job_of = {job.job_id: job for job in Job.batch_get(running)} if running else {}
+    return [_as_job_says(e, job_of.get(e.job_id)) for e in found]
 
 
 def file_available(export: Export, now=None) -> bool:
@@ -365,7 +488,7 @@ def download_url(viewer: Viewer, export_id: str) -> str:
 
 
 def as_dict(export: Export) -> dict:
-    return {"export_id": export.export_id, "status": export.status, "kind": export.kind,
+    return {"export_id": export.export_id, "status": export.status, "job_id": export.job_id, "kind": export.kind,
             "owner_id": export.owner_id, "owner_name": export.owner_name, "filters": dict(_owner_params(export)),
             "summary": export.summary, "rows": export.rows, "expected_rows": export.expected_rows,
             "bytes": export.bytes, "time_zone": export.time_zone, "created_at": export.created_at.isoformat(),

@@ -1,22 +1,29 @@
-"""Scheduled exports: admins choose filters and a frequency (daily or weekly);
-one scheduled function (`run_due`) starts the exports that are due.
+"""Scheduled exports: admins choose filters, a frequency (daily, or weekly on a
+weekday) and a time of day in the organisation's time zone; they can edit and
+delete them. One scheduled function (`run_due`) starts the exports that are due.
 
 Finding what is due is one Query on the `by_due` index (a constant partition,
 sorted by next run time), never a Scan of organisations: when nothing is due
 the runner costs one request. Each due schedule becomes a background export
 whose id is derived from the schedule and the run's time, so a runner that
 fires twice (at-least-once schedules, an overlap) starts each run once; the
-next run time then moves on by whole periods (a missed run is not repeated).
+next run is the next slot after both the run and now (a missed run is not repeated).
+
+Times are wall-clock times in the organisation's zone (`next_slot`): 06:00 in
+Europe/London is 05:00 UTC in winter and 06:00 UTC... in summer it is 05:00 UTC.
+A change of the organisation's zone applies from each schedule's next run.
 """
 import hashlib
-from datetime import datetime, timedelta
+import re
+from datetime import datetime, timedelta, timezone
 from typing import Optional
+from zoneinfo import ZoneInfo
 
 from pynamodb.exceptions import DoesNotExist, PutError, UpdateError
 
 from chalicelib.activity import timeline
 from chalicelib.core import aws, config, urls
-from chalicelib.core.errors import Forbidden, NotFound, ValidationError
+from chalicelib.core.errors import Conflict, Forbidden, NotFound, ValidationError
 from chalicelib.core.models import Account, Export, ExportSchedule, utcnow
 from chalicelib.core.tokens import new_id
 from chalicelib.exports import exports
@@ -25,6 +32,10 @@ from chalicelib.table.filters import parse_filters
 
 FREQUENCIES = {"daily": timedelta(days=1), "weekly": timedelta(days=7)}
 FREQUENCY_LABELS = {"daily": "Daily", "weekly": "Weekly"}
+WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")  # date.weekday() order
+DEFAULT_TIME = "06:00"
+DEFAULT_WEEKDAY = 0
+_TIME = re.compile(r"^([01]?[0-9]|2[0-3]):([0-5][0-9])$")
 MAX_PER_ORG = 20
 RUNS_PER_INVOCATION = 100  # the rest wait for the next firing (each run is a Put and a queue message)
 RUNNER_MINUTES = 15  # how often the runner fires (routes/events.py): runs start at most this late
@@ -44,6 +55,46 @@ def check_frequency(raw: str) -> str:
     return value
 
 
+def check_time(raw) -> str:
+    """A time of day as HH:MM (24-hour clock)."""
+    match = _TIME.match((raw or "").strip()) if isinstance(raw, str) else None
+    if not match:
+        raise ValidationError("Enter a time of day as HH:MM, 24-hour clock (for example 06:30).", field="time",
+                              code="invalid_time")
+    return f"{int(match.group(1)):02d}:{match.group(2)}"
+
+
+def check_weekday(raw, frequency: str) -> int:
+    """Which day a weekly export runs (Monday..Sunday, by name or 0-6); daily exports ignore it."""
+    if frequency != "weekly":
+        return DEFAULT_WEEKDAY
+    value = str(raw if raw is not None else "").strip()
+    names = [day.lower() for day in WEEKDAYS]
+    if value.lower() in names:
+        return names.index(value.lower())
+    if value.isdigit() and int(value) < len(WEEKDAYS):
+        return int(value)
+    raise ValidationError(f"Choose the day of the week: {', '.join(WEEKDAYS)}.", field="weekday",
+                          code="invalid_weekday")
+
+
+def next_slot(frequency: str, at_time: str, weekday: int, zone: str, after: datetime) -> datetime:
+    """The first run time (UTC) after `after`: `at_time` on the wall clock of `zone`, every day or on `weekday`."""
+    local_zone = ZoneInfo(zone)
+    hour, minute = (int(part) for part in at_time.split(":"))
+    day = after.astimezone(local_zone).date()
+    while True:
+        candidate = datetime(day.year, day.month, day.day, hour, minute, tzinfo=local_zone)
+        if candidate > after and (frequency == "daily" or candidate.weekday() == weekday):
+            return candidate.astimezone(timezone.utc)
+        day += timedelta(days=1)
+
+
+def _slot(schedule: ExportSchedule, after: datetime) -> datetime:
+    return next_slot(schedule.frequency, schedule.at_time or DEFAULT_TIME, int(schedule.weekday or 0),
+                     exports.org_time_zone(schedule.org_id), after)
+
+
 def _run_key(when: datetime, schedule_id: str) -> str:
     return f"{when.isoformat()}#{schedule_id}"
 
@@ -52,25 +103,58 @@ def _run_time(schedule: ExportSchedule) -> datetime:
     return datetime.fromisoformat(schedule.next_run_at.split("#", 1)[0])
 
 
-def create(viewer: Viewer, frequency: str, params: dict, email_admins: bool = False) -> ExportSchedule:
-    """A new schedule; its first export runs at the runner's next firing."""
-    _require_admin(viewer)
+def _settings(viewer: Viewer, frequency: str, params: dict, at_time, weekday) -> dict:
     frequency = check_frequency(frequency)
     filters = parse_filters(params, viewer)
+    return {"frequency": frequency, "at_time": check_time(at_time), "weekday": check_weekday(weekday, frequency),
+            "filters": exports.filter_params(filters), "summary": exports.describe(viewer.org_id, filters)}
+
+
+def create(viewer: Viewer, frequency: str, params: dict, email_admins: bool = False, at_time=DEFAULT_TIME,
+           weekday=None) -> ExportSchedule:
+    """A new schedule; its first export runs at the next slot."""
+    _require_admin(viewer)
+    settings = _settings(viewer, frequency, params, at_time, weekday)
     existing = ExportSchedule.count(viewer.org_id, limit=MAX_PER_ORG + 1)
     if existing >= MAX_PER_ORG:
         raise ValidationError(f"An organisation can have at most {MAX_PER_ORG} scheduled exports.",
                               field="frequency", code="too_many_schedules")
     schedule_id = new_id()
-    schedule = ExportSchedule(org_id=viewer.org_id, schedule_id=schedule_id, frequency=frequency,
-                              filters=exports.filter_params(filters), summary=exports.describe(viewer.org_id, filters),
-                              email_admins=bool(email_admins), created_by=viewer.account_id,
-                              created_by_name=viewer.name or viewer.email,
-                              next_run_at=_run_key(utcnow(), schedule_id))
+    schedule = ExportSchedule(org_id=viewer.org_id, schedule_id=schedule_id, email_admins=bool(email_admins),
+                              created_by=viewer.account_id, created_by_name=viewer.name or viewer.email,
+                              next_run_at="", **settings)
+    schedule.next_run_at = _run_key(_slot(schedule, utcnow()), schedule_id)
     schedule.save()
-    timeline.audit(viewer.org_id, "export_scheduled", viewer, schedule_id=schedule_id, frequency=frequency,
-                   filters=schedule.summary)
+    timeline.audit(viewer.org_id, "export_scheduled", viewer, schedule_id=schedule_id,
+                   frequency=settings["frequency"], time=describe_when(schedule), filters=schedule.summary)
     return schedule
+
+
+def update(viewer: Viewer, schedule_id: str, frequency: str, params: dict, email_admins: bool = False,
+           at_time=DEFAULT_TIME, weekday=None) -> ExportSchedule:
+    """Change a schedule's frequency, time, filters or e-mail; its next run moves to the new next slot."""
+    schedule = get(viewer, schedule_id)
+    settings = _settings(viewer, frequency, params, at_time, weekday)
+    for name, value in settings.items():
+        setattr(schedule, name, value)
+    schedule.email_admins = bool(email_admins)
+    schedule.next_run_at = _run_key(_slot(schedule, utcnow()), schedule_id)
+    try:
+        schedule.save()  # version-checked: an edit and a run at the same moment do not overwrite each other
+    except PutError:
+        raise Conflict("This schedule changed meanwhile (it may have just run). Reload and edit again.",
+                       code="schedule_changed") from None
+    timeline.audit(viewer.org_id, "export_schedule_changed", viewer, schedule_id=schedule_id,
+                   frequency=schedule.frequency, time=describe_when(schedule), filters=schedule.summary)
+    return schedule
+
+
+def describe_when(schedule: ExportSchedule) -> str:
+    """Daily at 06:00 / Weekly on Monday at 06:00 (the organisation's zone)."""
+    at = schedule.at_time or DEFAULT_TIME
+    if schedule.frequency == "weekly":
+        return f"Weekly on {WEEKDAYS[int(schedule.weekday or 0)]} at {at}"
+    return f"Daily at {at}"
 
 
 def get(viewer: Viewer, schedule_id: str) -> ExportSchedule:
@@ -103,6 +187,9 @@ def next_run(schedule: ExportSchedule) -> datetime:
 def as_dict(schedule: ExportSchedule) -> dict:
     params = schedule.filters.as_dict() if hasattr(schedule.filters, "as_dict") else dict(schedule.filters or {})
     return {"schedule_id": schedule.schedule_id, "frequency": schedule.frequency, "filters": params,
+            "time": schedule.at_time or DEFAULT_TIME,
+            "weekday": WEEKDAYS[int(schedule.weekday or 0)] if schedule.frequency == "weekly" else None,
+            "time_zone": exports.org_time_zone(schedule.org_id), "when": describe_when(schedule),
             "summary": schedule.summary, "email_admins": schedule.email_admins,
             "created_by_name": schedule.created_by_name, "next_run_at": _run_time(schedule).isoformat(),
             "last_export_id": schedule.last_export_id}
@@ -128,9 +215,7 @@ def run_due(now: Optional[datetime] = None) -> list:
         owner = Viewer(schedule.org_id, schedule.created_by, "admin", schedule.created_by_name, "")
         params = schedule.filters.as_dict() if hasattr(schedule.filters, "as_dict") else dict(schedule.filters)
         exports.start(owner, params, kind="scheduled", schedule_id=schedule.schedule_id, export_id=export_id)
-        following = run_at + FREQUENCIES[schedule.frequency]
-        while following <= now:
-            following += FREQUENCIES[schedule.frequency]
+        following = _slot(schedule, max(run_at, now))
         try:
             schedule.update(actions=[ExportSchedule.next_run_at.set(_run_key(following, schedule.schedule_id)),
                                      ExportSchedule.last_export_id.set(export_id)])

@@ -4,6 +4,7 @@ from typing import Literal, Optional
 from chalice import Blueprint, Response
 from pydantic import Field
 
+from chalicelib import jobs
 from chalicelib.core.errors import ValidationError
 from chalicelib.exports import csvfile, exports, schedules
 from chalicelib.table.view import groups
@@ -14,6 +15,7 @@ from chalicelib.web.requests import FORM_TYPE, form, query
 
 bp = Blueprint(__name__)
 TEAM = ("admin", "staff")
+_WEEKDAY_OPTIONS = [(day, day) for day in schedules.WEEKDAYS]
 
 
 class ExportFilters(Body):
@@ -32,6 +34,7 @@ class ExportFilters(Body):
 
 class ExportReply(Reply):
     export_id: str
+    job_id: Optional[str] = Field(description="The background job writing the file (GET /api/v1/jobs/{id})")
     status: Literal[exports.STATUSES]
     kind: Literal["manual", "scheduled"]
     owner_id: str
@@ -69,6 +72,9 @@ class TimeZoneReply(Reply):
 
 class ScheduleBody(Body):
     frequency: str = Field(description=f"One of: {', '.join(schedules.FREQUENCIES)}")
+    time: str = Field(schedules.DEFAULT_TIME, description="Time of day, HH:MM (24-hour), in the organisation's "
+                                                          "time zone")
+    weekday: str = Field(None, description=f"Weekly: one of {', '.join(schedules.WEEKDAYS)}")
     email_admins: bool = False
     filters: ExportFilters = Field(None, description="Leave out for every client")
 
@@ -76,6 +82,10 @@ class ScheduleBody(Body):
 class ScheduleReply(Reply):
     schedule_id: str
     frequency: Literal[tuple(schedules.FREQUENCIES)]
+    time: str = Field(description="HH:MM in time_zone")
+    weekday: Optional[str] = Field(description="The day of a weekly export")
+    time_zone: str
+    when: str = Field(description="The schedule in words")
     filters: dict
     summary: str
     email_admins: bool
@@ -101,7 +111,8 @@ def _list_page(status: int = 200, schedule_errors=None, schedule_values=None, zo
                 group_options=[(g.group_id, g.name) for g in groups(who.org_id)] if who.is_admin else [],
                 zones=csvfile.zone_names(), frequencies=schedules.FREQUENCY_LABELS,
                 retention_days=exports.RETENTION_DAYS, file_available=exports.file_available,
-                next_run=schedules.next_run, schedule_errors=schedule_errors or {},
+                next_run=schedules.next_run, describe_when=schedules.describe_when, weekdays=_WEEKDAY_OPTIONS,
+                default_time=schedules.DEFAULT_TIME, schedule_errors=schedule_errors or {},
                 schedule_values=schedule_values or {}, zone_errors=zone_errors or {}, notice=notice)
 
 
@@ -126,9 +137,23 @@ def exports_page():
 @bp.route("/exports/{export_id}")
 @view(*TEAM)
 def export_page(export_id):
-    export = exports.get_export(viewer(), export_id)
-    return page("exports/export.html", export=export, available=exports.file_available(export),
-                retention_days=exports.RETENTION_DAYS)
+    export, job = exports.progress(viewer(), export_id)
+    return page("exports/export.html", export=export, job=job, poll=jobs.POLL,
+                available=exports.file_available(export), retention_days=exports.RETENTION_DAYS)
+
+
+@bp.route("/exports/{export_id}/cancel", methods=["POST"], content_types=[FORM_TYPE])
+@view(*TEAM)
+def export_cancel(export_id):
+    exports.cancel(viewer(), export_id)
+    return render.redirect(render.url(f"/exports/{export_id}"))
+
+
+@bp.route("/exports/{export_id}/retry", methods=["POST"], content_types=[FORM_TYPE])
+@view(*TEAM)
+def export_retry(export_id):
+    exports.retry(viewer(), export_id)
+    return render.redirect(render.url(f"/exports/{export_id}"))
 
 
 @bp.route("/exports/{export_id}/download")
@@ -147,17 +172,51 @@ def export_time_zone():
     return render.redirect(render.url("/exports", notice=f"Export dates are now shown in {zone}."))
 
 
+def _schedule_fields(fields: dict) -> dict:
+    return {"frequency": fields.get("frequency", ""), "params": exports.params_from(fields),
+            "email_admins": fields.get("email_admins") == "on", "at_time": fields.get("time", ""),
+            "weekday": fields.get("weekday")}
+
+
 @bp.route("/exports/schedules", methods=["POST"], content_types=[FORM_TYPE])
 @view("admin")
 def export_schedule_create():
     fields = form(request())
     try:
-        schedules.create(viewer(), fields.get("frequency", ""), exports.params_from(fields),
-                         fields.get("email_admins") == "on")
+        schedule = schedules.create(viewer(), **_schedule_fields(fields))
     except ValidationError as error:
         return _list_page(400, schedule_errors=form_errors(error), schedule_values=fields)
-    return render.redirect(render.url("/exports", notice="Scheduled. The first export runs within "
-                                                         f"{schedules.RUNNER_MINUTES} minutes."))
+    return render.redirect(render.url("/exports", notice=f"Scheduled: {schedules.describe_when(schedule)} "
+                                                         f"({exports.org_time_zone(schedule.org_id)})."))
+
+
+def _schedule_page(schedule, status: int = 200, errors=None, values=None):
+    who = viewer()
+    params = schedules.as_dict(schedule)
+    current = values or {"frequency": schedule.frequency, "time": params["time"], "weekday": params["weekday"] or "",
+                         "email_admins": "on" if schedule.email_admins else "", **params["filters"]}
+    return page("exports/schedule.html", status, schedule=schedule, values=current, errors=errors or {},
+                zone=exports.org_time_zone(who.org_id), frequencies=schedules.FREQUENCY_LABELS,
+                weekdays=_WEEKDAY_OPTIONS, group_options=[(g.group_id, g.name) for g in groups(who.org_id)],
+                describe_when=schedules.describe_when, next_run=schedules.next_run)
+
+
+@bp.route("/exports/schedules/{schedule_id}")
+@view("admin")
+def export_schedule_page(schedule_id):
+    return _schedule_page(schedules.get(viewer(), schedule_id))
+
+
+@bp.route("/exports/schedules/{schedule_id}", methods=["POST"], content_types=[FORM_TYPE])
+@view("admin")
+def export_schedule_edit(schedule_id):
+    schedule = schedules.get(viewer(), schedule_id)
+    fields = form(request())
+    try:
+        schedule = schedules.update(viewer(), schedule_id, **_schedule_fields(fields))
+    except ValidationError as error:
+        return _schedule_page(schedule, 400, form_errors(error), fields)
+    return render.redirect(render.url("/exports", notice=f"Saved: {schedules.describe_when(schedule)}."))
 
 
 @bp.route("/exports/schedules/{schedule_id}/delete", methods=["POST"], content_types=[FORM_TYPE])
@@ -212,7 +271,17 @@ def export_schedules_api():
 @api.route(bp, "/api/v1/export-schedules", "POST", roles=("admin",), body=ScheduleBody, reply=ScheduleReply,
            status=201, errors=(400,), summary="Schedule a daily or weekly export with these filters (admins)")
 def export_schedules_api_create(body: ScheduleBody):
-    schedule = schedules.create(viewer(), body.frequency, _params(body.filters), body.email_admins)
+    schedule = schedules.create(viewer(), body.frequency, _params(body.filters), body.email_admins, body.time,
+                                body.weekday)
+    return schedules.as_dict(schedule)
+
+
+@api.route(bp, "/api/v1/export-schedules/{schedule_id}", "PUT", roles=("admin",), body=ScheduleBody,
+           reply=ScheduleReply, errors=(400, 404, 409),
+           summary="Change a scheduled export: frequency, time, filters, e-mail (admins)")
+def export_schedules_api_update(schedule_id, body: ScheduleBody):
+    schedule = schedules.update(viewer(), schedule_id, body.frequency, _params(body.filters), body.email_admins,
+                                body.time, body.weekday)
     return schedules.as_dict(schedule)
 
 

@@ -11,7 +11,6 @@ from chalicelib import jobs
 from chalicelib.core import config, urls
 from chalicelib.core.errors import Gone, NotFound, ValidationError
 from chalicelib.core.models import ROLES
-from chalicelib.exports import exports
 from chalicelib.invitations import (
     acceptance,
     imports,
@@ -437,9 +436,7 @@ def invite_uploads(event):
     """The upload queue: the bucket's notifications (dry run) and import chunks.
     An exception leaves the message for SQS to deliver again (the work is idempotent)."""
     for record in event:
-        # Background exports ride this queue until the jobs queue exists (chalicelib.exports.exports.queue_step).
-        if not exports.handle_queue_message(record.body):
-            imports.handle_queue_message(record.body)
+        imports.handle_queue_message(record.body)
 
 
 @bp.on_sns_message(topic=SES_FEEDBACK_TOPIC, name="ses_feedback")
