@@ -238,6 +238,7 @@ def small_steps(monkeypatch):
     monkeypatch.setattr(reader, "TABLE_PAGE_ITEMS", 3)
     monkeypatch.setattr(sorting, "RUN_BYTES", 1)  # a sorted run per read
     monkeypatch.setattr(sorting, "WINDOW", 40)  # ranged reads cut lines in the middle
+    monkeypatch.setattr(sorting, "SMALLEST_WINDOW", 40)
     monkeypatch.setattr(moto.s3.models, "S3_UPLOAD_PART_MIN_SIZE", 1)  # moto, like S3, wants 5 MiB parts
 
 
