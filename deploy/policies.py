@@ -70,17 +70,16 @@ ACCESS: Dict[str, Access] = {
     ),
     # Hourly: one recount job per organisation (run by run_jobs, from the accounts into the counters).
     "reconcile_metrics": Access(read=("Organisation",), write=("Job",), send_queues=("JobQueue",)),
-    # Upload queue -> CSV import (its dry run starts a job); and background export steps: reads the
-    # accounts, writes exports/ parts, mails admins a link.
+    # Upload queue -> CSV import (its dry run starts a job).
     "invite_uploads": Access(
-        read=ALL_TABLES, write=("Account", "Lookup", "Activity", "Group", "Export", "Job"),
-        get_objects=("uploads/", "exports/"), put_objects=("exports/",), delete_objects=("uploads/",),
+        read=ALL_TABLES, write=("Account", "Lookup", "Activity", "Group", "Job"),
+        get_objects=("uploads/",), delete_objects=("uploads/",),
         consume_queues=("UploadQueue",), send_queues=("UploadQueue", "JobQueue", "MailQueue"), mail=True,
     ),
-    # Scheduled exports: one Query for the due schedules, then an export record and a queue message each.
+    # Scheduled exports: one Query for the due schedules, then an export record and its job each.
     "run_scheduled_exports": Access(
-        read=("Organisation", "Account", "Group", "Metric", "SearchToken", "ExportSchedule", "Export"),
-        write=("ExportSchedule", "Export", "Activity"), send_queues=("UploadQueue",),
+        read=("Organisation", "Account", "Group", "Metric", "SearchToken", "ExportSchedule", "Export", "Job"),
+        write=("ExportSchedule", "Export", "Job", "Activity"), send_queues=("JobQueue",),
     ),
     # Jobs queue -> one step of a background job (imports, bulk actions, group deletes, exports): what the
     # API may do, since the steps do it on a person's behalf.
@@ -89,7 +88,7 @@ ACCESS: Dict[str, Access] = {
         write=tuple(t for t in ALL_TABLES if t != "SearchToken"),  # Metric: the reconciliation's repairs
         get_objects=("uploads/", "exports/", "reports/", "plans/", "reconcile/"),
         put_objects=("exports/", "reports/", "plans/", "reconcile/"),
-        delete_objects=("uploads/",),
+        delete_objects=("uploads/", "exports/"),  # exports/: an export's sorted runs, once merged
         consume_queues=("JobQueue",), send_queues=("JobQueue", "MailQueue"),
         mail=True,
     ),

@@ -264,7 +264,7 @@ class _File:
         return f"{self.export.object_key}.runs/{number}"
 
 
-def _first_cursor(export: Export, file: Optional[_File] = None) -> dict:
+def _first_cursor(export: Export) -> dict:
     position = reader.start(export.org_id, _owner_filters(export))
     upload = aws.client("s3").create_multipart_upload(Bucket=config.bucket(), Key=export.object_key,
                                                       ContentType="text/csv; charset=utf-8")["UploadId"]
@@ -404,8 +404,8 @@ def _as_job_says(export: Export, job: Optional[Job]) -> Export:
         export.status, export.error = "cancelled", "Cancelled before the file was finished."
     elif job.status == "failed":
         export.status, export.error = "failed", job.error
-    elif job.phase != "reading" or not (job.cursor or {}).get("runs"):
-        export.rows = int(job.done)
+    else:
+        export.rows = int(job.done)  # rows read, then rows written (the job's phase says which)
     return export
 
 

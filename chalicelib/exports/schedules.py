@@ -38,7 +38,7 @@ DEFAULT_WEEKDAY = 0
 _TIME = re.compile(r"^([01]?[0-9]|2[0-3]):([0-5][0-9])$")
 MAX_PER_ORG = 20
 RUNS_PER_INVOCATION = 100  # the rest wait for the next firing (each run is a Put and a queue message)
-RUNNER_MINUTES = 15  # how often the runner fires (routes/events.py): runs start at most this late
+RUNNER_MINUTES = 5  # how often the runner fires (routes/events.py): runs start at most this late (1 Query)
 DUE = "due"
 
 

@@ -4,14 +4,16 @@ export fired by the local scheduler appearing in Exports."""
 import csv
 import io
 import re
+import time
+from datetime import timedelta
 
 import pytest
 from playwright.sync_api import expect
 
-from chalicelib.core.models import Group
+from chalicelib.core.models import ExportSchedule, Group, utcnow
 from chalicelib.core.spreadsheet import FORMULA_START
 from chalicelib.core.tokens import new_id
-from chalicelib.exports import exports
+from chalicelib.exports import exports, schedules
 from tests.browser.conftest import assert_accessible, screenshot
 from tests.conftest import _PUMP, make_account
 
@@ -85,13 +87,20 @@ def test_scheduled_export_fired_by_the_local_scheduler_appears_in_exports(page, 
     page.goto("/exports")
     expect(page.get_by_text("No scheduled exports.")).to_be_visible()
     page.get_by_label("How often").select_option("daily")
+    page.get_by_label("Time (UTC)").fill("07:30")
     page.get_by_label("Role", exact=True).select_option("client")
     page.get_by_role("button", name="Schedule export").click()
-    expect(page.get_by_role("status")).to_contain_text("Scheduled.")
+    expect(page.get_by_role("status")).to_contain_text("Scheduled: Daily at 07:30 (UTC).")
     expect(page.locator("[data-schedule]")).to_contain_text("Role: Client")
-    fired = _PUMP.run_schedules()
-    assert "run_scheduled_exports" in fired
-    _PUMP.drain()
+    # 07:30 comes (the schedule's next run moves into the past), then the local scheduler's next firing,
+    # at the runner's real cadence (a Rate of RUNNER_MINUTES), starts it.
+    (schedule,) = ExportSchedule.query(org.org_id)
+    run_at = schedules.next_run(schedule)
+    past = run_at - timedelta(days=1 + (run_at - utcnow()).days)
+    schedule.update(actions=[ExportSchedule.next_run_at.set(f"{past.isoformat()}#{schedule.schedule_id}")])
+    fired = _PUMP.run_schedules(now=time.time() + schedules.RUNNER_MINUTES * 60, only={"run_scheduled_exports"})
+    assert fired == ["run_scheduled_exports"]
+    _PUMP.drain(rounds=50)
     page.reload()
     row = page.locator("[data-export]").first
     expect(row).to_contain_text("Scheduled")
@@ -117,3 +126,26 @@ def test_stopping_a_schedule_by_keyboard(page, sign_in, org):
     page.keyboard.press("Enter")
     page.get_by_role("button", name="Stop scheduled export").press("Enter")
     expect(page.get_by_text("No scheduled exports.")).to_be_visible()
+
+
+def test_editing_a_schedule(page, sign_in, org):
+    sign_in(org.admin)
+    page.goto("/exports")
+    page.get_by_label("How often").select_option("daily")
+    page.get_by_role("button", name="Schedule export").click()
+    page.locator("[data-schedule]").get_by_role("link", name=re.compile("^Edit")).click()
+    expect(page.get_by_role("heading", name="Edit scheduled export")).to_be_visible()
+    page.get_by_label("How often").select_option("weekly")
+    page.get_by_label("Day (weekly exports)").select_option("Friday")
+    page.get_by_label("Time (UTC)").fill("25:00")
+    page.get_by_role("button", name="Save schedule").click()
+    expect(page.locator("#s-time-error")).to_contain_text("HH:MM")
+    assert_accessible(page)
+    screenshot(page, "exports-schedule-edit-error")
+    page.get_by_label("Time (UTC)").fill("18:45")
+    page.get_by_role("button", name="Save schedule").press("Enter")
+    expect(page.get_by_role("status")).to_contain_text("Saved: Weekly on Friday at 18:45.")
+    expect(page.locator("[data-schedule]")).to_contain_text("Weekly on Friday at 18:45")
+    page.set_viewport_size({"width": 390, "height": 844})
+    assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+    screenshot(page, "exports-schedules-phone")
