@@ -18,7 +18,7 @@ NOW = datetime.now(timezone.utc)
 @pytest.fixture
 def crowd(org, pump, monkeypatch):
     """30 people called Ma..., a third of them visited this week; read a few words per page."""
-    monkeypatch.setattr(listing, "MAX_READ_PER_REQUEST", PAGE)
+    monkeypatch.setattr(listing, "SEARCH_BOX_PAGE", PAGE)
     made = []
     for index in range(30):
         visited = index % 3 == 0
@@ -90,3 +90,16 @@ def test_a_word_items_copy_read_off_the_raw_item_equals_the_models(org, crowd):
                      "created_at", "last_visit", "active_days"):
             assert getattr(fast, name) == getattr(model, name), name
         assert fast.archived == model.archived
+
+
+def test_a_broad_search_page_stays_within_six_requests_whatever_its_size(org, crowd, admin_http, pump):
+    from tests.test_page_requests import dynamodb_requests
+
+    pump.drain()
+    admin_http.get("/clients")  # warm
+    for path, headers in [("/clients?q=ma", {}), ("/clients?q=ma&size=100", {}),
+                          ("/api/v1/clients?q=ma", {"accept": "application/json"}),
+                          ("/api/v1/clients?q=ma&size=100", {"accept": "application/json"})]:
+        with dynamodb_requests() as seen:
+            assert admin_http.get(path, headers).status_code == 200
+        assert len(seen) <= 6, (path, seen)

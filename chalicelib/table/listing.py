@@ -20,10 +20,12 @@ from chalicelib.table import planner, search
 from chalicelib.table.filters import Filters
 
 MAX_READ_PER_REQUEST = 1000
+BATCH_GET_KEYS = 100  # DynamoDB's BatchGetItem limit
 # A search's boxes read at most this many Query pages of word items (the page then stays within
 # 6 requests, and under 2 MB): exact when the matching words fit, estimated from them above.
 SEARCH_BOX_REQUESTS = 2
-SEARCH_BOX_WORDS = SEARCH_BOX_REQUESTS * MAX_READ_PER_REQUEST
+SEARCH_BOX_PAGE = MAX_READ_PER_REQUEST  # word items per Query page (~1 KB each: under 1 MB a page)
+SEARCH_BOX_WORDS = SEARCH_BOX_REQUESTS * SEARCH_BOX_PAGE
 
 
 @dataclass
@@ -210,7 +212,7 @@ def _load_rows(org_id: str, account_ids: list, counter_keys: list = ()) -> tuple
     """(rows in the order asked, counter items) in one BatchGetItem (it spans tables)
     when they fit its 100 keys; the counters alone otherwise follow in a second."""
     accounts_table, metrics_table = Account.Meta.table_name, Metric.Meta.table_name
-    together = len(account_ids) + len(counter_keys) <= 100
+    together = len(account_ids) + len(counter_keys) <= BATCH_GET_KEYS
     request = {}
     if account_ids:
         request[accounts_table] = {"Keys": [{"org_id": {"S": org_id}, "account_id": {"S": i}} for i in account_ids]}
@@ -259,7 +261,10 @@ def stats(viewer: Viewer, filters: Filters, counted: Optional[dict] = None) -> S
     """The boxes over exactly the rows these filters select (all pages); a broad search's are
     estimated from its first SEARCH_BOX_WORDS words, and say so."""
     if filters.q:
-        return _search_stats(viewer.org_id, replace(filters, box=""), counted)
+        # A page of 100 rows fills its BatchGetItem: the menu and word count are one read more,
+        # so the boxes read one Query page less (a search page stays within 6 requests).
+        pages = SEARCH_BOX_REQUESTS - (1 if filters.size + len(staff_menu_keys()) + 1 > BATCH_GET_KEYS else 0)
+        return _search_stats(viewer.org_id, replace(filters, box=""), counted, pages)
     totals = store.read_counters(viewer.org_id, planner.combo(filters), counted)
     return Stats(counters.boxes(totals, no_visit_days=filters.no_visit or None))
 
@@ -275,7 +280,7 @@ def _search_stats(org_id: str, filters: Filters, counted: Optional[dict] = None,
     search (kept by the stream, search.words_starting) when there are more."""
     start_term = search.anchor(filters.q)
     seen, read, start = {}, 0, None
-    request = {"TableName": SearchToken.Meta.table_name, "Limit": MAX_READ_PER_REQUEST,
+    request = {"TableName": SearchToken.Meta.table_name, "Limit": SEARCH_BOX_PAGE,
                "KeyConditionExpression": "#b = :b AND begins_with(#t, :t)",
                "ExpressionAttributeNames": {"#b": "bucket", "#t": "token"},
                "ExpressionAttributeValues": {":b": {"S": search.bucket(org_id, start_term)}, ":t": {"S": start_term}}}
