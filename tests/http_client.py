@@ -2,15 +2,18 @@
 token): for the API and page tests, and for the bench's page loads."""
 import re
 
+from tests.html_check import assert_valid_html
+
 PASSWORD = "correct-horse-battery-staple"
 
 
 class Http:
     """A chalice.test client with a cookie jar and the page's CSRF token, like a browser."""
 
-    def __init__(self, client):
+    def __init__(self, client, check_html: bool = True):
         self.client = client
         self.cookies = {}
+        self.check_html = check_html  # the bench times page loads without the parser
 
     def _headers(self, headers=None):
         merged = {"user-agent": "pytest", "x-forwarded-for": "203.0.113.9"}
@@ -18,6 +21,13 @@ class Http:
             merged["cookie"] = "; ".join(f"{k}={v}" for k, v in self.cookies.items())
         merged.update(headers or {})
         return merged
+
+    def _checked(self, response, path):
+        """Every HTML answer must parse strictly, with unique ids (tests/html_check.py)."""
+        content_type = response.headers.get("Content-Type") or response.headers.get("content-type") or ""
+        if self.check_html and content_type.startswith("text/html") and response.body:
+            assert_valid_html(response.body.decode("utf-8"), path)
+        return response
 
     def _remember(self, response):
         values = response.headers.get("Set-Cookie") or response.headers.get("set-cookie")
@@ -31,10 +41,11 @@ class Http:
         return response
 
     def get(self, path, headers=None):
-        return self._remember(self.client.http.get(path, headers=self._headers(headers)))
+        return self._checked(self._remember(self.client.http.get(path, headers=self._headers(headers))), path)
 
     def request(self, method, path, body=b"", headers=None):
-        return self._remember(self.client.http.request(method, path, headers=self._headers(headers), body=body))
+        return self._checked(self._remember(self.client.http.request(method, path, headers=self._headers(headers),
+                                                                      body=body)), path)
 
     def csrf(self, path="/signin") -> str:
         response = self.get(path)

@@ -7,6 +7,7 @@ import pytest
 
 from app import app
 from tests.conftest import APP_PORT, APP_URL, PASSWORD
+from tests.html_check import assert_valid_html
 from tools.local import emulator
 
 CHROMIUM = next((p for p in ("/usr/lib/chromium/chromium", "/usr/bin/chromium") if os.path.exists(p)), None)
@@ -38,8 +39,26 @@ def page(browser, live_server):
     context = browser.new_context(base_url=live_server, viewport={"width": 1360, "height": 860})
     context.set_default_timeout(10_000)
     opened = context.new_page()
+    _check_html_after_goto(opened)
     yield opened
     context.close()
+
+
+def _check_html_after_goto(page) -> None:
+    """After every goto: the server's HTML parses strictly (tests/html_check.py), and the page
+    as the browser holds it (scripts run) has unique ids."""
+    goto = page.goto
+
+    def checked_goto(url, *args, **kwargs):
+        response = goto(url, *args, **kwargs)
+        if response is not None and response.headers.get("content-type", "").startswith("text/html"):
+            assert_valid_html(response.text(), url)
+            ids = [i for i in page.eval_on_selector_all("[id]", "els => els.map(e => e.id)")]
+            duplicates = sorted({i for i in ids if ids.count(i) > 1})
+            assert not duplicates, f"duplicate ids on {url}: {duplicates}"
+        return response
+
+    page.goto = checked_goto
 
 
 def sign_in_as(page, account, password=PASSWORD):
