@@ -229,7 +229,7 @@ def test_cursors_are_bound_to_filters_viewer_and_organisation(admin_http, http, 
 def test_the_page_shows_filters_boxes_rows_and_errors_next_to_fields(admin_http, org, people):
     page = admin_http.get("/clients?role=client&q=z").body.decode()
     assert "Total Clients Shown" in page and "New Clients" in page and "Engagement" in page
-    assert 'id="filter-q-error"' in page and "at least 2 letters" in page  # the bad search is reported...
+    assert 'id="q-error"' in page and "at least 2 letters" in page  # the bad search is reported...
     assert "Ann Archer" in page and "Zoe Zimmer 0" in page  # ...and the other filters still apply
     assert "View Activities" in page and "Ada Admin" not in page.split("<tbody>")[1].split("</tbody>")[0]
     partial = admin_http.get("/clients?role=staff", headers={"x-fragment": "1"}).body.decode()

@@ -22,11 +22,10 @@ from pynamodb.transactions import TransactWrite
 from chalicelib.activity import timeline
 from chalicelib.core import aws
 from chalicelib.core.errors import Conflict, Forbidden, NotFound, StaleVersion, ValidationError
-from chalicelib.core.models import ROLES, Account, Group, Lookup
+from chalicelib.core.models import ROLE_LABELS, ROLES, Account, Group, Lookup
 from chalicelib.people import accounts, sessions
 from chalicelib.people.accounts import Viewer
 
-ROLE_LABELS = {"admin": "Admin", "staff": "Staff", "client": "Client"}
 ROLE_RANK = {"client": 0, "staff": 1, "admin": 2}
 PHONE_MAX = 32
 PHONE_CHARACTERS = set("0123456789+-() .")

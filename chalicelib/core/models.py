@@ -39,6 +39,9 @@ from chalicelib.core import config
 
 ROLES = ("admin", "staff", "client")
 STATUSES = ("provisioned", "activated", "archived")
+# What pages, e-mails and exports call them (templates read these: the `ROLE_LABELS` global).
+ROLE_LABELS = {"admin": "Admin", "staff": "Staff", "client": "Client"}
+STATUS_LABELS = {"activated": "Activated", "provisioned": "Provisioned", "archived": "Archived"}
 # Filter dimensions of the Clients Table and the account attribute behind each.
 DIMENSIONS = ("all", "role", "status", "group", "staff")
 SORTS = ("name", "visit", "created")

@@ -12,12 +12,11 @@ from typing import Iterable, Optional
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 from chalicelib.core.errors import ValidationError
+from chalicelib.core.models import ROLE_LABELS, STATUS_LABELS
 from chalicelib.core.spreadsheet import defuse
 
 BOM = "\ufeff"
 DEFAULT_ZONE = "UTC"
-ROLE_LABELS = {"admin": "Admin", "staff": "Staff", "client": "Client"}
-STATUS_LABELS = {"activated": "Activated", "provisioned": "Provisioned", "archived": "Archived"}
 
 
 def check_zone(raw: str, field: str = "time_zone") -> str:

@@ -46,7 +46,7 @@ def _form_page(template: str, account: Account, status: int = 200, values: Optio
     me = viewer()
     return page(template, status, person=account, values=values or {}, errors=errors or {},
                 groups=groups(me.org_id), staff=rows.staff_choices(me.org_id) if me.is_admin else [],
-                roles=ROLES, role_labels=rows.ROLE_LABELS, phone_max=rows.PHONE_MAX, name_max=NAME_MAX, **extra)
+                phone_max=rows.PHONE_MAX, name_max=NAME_MAX, **extra)
 
 
 # --- Edit ------------------------------------------------------------------------------------------------------

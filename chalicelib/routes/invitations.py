@@ -166,12 +166,7 @@ def _window(status: int = 200, **extra):
     me = viewer()
     org = organisations.get_organisation(me.org_id)
     token = links.join_link_token(org)
-    groups, staff = invites.groups_of(me.org_id), invites.staff_members(me.org_id)
-    context = {"groups": groups, "staff": staff,
-               "group_options": [(g.group_id, g.name) for g in groups],
-               "staff_options": [(s.account_id, s.name or s.email) for s in staff],
-               "role_options": [(role, role.title()) for role in ROLES if me.is_admin or role == "client"],
-               "max_link_days": links.MAX_LINK_DAYS, "max_link_uses": links.MAX_LINK_USES,
+    context = {"groups": invites.groups_of(me.org_id), "staff": invites.staff_members(me.org_id),
                "link": {"url": urls.absolute(f"/join/{token}") if token else None,
                         "enabled": org.join_enabled, "domains": list(org.allowed_domains or [])},
                "extra_links": [{**link, "url": urls.absolute(f"/join/{link['token']}")}

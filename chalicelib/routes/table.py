@@ -105,7 +105,7 @@ def clients_table():
     table = table_view(viewer(), query(request()), lenient=True)
     notice = take_notice()  # after Resend / Revoke
     return page_or_fragment("clients/index.html", "clients/_results.html", table=table, notice=notice,
-                            invite_states=INVITE_LABELS)
+                            invite_states=INVITE_LABELS, max_query=MAX_QUERY)
 
 
 @api.route(bp, "/api/v1/clients", roles=TEAM, query=ClientsQuery, reply=ClientsPage, errors=(400,),

@@ -6,7 +6,7 @@ from chalicelib.core.errors import ValidationError
 from chalicelib.core.models import Account
 from chalicelib.groups.manage import choices
 from chalicelib.people.accounts import Viewer
-from chalicelib.table.filters import SORTS, Filters, parse_filters
+from chalicelib.table.filters import PAGE_SIZES, SORTS, Filters, parse_filters
 from chalicelib.table.listing import (
     Page,
     Stats,
@@ -74,6 +74,14 @@ class TableView:
     def matching(self):
         """How many rows these filters select on all pages (None when the search count is cut short)."""
         return matching(self.filters, self.stats)
+
+    @property
+    def sort_options(self) -> list:
+        return list(SORTS.items())
+
+    @property
+    def size_options(self) -> list:
+        return [(size, str(size)) for size in PAGE_SIZES]
 
     @property
     def sort_label(self) -> str:

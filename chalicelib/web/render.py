@@ -10,6 +10,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from markupsafe import Markup
 
 from chalicelib.core.assets import asset_dir
+from chalicelib.core.models import ROLE_LABELS, STATUS_LABELS
 from chalicelib.core.urls import url
 
 
@@ -35,6 +36,18 @@ def human_time(value) -> str:
     return moment.strftime("%-d %b %Y, %H:%M UTC")
 
 
+def _options(items, value=None, label=None) -> list:
+    """(value, text) pairs for the select() macro. `value` and `label` name an attribute
+    (or key) of each item; `label` may be a callable (a template macro that writes
+    "name (e-mail)"). Without them, the item itself: zones|options -> [(zone, zone)]."""
+    def read(item, name):
+        if name is None:
+            return item
+        return item[name] if isinstance(item, dict) else getattr(item, name)
+    return [(read(item, value), label(item) if callable(label) else read(item, label if label else value))
+            for item in items]
+
+
 @lru_cache(maxsize=1)
 def environment() -> Environment:
     env = Environment(
@@ -44,8 +57,9 @@ def environment() -> Environment:
         trim_blocks=True,
         lstrip_blocks=True,
     )
-    env.globals.update(url=url, stage=lambda: os.environ.get("CASELOAD_STAGE", "local"))
-    env.filters["human_time"] = human_time
+    env.filters.update(options=_options, human_time=human_time)
+    env.globals.update(ROLE_LABELS=ROLE_LABELS, STATUS_LABELS=STATUS_LABELS, url=url,
+                       stage=lambda: os.environ.get("CASELOAD_STAGE", "local"))
     return env
 
 

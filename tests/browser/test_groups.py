@@ -98,7 +98,7 @@ def test_manage_groups_window_by_keyboard_only(page, org, sign_in, pump):
     assert _focused(page) == "Manage Groups"
     # The Group filter no longer offers it.
     page.reload()
-    options = page.locator("#f-group option").all_inner_texts()
+    options = page.locator("#filter-group option").all_inner_texts()
     assert "Job Club Plus" not in options and "Digital Skills" in options
 
 
