@@ -189,7 +189,7 @@ def test_export_is_audited_and_listed(admin_http, org, crowd):
     _export(admin_http, role="client")
     log = list(Activity.query(f"{org.org_id}#org", scan_index_forward=False, limit=5))
     entry = next(a for a in log if a.kind == "export")
-    detail = entry.detail.as_dict()
+    detail = entry.detail
     assert entry.actor_id == org.admin.account_id and detail["filters"] == "Role: Client"
     assert detail["rows"] == str(_total(admin_http, "?role=client"))
     listed = reply_json(admin_http.json("GET", "/api/v1/exports"))["exports"]
@@ -453,7 +453,7 @@ def test_scheduled_export_runs_once_per_period_and_is_listed(admin_http, org, cr
     assert len(later) == 1 and later[0] != started[0]
     assert b"Scheduled" in admin_http.get("/exports").body
     log = [a for a in Activity.query(f"{org.org_id}#org") if a.kind == "export"]
-    assert any(a.detail.as_dict().get("schedule_id") == schedule.schedule_id for a in log)
+    assert any(a.detail.get("schedule_id") == schedule.schedule_id for a in log)
 
 
 def test_the_time_of_day_is_the_organisations_wall_clock(admin_http, org):

@@ -501,7 +501,7 @@ def test_ses_bounce_notification_suppresses_and_marks_the_row(org):
     assert accounts_for(org.org_id, email)[0].invite_state == "bounced"
     other = invites.invite_many(Viewer.of(make_account(org.org_id, "admin")), [email])
     assert other.outcomes[0].status == "exists"
-    assert Lookup.get(f"suppressed#{email}").data["reason"] == "bounced"
+    assert Lookup.get(f"suppressed#{email}").suppression.reason == "bounced"
 
 
 def test_transient_bounces_and_junk_are_ignored(org):

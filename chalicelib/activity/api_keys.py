@@ -11,7 +11,7 @@ from pynamodb.transactions import TransactWrite
 from chalicelib.activity import timeline
 from chalicelib.core import aws
 from chalicelib.core.errors import Forbidden, NotFound, Unauthenticated, ValidationError
-from chalicelib.core.models import Lookup, Organisation, utcnow
+from chalicelib.core.models import ApiKeyEntry, Lookup, Organisation, utcnow
 from chalicelib.core.tokens import hash_token, new_id, new_token
 from chalicelib.people import organisations
 from chalicelib.people.accounts import Viewer, clean_name
@@ -39,8 +39,8 @@ class Caller:
 
 def list_keys(org_id: str) -> list:
     org = organisations.get_organisation(org_id)
-    keys = [ApiKey(key_id, entry["label"], entry["hint"], entry["created_at"], entry["created_by"])
-            for key_id, entry in (org.api_keys.as_dict() if org.api_keys else {}).items()]
+    keys = [ApiKey(key_id, entry.label, entry.hint, entry.created_at, entry.created_by)
+            for key_id, entry in org.api_keys.items()]
     return sorted(keys, key=lambda k: k.created_at, reverse=True)
 
 
@@ -57,11 +57,11 @@ def create_key(viewer: Viewer, raw_label: str) -> tuple:
     digest = hash_token(secret)
     org = Organisation(org_id=viewer.org_id)
     with TransactWrite(connection=aws.dynamodb_connection()) as transaction:
-        transaction.save(Lookup(key=f"apikey#{digest}", org_id=viewer.org_id, target_id=key.key_id,
-                                data={"label": label}), condition=Lookup.key.does_not_exist())
-        transaction.update(org, actions=[Organisation.api_keys[key.key_id].set(
-            {"label": label, "hint": key.hint, "created_at": key.created_at, "created_by": key.created_by,
-             "hash": digest})], condition=Organisation.org_id.exists())
+        transaction.save(Lookup(key=f"apikey#{digest}", org_id=viewer.org_id, target_id=key.key_id, label=label),
+                         condition=Lookup.key.does_not_exist())
+        transaction.update(org, actions=[Organisation.api_keys[key.key_id].set(ApiKeyEntry(
+            label=label, hint=key.hint, created_at=key.created_at, created_by=key.created_by, hash=digest))],
+            condition=Organisation.org_id.exists())
     timeline.audit(viewer.org_id, "api_key_created", viewer, target_id=key.key_id, target=label, hint=key.hint)
     return key, secret
 
@@ -70,13 +70,13 @@ def revoke_key(viewer: Viewer, key_id: str) -> None:
     if not viewer.is_admin:
         raise Forbidden("Only admins manage API keys.")
     org = organisations.get_organisation(viewer.org_id)
-    entry = (org.api_keys.as_dict() if org.api_keys else {}).get(key_id)
+    entry = org.api_keys.get(key_id)
     if not entry:
         raise NotFound("No such API key.")
     with TransactWrite(connection=aws.dynamodb_connection()) as transaction:
-        transaction.delete(Lookup(key=f"apikey#{entry['hash']}"))
+        transaction.delete(Lookup(key=f"apikey#{entry.hash}"))
         transaction.update(org, actions=[Organisation.api_keys[key_id].remove()])
-    timeline.audit(viewer.org_id, "api_key_revoked", viewer, target_id=key_id, target=entry["label"])
+    timeline.audit(viewer.org_id, "api_key_revoked", viewer, target_id=key_id, target=entry.label)
 
 
 def authenticate(authorization: str) -> Caller:
@@ -88,4 +88,4 @@ def authenticate(authorization: str) -> Caller:
         found = Lookup.get(f"apikey#{hash_token(secret.strip())}")
     except Lookup.DoesNotExist:
         raise Unauthenticated("This API key is not valid or was revoked.") from None
-    return Caller(found.org_id, found.target_id, (found.data.as_dict() if found.data else {}).get("label", ""))
+    return Caller(found.org_id, found.target_id, found.label or "")

@@ -97,7 +97,7 @@ class AuditPage:
 
 def _entry(item: Activity) -> Entry:
     return Entry(datetime.fromisoformat(item.at_id.split("#", 1)[0]), item.kind, item.actor_id, item.actor_name,
-                 item.target_id, item.target_name, item.detail.as_dict() if item.detail else {})
+                 item.target_id, item.target_name, dict(item.detail or {}))
 
 
 def _query(org_id: str, person: str, action: str, start: Optional[dict]):

@@ -139,7 +139,7 @@ def person_history(viewer: Viewer, account_id: str, sessions_cursor: str = "", e
     session_rows = [SessionRow(s.started_at, s.last_seen, s.ended_at, describe_device(s.user_agent), s.ip)
                     for s in found_sessions]
     found_events = timeline.latest(viewer.org_id, account_id, limit=size, cursor=event_start)
-    events = [EventRow(e.at_id.split("#")[0], e.kind, e.actor_name, e.detail.as_dict() if e.detail else {})
+    events = [EventRow(e.at_id.split("#")[0], e.kind, e.actor_name, dict(e.detail or {}))
               for e in found_events]
     return History(
         person,

@@ -36,6 +36,7 @@ from pynamodb.indexes import (
 from pynamodb.models import Model
 
 from chalicelib.core import config
+from chalicelib.core.attributes import MapOf
 
 ROLES = ("admin", "staff", "client")
 STATUSES = ("provisioned", "activated", "archived")
@@ -121,6 +122,27 @@ class EveryOrganisationIndex(GlobalSecondaryIndex):
     org_id = UnicodeAttribute(range_key=True)
 
 
+class ApiKeyEntry(MapAttribute):
+    """One API key in its organisation's list (chalicelib.activity.api_keys): the
+    secret's hash also finds it in Lookup (`apikey#hash`)."""
+    label = UnicodeAttribute()
+    hint = UnicodeAttribute()  # the secret's first characters, to recognise it
+    created_at = UnicodeAttribute()  # ISO time
+    created_by = UnicodeAttribute()
+    hash = UnicodeAttribute()
+
+
+class ExtraLinkEntry(MapAttribute):
+    """One extra sign-up link in its organisation's list (chalicelib.invitations.links):
+    its token is derived from `nonce`; the Lookup `join#hash` counts its uses."""
+    nonce = UnicodeAttribute()
+    valid_until = UnicodeAttribute()  # ISO time
+    max_uses = NumberAttribute(default=0)  # 0: no limit
+    created_by = UnicodeAttribute(null=True)
+    group_id = UnicodeAttribute(null=True)  # people who sign up join this group...
+    staff_id = UnicodeAttribute(null=True)  # ...and are assigned to this staff member
+
+
 class Organisation(Model):
     class Meta(_BaseMeta):
         table_name = _table("organisations")
@@ -135,10 +157,10 @@ class Organisation(Model):
     join_nonce = UnicodeAttribute(null=True)  # the link's token is derived from it (organisations.py)
     join_enabled = BooleanAttribute(default=True)
     allowed_domains = ListAttribute(of=UnicodeAttribute, default=list)
-    # API keys of other platform modules: key id -> label, prefix, hash, who and when.
-    api_keys = MapAttribute(default=dict)
-    # Extra sign-up links: link id -> nonce, group, staff, expiry, use limit (organisations.py).
-    extra_links = MapAttribute(default=dict)
+    # API keys of other platform modules, by key id.
+    api_keys = MapOf(ApiKeyEntry, default=dict)
+    # Extra sign-up links, by link id.
+    extra_links = MapOf(ExtraLinkEntry, default=dict)
     # IANA zone the organisation's exports show dates in (chalicelib.exports.settings); None = UTC.
     time_zone = UnicodeAttribute(null=True)
 
@@ -337,7 +359,7 @@ class Activity(Model):
     # Whom or what it was done to (a person, a group, a link...), for the audit log.
     target_id = UnicodeAttribute(null=True)
     target_name = UnicodeAttribute(null=True)
-    detail = MapAttribute(default=dict)
+    detail = MapOf(UnicodeAttribute, default=dict)  # what else the event says, as texts by name
     audit_kind = UnicodeAttribute(null=True)
     audit_actor = UnicodeAttribute(null=True)
     audit_actor_kind = UnicodeAttribute(null=True)
@@ -375,11 +397,42 @@ class Group(Model):
         return self.deleted_at is not None
 
 
+class LinkPlacement(MapAttribute):
+    """Where an extra sign-up link puts the people who sign up with it."""
+    group_id = UnicodeAttribute(null=True)
+    staff_id = UnicodeAttribute(null=True)
+
+
+class PendingSignup(MapAttribute):
+    """A sign-up through a join link, kept until its e-mailed confirmation link is opened."""
+    name = UnicodeAttribute()
+    email = UnicodeAttribute()
+    password_hash = UnicodeAttribute()
+    join_hash = UnicodeAttribute()  # the join link's Lookup key (hash), checked again on confirmation
+
+
+class SuppressionReason(MapAttribute):
+    """Why an address is never mailed again (SES feedback)."""
+    reason = UnicodeAttribute()  # bounced | complained
+    detail = UnicodeAttribute(default="")
+
+
 class Lookup(Model):
-    """Exact-match keys that must be unique or found without a query:
-    `email#org#addr` (one account per e-mail per organisation),
-    `group#org#name` (group names unique per organisation),
-    `join#hash` / `invite#hash` / `apikey#hash` (tokens, stored only as hashes).
+    """Exact-match keys that must be unique or found without a query. Each kind of
+    key uses the columns named here, and no other:
+
+    | key                  | what it is                                   | columns |
+    | `email#org#addr`     | one account per e-mail per organisation      | account_id |
+    | `group#org#name`     | group names unique per organisation          | target_id (the group) |
+    | `join#hash`          | the organisation link, or an extra link      | target_id (the extra link), valid_until, uses, max_uses, placement |
+    | `invite#hash`        | an invitation's token                        | account_id, valid_until, used_at |
+    | `reset#hash`         | a password reset link's token                | account_id, valid_until, used_at |
+    | `signup#hash`        | a sign-up waiting for its e-mail to be confirmed | valid_until, used_at, signup |
+    | `apikey#hash`        | an organisation API key                      | target_id (the key), label |
+    | `mail#batch`         | a mail queue message already delivered once  | expires_at |
+    | `suppressed#addr`    | an address never mailed again (all organisations: org_id "*") | suppression |
+
+    Tokens are stored only as hashes.
     """
 
     class Meta(_BaseMeta):
@@ -388,13 +441,16 @@ class Lookup(Model):
     key = UnicodeAttribute(hash_key=True)
     org_id = UnicodeAttribute()
     account_id = UnicodeAttribute(null=True)
-    target_id = UnicodeAttribute(null=True)
+    target_id = UnicodeAttribute(null=True)  # the id of the group, extra link or API key the key names
     created_at = UTCDateTimeAttribute(default=utcnow)
     valid_until = UTCDateTimeAttribute(null=True)  # checked in code
     used_at = UTCDateTimeAttribute(null=True)
     uses = NumberAttribute(default=0)
     max_uses = NumberAttribute(null=True)
-    data = MapAttribute(default=dict)
+    placement = LinkPlacement(null=True)
+    signup = PendingSignup(null=True)
+    label = UnicodeAttribute(null=True)
+    suppression = SuppressionReason(null=True)
     expires_at = TTLAttribute(null=True)
 
 
@@ -562,7 +618,7 @@ class Export(Model):
     owner_name = UnicodeAttribute(default="")
     kind = UnicodeAttribute(default="manual")  # manual | scheduled
     schedule_id = UnicodeAttribute(null=True)
-    filters = MapAttribute(default=dict)  # the Clients Table's query parameters
+    filters = MapOf(UnicodeAttribute, default=dict)  # the Clients Table's query parameters
     summary = UnicodeAttribute(default="")  # the filters in words
     time_zone = UnicodeAttribute(default="UTC")
     status = UnicodeAttribute(default="running")  # running | ready | downloaded | failed
@@ -601,7 +657,7 @@ class ExportSchedule(Model):
     frequency = UnicodeAttribute()  # daily | weekly
     at_time = UnicodeAttribute(default="06:00")  # HH:MM on the organisation's wall clock
     weekday = NumberAttribute(default=0)  # weekly: date.weekday() (0 = Monday)
-    filters = MapAttribute(default=dict)
+    filters = MapOf(UnicodeAttribute, default=dict)
     summary = UnicodeAttribute(default="")
     email_admins = BooleanAttribute(default=False)
     created_by = UnicodeAttribute()

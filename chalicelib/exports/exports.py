@@ -156,7 +156,7 @@ def _group_names(org_id: str) -> dict:
 
 def _owner_filters(export: Export) -> Filters:
     """The stored filters, parsed again (they were valid when stored; staff keep their own caseload)."""
-    params = export.filters.as_dict() if hasattr(export.filters, "as_dict") else dict(export.filters or {})
+    params = dict(export.filters or {})
     return parse_filters(params, Viewer(export.org_id, export.owner_id, "admin", "", ""))
 
 
@@ -498,4 +498,4 @@ def as_dict(export: Export) -> dict:
 
 
 def _owner_params(export: Export) -> dict:
-    return export.filters.as_dict() if hasattr(export.filters, "as_dict") else dict(export.filters or {})
+    return dict(export.filters or {})

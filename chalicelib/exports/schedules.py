@@ -185,7 +185,7 @@ def next_run(schedule: ExportSchedule) -> datetime:
 
 
 def as_dict(schedule: ExportSchedule) -> dict:
-    params = schedule.filters.as_dict() if hasattr(schedule.filters, "as_dict") else dict(schedule.filters or {})
+    params = dict(schedule.filters or {})
     return {"schedule_id": schedule.schedule_id, "frequency": schedule.frequency, "filters": params,
             "time": schedule.at_time or DEFAULT_TIME,
             "weekday": WEEKDAYS[int(schedule.weekday or 0)] if schedule.frequency == "weekly" else None,
@@ -213,7 +213,7 @@ def run_due(now: Optional[datetime] = None) -> list:
             continue
         export_id = f"{run_at:%Y%m%d%H%M%S}{hashlib.sha256(schedule.schedule_id.encode()).hexdigest()[:12]}"
         owner = Viewer(schedule.org_id, schedule.created_by, "admin", schedule.created_by_name, "")
-        params = schedule.filters.as_dict() if hasattr(schedule.filters, "as_dict") else dict(schedule.filters)
+        params = dict(schedule.filters)
         exports.start(owner, params, kind="scheduled", schedule_id=schedule.schedule_id, export_id=export_id)
         following = _slot(schedule, max(run_at, now))
         try:

@@ -10,7 +10,7 @@ from pynamodb.exceptions import DoesNotExist, UpdateError
 
 from chalicelib.activity import timeline
 from chalicelib.core.errors import Gone, NotFound, ValidationError
-from chalicelib.core.models import Lookup, Organisation, utcnow
+from chalicelib.core.models import ExtraLinkEntry, LinkPlacement, Lookup, Organisation, utcnow
 from chalicelib.core.tokens import hash_token, new_id, new_token
 from chalicelib.people import organisations
 
@@ -79,11 +79,11 @@ class JoinLink:
 
     @property
     def group_id(self) -> Optional[str]:
-        return (self.extra.data.as_dict() if self.extra and self.extra.data else {}).get("group_id")
+        return self.extra.placement.group_id if self.extra and self.extra.placement else None
 
     @property
     def staff_id(self) -> Optional[str]:
-        return (self.extra.data.as_dict() if self.extra and self.extra.data else {}).get("staff_id")
+        return self.extra.placement.staff_id if self.extra and self.extra.placement else None
 
 
 def join_link(token: str) -> JoinLink:
@@ -128,7 +128,7 @@ def use_extra_link(link: JoinLink) -> None:
 def create_extra_link(org: Organisation, created_by: str, group_id: str = "", staff_id: str = "",
                       days: str = "7", max_uses: str = "", actor=None) -> str:
     """A new extra link; returns its token. Group and staff are checked by the caller's domain."""
-    if len(org.extra_links.as_dict() if org.extra_links else {}) >= MAX_EXTRA_LINKS:
+    if len(org.extra_links) >= MAX_EXTRA_LINKS:
         raise ValidationError(f"An organisation can have at most {MAX_EXTRA_LINKS} extra links.", "days")
     problems, checked = {}, {}
     for name, check in (("target", lambda: _check_target(org.org_id, group_id, staff_id)),
@@ -144,12 +144,12 @@ def create_extra_link(org: Organisation, created_by: str, group_id: str = "", st
     link_id, nonce = new_id(), new_token()
     token = organisations.link_token(org.org_id, nonce)
     valid_until = utcnow() + timedelta(days=valid_days)
-    data = {k: v for k, v in {"group_id": group_id, "staff_id": staff_id}.items() if v}
+    placement = LinkPlacement(group_id=group_id or None, staff_id=staff_id or None)
     Lookup(key=f"join#{hash_token(token)}", org_id=org.org_id, target_id=link_id, valid_until=valid_until,
-           max_uses=uses, data=data, expires_at=valid_until + timedelta(days=30)).save()
-    org.update(actions=[Organisation.extra_links[link_id].set(
-        {"nonce": nonce, "valid_until": valid_until.isoformat(), "max_uses": uses or 0, "created_by": created_by,
-         **data})])
+           max_uses=uses, placement=placement, expires_at=valid_until + timedelta(days=30)).save()
+    org.update(actions=[Organisation.extra_links[link_id].set(ExtraLinkEntry(
+        nonce=nonce, valid_until=valid_until.isoformat(), max_uses=uses or 0, created_by=created_by,
+        group_id=group_id or None, staff_id=staff_id or None))])
     if actor:
         timeline.audit(org.org_id, "extra_link_created", actor, target_id=link_id,
                        target=f"Link until {valid_until:%d %b %Y}",
@@ -159,27 +159,26 @@ def create_extra_link(org: Organisation, created_by: str, group_id: str = "", st
 
 def extra_links(org: Organisation) -> list:
     """The extra links with their tokens and how often each was used, newest expiry first."""
-    entries = (org.extra_links.as_dict() if org.extra_links else {})
+    entries = org.extra_links
     if not entries:
         return []
-    hashes = {link_id: hash_token(organisations.link_token(org.org_id, e["nonce"])) for link_id, e in entries.items()}
+    hashes = {link_id: hash_token(organisations.link_token(org.org_id, e.nonce)) for link_id, e in entries.items()}
     uses = {item.target_id: item.uses for item in Lookup.batch_get([f"join#{h}" for h in hashes.values()])}
-    links = [{"link_id": link_id, "token": organisations.link_token(org.org_id, e["nonce"]), "uses": uses.get(link_id, 0),
-              "valid_until": e["valid_until"], "max_uses": int(e.get("max_uses") or 0),
-              "group_id": e.get("group_id"), "staff_id": e.get("staff_id"),
-              "expired": e["valid_until"] <= utcnow().isoformat()} for link_id, e in entries.items()]
+    links = [{"link_id": link_id, "token": organisations.link_token(org.org_id, e.nonce), "uses": uses.get(link_id, 0),
+              "valid_until": e.valid_until, "max_uses": int(e.max_uses or 0), "group_id": e.group_id,
+              "staff_id": e.staff_id, "expired": e.valid_until <= utcnow().isoformat()} for link_id, e in entries.items()]
     return sorted(links, key=lambda link: link["valid_until"], reverse=True)
 
 
 def revoke_extra_link(org: Organisation, link_id: str, actor=None) -> None:
-    entry = (org.extra_links.as_dict() if org.extra_links else {}).get(link_id)
+    entry = org.extra_links.get(link_id)
     if not entry:
         raise NotFound("No such link.")
-    Lookup(key=f"join#{hash_token(organisations.link_token(org.org_id, entry['nonce']))}").delete()
+    Lookup(key=f"join#{hash_token(organisations.link_token(org.org_id, entry.nonce))}").delete()
     org.update(actions=[Organisation.extra_links[link_id].remove()])
     if actor:
         timeline.audit(org.org_id, "extra_link_revoked", actor,
-                       target_id=link_id, target=f"Link until {entry['valid_until'][:10]}")
+                       target_id=link_id, target=f"Link until {entry.valid_until[:10]}")
 
 
 def forget_group(org_id: str, group_id: str) -> int:
@@ -188,12 +187,12 @@ def forget_group(org_id: str, group_id: str) -> int:
     (at most MAX_EXTRA_LINKS: one read of the organisation, two writes per link)."""
     org = organisations.get_organisation(org_id)
     changed = 0
-    for link_id, entry in (org.extra_links.as_dict() if org.extra_links else {}).items():
-        if entry.get("group_id") != group_id:
+    for link_id, entry in org.extra_links.items():
+        if entry.group_id != group_id:
             continue
-        token_hash = hash_token(organisations.link_token(org_id, entry["nonce"]))
+        token_hash = hash_token(organisations.link_token(org_id, entry.nonce))
         try:
-            Lookup(key=f"join#{token_hash}").update(actions=[Lookup.data["group_id"].remove()],
+            Lookup(key=f"join#{token_hash}").update(actions=[Lookup.placement.group_id.remove()],
                                                     condition=Lookup.key.exists())
         except UpdateError:
             pass  # the link was revoked meanwhile

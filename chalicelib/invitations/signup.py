@@ -14,7 +14,7 @@ from pynamodb.exceptions import DoesNotExist, UpdateError
 
 from chalicelib.core import urls
 from chalicelib.core.errors import Conflict, Gone, NotFound, ValidationError
-from chalicelib.core.models import Account, Lookup, Session, utcnow
+from chalicelib.core.models import Account, Lookup, PendingSignup, Session, utcnow
 from chalicelib.core.tokens import hash_token, new_token
 from chalicelib.invitations import links, mailer
 from chalicelib.people import accounts, auth, passwords
@@ -31,11 +31,11 @@ class Pending:
 
     @property
     def email(self) -> str:
-        return self.lookup.data["email"]
+        return self.lookup.signup.email
 
     @property
     def name(self) -> str:
-        return self.lookup.data["name"]
+        return self.lookup.signup.name
 
 
 def _check_domain(org, email: str) -> None:
@@ -58,8 +58,8 @@ def start_sign_up(link: links.JoinLink, join_token: str, raw_name: str, raw_emai
         return email
     token, now = new_token(), utcnow()
     Lookup(key=f"signup#{hash_token(token)}", org_id=org.org_id, valid_until=now + VERIFY_FOR,
-           data={"name": name, "email": email, "password_hash": passwords.hash_password(password),
-                 "join": hash_token(join_token)},
+           signup=PendingSignup(name=name, email=email, password_hash=passwords.hash_password(password),
+                                join_hash=hash_token(join_token)),
            expires_at=now + VERIFY_FOR + timedelta(days=1)).save()
     mailer.send_one(email, "signup_verify", name=name, org_name=org.name,
                     link=urls.absolute(f"/signup/confirm/{token}"),
@@ -89,7 +89,7 @@ def confirm(token: str, ip: str, user_agent: str) -> Tuple[str, Session, Account
     """Use the confirmation link (once): create the Client and start their session."""
     pending = open_pending(token)
     lookup = pending.lookup
-    link = links.join_link_by_hash(lookup.data["join"])  # still on, not expired or used up
+    link = links.join_link_by_hash(lookup.signup.join_hash)  # still on, not expired or used up
     email = pending.email
     _check_domain(link.org, email)
     try:
@@ -98,7 +98,7 @@ def confirm(token: str, ip: str, user_agent: str) -> Tuple[str, Session, Account
         raise Gone("This confirmation link has already been used. Sign in instead.", code="link_used") from None
     staff = accounts.get_account(link.org.org_id, link.staff_id) if link.staff_id else None
     account = accounts.new_account(link.org.org_id, email, pending.name, "client",
-                                   password_hash=lookup.data["password_hash"], created_by="join_link",
+                                   password_hash=lookup.signup.password_hash, created_by="join_link",
                                    group_id=link.group_id, staff_id=staff.account_id if staff else None,
                                    staff_email=staff.email if staff else None)
     links.use_extra_link(link)

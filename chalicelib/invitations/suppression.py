@@ -8,7 +8,7 @@ from typing import List
 
 from chalicelib.activity import timeline
 from chalicelib.core.errors import ValidationError
-from chalicelib.core.models import Account, Lookup
+from chalicelib.core.models import Account, Lookup, SuppressionReason
 from chalicelib.people import accounts
 
 GLOBAL = "*"  # org_id of lookups that belong to no organisation
@@ -33,7 +33,8 @@ def mark_suppressed(raw_email: str, reason: str, detail: str = "") -> int:
         email = accounts.normalise_email(raw_email)
     except ValidationError:
         return 0
-    Lookup(key=suppression_key(email), org_id=GLOBAL, data={"reason": reason, "detail": detail[:500]}).save()
+    Lookup(key=suppression_key(email), org_id=GLOBAL,
+           suppression=SuppressionReason(reason=reason, detail=detail[:500])).save()
     flagged = 0
     keys = [(a.org_id, a.account_id) for a in Account.by_email.query(email)]
     for account in Account.batch_get(keys) if keys else []:

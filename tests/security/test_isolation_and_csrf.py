@@ -35,7 +35,7 @@ def _foreign_ids(other_org) -> dict:
     key = api_keys.create_key(Viewer.of(other_org.admin), "Theirs")[0]
     organisation = organisations.get_organisation(other_org.org_id)
     links.create_extra_link(organisation, other_org.admin.account_id, days="7")
-    link_id = next(iter(organisations.get_organisation(other_org.org_id).extra_links.as_dict()))
+    link_id = next(iter(organisations.get_organisation(other_org.org_id).extra_links))
     return {"account_id": other_org.client.account_id, "key_id": getattr(key, "key_id", str(key)),
             "link_id": link_id}
 
