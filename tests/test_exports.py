@@ -330,7 +330,7 @@ def test_a_step_run_twice_writes_the_same_file(admin_http, org, crowd, pump, sma
     assert stored.status == "ready" and len(rows) - 1 == stored.rows == _total(admin_http, "?role=client")
     assert [r[8] for r in rows[1:]] == _table_order(admin_http, "?role=client")
     audited = [a for a in Activity.query(f"{org.org_id}#org") if a.kind == "export"
-               and a.detail.as_dict().get("export_id") == export_id]
+               and a.detail.get("export_id") == export_id]
     assert len(audited) == 1
 
 
