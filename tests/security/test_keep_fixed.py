@@ -69,6 +69,24 @@ def test_a_script_name_is_escaped_on_every_html_page(http, org, evil):
     assert len(HTML_PAGES) >= 20 and _state(org.org_id) == before
 
 
+def test_every_get_route_answers_with_the_security_headers(http, org, evil):
+    """HTML and JSON alike, every GET of the route table (the outbox's framed e-mail has its own
+    sandboxed policy and may be framed by the outbox page only)."""
+    http.sign_in(org.admin)
+    for path, _method in routes({"GET"}):
+        response = http.get(_filled(path, org, evil), headers={"accept": "application/json"}
+                            if path.startswith("/api/") else {})
+        headers = response.headers
+        assert headers["X-Content-Type-Options"] == "nosniff", path
+        assert headers["Referrer-Policy"] == "no-referrer", path
+        assert "default-src" in headers["Content-Security-Policy"] or "sandbox" in headers["Content-Security-Policy"]
+        if path == "/dev/outbox/{number}":
+            assert headers["X-Frame-Options"] == "SAMEORIGIN", path
+        else:
+            assert headers["X-Frame-Options"] == "DENY", path
+            assert "frame-ancestors 'none'" in headers["Content-Security-Policy"], path
+
+
 def test_a_script_name_is_escaped_where_a_link_says_who_is_signed_in_and_in_the_mail(http, org, evil):
     own = Http(http.client)
     own.sign_in(evil["staff"])
