@@ -10,17 +10,18 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Tuple
 
-from pynamodb.exceptions import DoesNotExist, UpdateError
-
-from chalicelib.core import urls
-from chalicelib.core.errors import Conflict, Gone, NotFound, ValidationError
-from chalicelib.core.models import Account, Lookup, PendingSignup, Session, utcnow
-from chalicelib.core.tokens import hash_token, new_token
+from chalicelib.core import single_use, urls
+from chalicelib.core.errors import Conflict, Gone, ValidationError
+from chalicelib.core.models import Account, Lookup, PendingSignup, Session
+from chalicelib.core.tokens import hash_token
 from chalicelib.invitations import links, mailer
 from chalicelib.people import accounts, auth, passwords
 
 VERIFY_FOR = timedelta(hours=24)
 INVALID = "This confirmation link is not valid. Sign up again from your organisation's link."
+WORDS = single_use.Words(
+    invalid=INVALID, used="This confirmation link has already been used. Sign in instead.",
+    expired="This confirmation link has expired. Sign up again from your organisation's link.")
 
 
 @dataclass(frozen=True)
@@ -56,30 +57,17 @@ def start_sign_up(link: links.JoinLink, join_token: str, raw_name: str, raw_emai
     if accounts.find_by_email(org.org_id, email):
         mailer.send_one(email, "signup_exists", org_name=org.name, link=urls.absolute("/signin"))
         return email
-    token, now = new_token(), utcnow()
-    Lookup(key=f"signup#{hash_token(token)}", org_id=org.org_id, valid_until=now + VERIFY_FOR,
-           signup=PendingSignup(name=name, email=email, password_hash=passwords.hash_password(password),
-                                join_hash=hash_token(join_token)),
-           expires_at=now + VERIFY_FOR + timedelta(days=1)).save()
+    token, valid_until = single_use.issue("signup", org.org_id, VERIFY_FOR, signup=PendingSignup(
+        name=name, email=email, password_hash=passwords.hash_password(password), join_hash=hash_token(join_token)))
     mailer.send_one(email, "signup_verify", name=name, org_name=org.name,
                     link=urls.absolute(f"/signup/confirm/{token}"),
-                    expires_on=(now + VERIFY_FOR).strftime("%-d %B %Y at %H:%M UTC"))
+                    expires_on=valid_until.strftime("%-d %B %Y at %H:%M UTC"))
     return email
 
 
 def open_pending(token: str) -> Pending:
     """The sign-up behind a confirmation link; NotFound when unknown, Gone when used or expired."""
-    if not token or len(token) > 100:
-        raise NotFound(INVALID, code="link_invalid")
-    try:
-        lookup = Lookup.get(f"signup#{hash_token(token)}")
-    except DoesNotExist:
-        raise NotFound(INVALID, code="link_invalid") from None
-    if lookup.used_at:
-        raise Gone("This confirmation link has already been used. Sign in instead.", code="link_used")
-    if lookup.valid_until and lookup.valid_until <= utcnow():
-        raise Gone("This confirmation link has expired. Sign up again from your organisation's link.",
-                   code="link_expired")
+    lookup = single_use.open_link("signup", token, WORDS)
     from chalicelib.people import organisations
 
     return Pending(lookup, organisations.get_organisation(lookup.org_id).name)
@@ -92,10 +80,7 @@ def confirm(token: str, ip: str, user_agent: str) -> Tuple[str, Session, Account
     link = links.join_link_by_hash(lookup.signup.join_hash)  # still on, not expired or used up
     email = pending.email
     _check_domain(link.org, email)
-    try:
-        lookup.update(actions=[Lookup.used_at.set(utcnow())], condition=Lookup.used_at.does_not_exist())
-    except UpdateError:
-        raise Gone("This confirmation link has already been used. Sign in instead.", code="link_used") from None
+    single_use.use(lookup, WORDS)
     staff = accounts.get_account(link.org.org_id, link.staff_id) if link.staff_id else None
     account = accounts.new_account(link.org.org_id, email, pending.name, "client",
                                    password_hash=lookup.signup.password_hash, created_by="join_link",

@@ -7,17 +7,19 @@ whoever knew the old password is signed out everywhere.
 from datetime import timedelta
 from typing import List
 
-from pynamodb.exceptions import DoesNotExist, UpdateError
+from pynamodb.exceptions import DoesNotExist
 
-from chalicelib.core import urls
-from chalicelib.core.errors import Gone, NotFound
-from chalicelib.core.models import Account, Lookup, utcnow
-from chalicelib.core.tokens import hash_token, new_token
+from chalicelib.core import single_use, urls
+from chalicelib.core.errors import NotFound
+from chalicelib.core.models import Account, Lookup
 from chalicelib.invitations import mailer
 from chalicelib.people import accounts, organisations, passwords, sessions
 
 RESET_FOR = timedelta(hours=1)
 INVALID = "This password reset link is not valid. Ask for a new one."
+WORDS = single_use.Words(
+    invalid=INVALID, used="This password reset link has already been used. Ask for a new one if you need to.",
+    expired="This password reset link has expired. Ask for a new one.")
 
 
 def _accounts(email: str) -> List[Account]:
@@ -30,31 +32,17 @@ def request_reset(raw_email: str) -> str:
     """Mail a reset link to every activated account at this address (nothing to an unknown one).
     Returns the address the page names; ValidationError only for text that is not an address."""
     email = accounts.normalise_email(raw_email)
-    now = utcnow()
     for account in _accounts(email):
-        token = new_token()
-        Lookup(key=f"reset#{hash_token(token)}", org_id=account.org_id, account_id=account.account_id,
-               valid_until=now + RESET_FOR, expires_at=now + RESET_FOR + timedelta(days=1)).save()
+        token, valid_until = single_use.issue("reset", account.org_id, RESET_FOR, account_id=account.account_id)
         org = organisations.get_organisation(account.org_id)
         mailer.send_one(email, "password_reset", org_name=org.name, link=urls.absolute(f"/reset/{token}"),
-                        expires_at=(now + RESET_FOR).strftime("%H:%M UTC on %-d %B %Y"))
+                        expires_at=valid_until.strftime("%H:%M UTC on %-d %B %Y"))
     return email
 
 
 def open_reset(token: str) -> Lookup:
     """The reset behind a link; NotFound when unknown, Gone when used or expired."""
-    if not token or len(token) > 100:
-        raise NotFound(INVALID, code="link_invalid")
-    try:
-        lookup = Lookup.get(f"reset#{hash_token(token)}")
-    except DoesNotExist:
-        raise NotFound(INVALID, code="link_invalid") from None
-    if lookup.used_at:
-        raise Gone("This password reset link has already been used. Ask for a new one if you need to.",
-                   code="link_used")
-    if lookup.valid_until and lookup.valid_until <= utcnow():
-        raise Gone("This password reset link has expired. Ask for a new one.", code="link_expired")
-    return lookup
+    return single_use.open_link("reset", token, WORDS)
 
 
 def reset_password(token: str, password: str) -> Account:
@@ -67,10 +55,7 @@ def reset_password(token: str, password: str) -> Account:
         raise NotFound(INVALID, code="link_invalid") from None
     if account.archived:
         raise NotFound(INVALID, code="link_invalid")
-    try:
-        lookup.update(actions=[Lookup.used_at.set(utcnow())], condition=Lookup.used_at.does_not_exist())
-    except UpdateError:
-        raise Gone("This password reset link has already been used.", code="link_used") from None
+    single_use.use(lookup, WORDS)
     account = accounts.change(account, check_version=False, password_hash=passwords.hash_password(password))
     sessions.end_all(account, "password_reset")
     return account
