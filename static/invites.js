@@ -28,7 +28,7 @@
       const field = textarea.closest('[data-chips-field]') || textarea.parentNode;
       const label = field.querySelector(`label[for="${textarea.id}"]`);
       this.textarea = textarea;
-      this.max = Number(textarea.dataset.max || 5000);
+      this.max = Number(textarea.dataset.max);
       this.chips = [];
       this.box = el('div', { class: 'chips' });
       this.list = el('ul', { class: 'chips-list', 'aria-label': 'Addresses entered' });
@@ -213,31 +213,15 @@
   }
 
   // ------------------------------------------------------------------ CSV upload: S3, dry run, import
-  var MAX_BYTES = 10 * 1024 * 1024;
-  var csrf = Caseload.csrf;
-  var DRY_RUN = [['rows', 'rows in the file'], ['would_invite', 'would be invited'],
-    ['exists', 'already have an account'], ['duplicates', 'duplicates within the file'], ['invalid', 'invalid'],
-    ['suppressed', 'suppressed (bounced before)']];
-  var RESULT = [['invited', 'invited'], ['exists', 'already had an account'],
-    ['duplicates', 'duplicates within the file'], ['invalid', 'invalid'], ['suppressed', 'suppressed (bounced before)']];
-
-  function api(method, url, body) {
-    return fetch(url, {
-      method: method, credentials: 'same-origin',
-      headers: { 'Content-Type': 'application/json', 'Accept': 'application/json', 'X-CSRF-Token': csrf() },
-      body: body ? JSON.stringify(body) : undefined
-    }).then(function (reply) {
-      return reply.json().catch(function () { return {}; }).then(function (json) {
-        if (!reply.ok) throw new Error(json.message || 'Something went wrong. Try again.');
-        return json;
-      });
-    });
-  }
+  // Limits and labels come from the server (data-max-bytes, data-labels on the section).
+  var api = Caseload.api;
 
   function Upload(section) {
     var self = this;
     this.section = section;
     this.base = section.getAttribute('data-start');
+    this.maxBytes = Number(section.dataset.maxBytes);
+    this.labels = JSON.parse(section.dataset.labels);
     this.status = section.querySelector('[data-csv-status]');
     this.progress = section.querySelector('[data-csv-progress]');
     this.summary = section.querySelector('[data-csv-summary]');
@@ -262,7 +246,10 @@
     this.summary.textContent = '';
     this.actions.hidden = true;
     this.progress.hidden = true;
-    if (file.size > MAX_BYTES) { this.say('The file is larger than 10 MB. Split it into smaller files.', true); return; }
+    if (file.size > this.maxBytes) {
+      this.say('The file is larger than ' + Math.round(this.maxBytes / 1048576) + ' MB. Split it into smaller files.', true);
+      return;
+    }
     if (!file.size) { this.say('The file is empty.', true); return; }
     this.say('Uploading ' + file.name + '…');
     api('POST', this.base, { filename: file.name }).then(function (started) {
@@ -331,7 +318,7 @@
       this.say(job.message || 'The file cannot be imported.', true);
     } else if (job.status === 'ready') {
       this.say('Dry run of ' + job.filename + ': nobody has been invited yet. Invite, or Cancel.');
-      this.summary.appendChild(this.counts('Dry run', job.dry_run, DRY_RUN));
+      this.summary.appendChild(this.counts('Dry run', job.dry_run, this.labels.dry_run));
       this.details(job);
     } else if (job.status === 'importing') {
       this.progress.value = rows ? Math.round(100 * job.rows_done / rows) : 0;
@@ -340,7 +327,7 @@
     } else if (job.status === 'done') {
       this.progress.value = 100;
       this.say('Import finished: ' + (job.result.invited || 0) + ' invited.');
-      this.summary.appendChild(this.counts('Summary', job.result, RESULT));
+      this.summary.appendChild(this.counts('Summary', job.result, this.labels.result));
       this.details(job);
     } else if (job.status === 'cancelled') {
       this.say('Cancelled: nobody was invited from ' + job.filename + '.');

@@ -49,8 +49,21 @@ CHUNK_ROWS = 1000
 UPLOAD_SECONDS = 15 * 60
 ERRORS_SHOWN = 20
 _KEY = re.compile(r"^uploads/([0-9a-f]{32})/([0-9a-f]{32})\.csv$")
-COUNTS = ("rows", "would_invite", "exists", "duplicates", "invalid", "suppressed")
-DONE_COUNTS = ("invited", "exists", "invalid", "suppressed", "duplicates")
+# What the dry run and the finished import count, in the words pages show (the upload
+# page, and invites.js through the window's data-labels).
+COUNT_LABELS = {"rows": "rows in the file", "would_invite": "would be invited", "exists": "already have an account",
+                "duplicates": "duplicates within the file", "invalid": "invalid",
+                "suppressed": "suppressed (bounced before)"}
+DONE_LABELS = {"invited": "invited", "exists": "already had an account", "duplicates": "duplicates within the file",
+               "invalid": "invalid", "suppressed": "suppressed (bounced before)"}
+COUNTS, DONE_COUNTS = tuple(COUNT_LABELS), tuple(DONE_LABELS)
+
+
+def limits() -> dict:
+    """What the upload page, the window and invites.js say and check before uploading."""
+    return {"max_bytes": csv_rows.MAX_BYTES, "max_mb": csv_rows.MAX_BYTES // (1024 * 1024),
+            "max_rows": csv_rows.MAX_ROWS, "labels": {"dry_run": list(COUNT_LABELS.items()),
+                                                      "result": list(DONE_LABELS.items())}}
 
 
 def upload_key(org_id: str, job_id: str) -> str:

@@ -172,7 +172,7 @@ def _window(status: int = 200, **extra):
                "extra_links": [{**link, "url": urls.absolute(f"/join/{link['token']}")}
                                for link in links.extra_links(org)] if me.is_admin else [],
                "link_values": {"days": "7"},
-               "link_limits": {"days": links.MAX_LINK_DAYS, "uses": links.MAX_LINK_USES},
+               "link_limits": {"days": links.MAX_LINK_DAYS, "uses": links.MAX_LINK_USES}, "csv": imports.limits(),
                "is_admin": me.is_admin, "max_addresses": MAX_ADDRESSES, "errors": {}, "report": None,
                "values": {"emails": "", "role": "client", "group_id": "", "send_email": True,
                           "staff_id": me.account_id if me.role == "staff" else ""}}
@@ -399,7 +399,7 @@ def upload_page(job_id):
     uploaded = query(request()).get("uploaded") == "1"
     upload = None if uploaded else imports.upload_form(
         job, urls.absolute(f"/invites/uploads/{job_id}", uploaded=1))
-    return page("invites/upload.html", job=imports.job_view(job), upload=upload, poll=jobs.POLL)
+    return page("invites/upload.html", job=imports.job_view(job), upload=upload, poll=jobs.POLL, csv=imports.limits())
 
 
 @bp.route("/invites/uploads/{job_id}/commit", methods=["POST"], content_types=[FORM_TYPE])
