@@ -1,6 +1,6 @@
 // Manage Groups: the modal window. Without this file the window is a plain page
 // (/groups): every link and form there works as is; this only runs them inside
-// the <dialog> (fragments fetched with X-Fragment: 1) and keeps focus sensible.
+// the <dialog> (fragments fetched with Caseload.fragment: X-Fragment: 1) and keeps focus sensible.
 (function () {
   'use strict';
   if (window.CaseloadGroups) return;
@@ -12,12 +12,6 @@
 
   function dialog() { return document.getElementById('groups-dialog'); }
   function body() { var d = dialog(); return d && d.querySelector('[data-groups-body]'); }
-
-  function fragmentUrl(url) {
-    var u = new URL(url, window.location.href);
-    u.searchParams.set('fragment', '1');
-    return u.toString();
-  }
 
   function focusables(root) {
     return Array.prototype.filter.call(root.querySelectorAll(FOCUSABLE), function (node) {
@@ -38,13 +32,8 @@
   function load(url, init, focusHint) {
     var root = body();
     root.setAttribute('aria-busy', 'true');
-    init = init || {};
-    init.credentials = 'same-origin';
-    init.headers = Object.assign({ 'X-Fragment': '1' }, init.headers || {});
-    return fetch(fragmentUrl(url), init).then(function (reply) {
-      return reply.text().then(function (html) { return { ok: reply.status < 500, html: html }; });
-    }).then(function (answer) {
-      if (!answer.ok) throw new Error('server');
+    return Caseload.fragment(url, init || {}).then(function (answer) {
+      if (answer.reply.status >= 500) throw new Error('server');
       root.innerHTML = answer.html;
       settle(focusHint);
     }).catch(function () {
@@ -69,8 +58,8 @@
     var active = document.activeElement;
     if (active && active.tagName === 'INPUT' && active.value) { poll = setTimeout(refresh, POLL_MS); return; }
     var root = body();
-    fetch(fragmentUrl(d.getAttribute('data-src')), { credentials: 'same-origin', headers: { 'X-Fragment': '1' } })
-      .then(function (reply) { return reply.ok ? reply.text() : Promise.reject(); })
+    Caseload.fragment(d.getAttribute('data-src'))
+      .then(function (answer) { return answer.reply.ok ? answer.html : Promise.reject(); })
       .then(function (html) {
         var hadFocus = root.contains(document.activeElement) ? document.activeElement.getAttribute('aria-label') : null;
         root.innerHTML = html;

@@ -10,7 +10,7 @@ from chalicelib.core.errors import CaseloadError, ValidationError
 from chalicelib.groups import deletion, manage
 from chalicelib.web import api, render
 from chalicelib.web.api import Body, Reply
-from chalicelib.web.guard import form_errors, page, request, view, viewer
+from chalicelib.web.guard import form_errors, page, page_or_fragment, request, view, viewer
 from chalicelib.web.requests import FORM_TYPE, form, query
 
 bp = Blueprint(__name__)
@@ -62,16 +62,13 @@ def _window(status: int = 200, **extra):
                "deleting": params.get("delete", ""), "focus": params.get("focus", ""),
                "name_max": manage.NAME_MAX}
     context.update(extra)
-    fragment = req.headers.get("x-fragment") == "1" or params.get("fragment") == "1"
-    response = page("groups/_window.html" if fragment else "groups/page.html", status, **context)
-    response.headers["Vary"] = "X-Fragment"
-    return response
+    return page_or_fragment("groups/page.html", "groups/_window.html", status, **context)
 
 
 def _done(notice: str, focus: str = ""):
     """Back to the window (303), with the notice; `focus`: the group whose pencil gets focus."""
-    fragment = "1" if request().headers.get("x-fragment") == "1" else ""
-    return render.redirect(render.url("/groups", notice=notice, focus=focus, fragment=fragment))
+    # A script's POST (X-Fragment: 1) follows the redirect with the same header: the window's part comes back.
+    return render.redirect(render.url("/groups", notice=notice, focus=focus))
 
 
 @bp.route("/groups")
