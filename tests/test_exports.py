@@ -312,6 +312,25 @@ def test_a_background_export_sorts_descending_through_runs(admin_http, org, crow
     assert [r[8] for r in _table(_s3_text(stored.object_key))[1:]] == _table_order(admin_http, "?sort=created&dir=desc")
 
 
+@pytest.mark.parametrize("filters, query, path, runs", [
+    ({"role": "client", "sort": "created", "dir": "desc"}, "?role=client&sort=created&dir=desc", "index", 2),
+    ({"q": "an"}, "?q=an", "search", 0),  # a few matches: read at once, no runs
+])
+def test_index_and_search_exports_in_runs_keep_the_tables_order(admin_http, org, crowd, pump, small_direct_limit,
+                                                                 small_steps, monkeypatch, filters, query, path, runs):
+    monkeypatch.setattr(reader, "ITEM_BYTES", 10 ** 7)  # the index path even for a few rows
+    monkeypatch.setattr(reader, "KEYS_PER_READ", 2)  # small pages: several runs
+    monkeypatch.setattr(reader, "SEARCH_PAGE", 2)
+    export_id = reply_json(admin_http.json("POST", "/api/v1/exports", filters))["export_id"]
+    pump.drain(rounds=200)
+    stored = Export.get(org.org_id, export_id)
+    job = Job.get(stored.job_id)
+    assert stored.status == "ready" and job.cursor["path"] == path
+    ids = [r[8] for r in _table(_s3_text(stored.object_key))[1:]]
+    assert ids == _table_order(admin_http, query) and len(ids) == _total(admin_http, query) > 0
+    assert len(job.cursor["runs"]) >= runs
+
+
 def test_a_step_run_twice_writes_the_same_file(admin_http, org, crowd, pump, small_direct_limit, small_steps):
     """Every step of the job is run twice (a redelivery after a lost commit): the file is the same, audited once."""
     export_id = reply_json(admin_http.json("POST", "/api/v1/exports", {"role": "client"}))["export_id"]

@@ -245,7 +245,8 @@ class _File:
         self.s3, self.bucket = aws.client("s3"), config.bucket()
         self.filters = _owner_filters(export)
         self.group_names = _group_names(export.org_id)
-        self.descending = self.filters.direction == "desc"
+        # Only the table path sorts by the table's keys; the others count rows (always ascending).
+        self.descending = cursor["path"] == "table" and self.filters.direction == "desc"
 
     def upload_part(self, writer: csvfile.Writer) -> None:
         """Part n+1 of the file, from what the writer holds (n parts are already stored)."""
@@ -269,8 +270,8 @@ def _first_cursor(export: Export) -> dict:
     upload = aws.client("s3").create_multipart_upload(Bucket=config.bucket(), Key=export.object_key,
                                                       ContentType="text/csv; charset=utf-8")["UploadId"]
     # (A step that dies before committing leaves this upload unused: the bucket aborts it within 2 days.)
-    return {"read": position, "upload": upload, "etags": [], "rows": 0, "bytes": 0, "read_rows": 0,
-            "runs": [], "offsets": None}
+    return {"path": position["path"], "read": position, "upload": upload, "etags": [], "rows": 0, "bytes": 0,
+            "read_rows": 0, "runs": [], "offsets": None}
 
 
 @jobs.step(KIND)
@@ -287,7 +288,7 @@ def run_job(job: Job) -> jobs.Step:
     file = _File(export, cursor)
     while True:  # one unit at least (a run, a part), then more while time is left
         if cursor["read"] is not None:
-            _read_some(file)
+            _read_some(file, deadline)
         elif cursor["offsets"] is not None:
             _merge_part(file)
         else:
@@ -295,36 +296,30 @@ def run_job(job: Job) -> jobs.Step:
             return jobs.Step(cursor=cursor, done=cursor["rows"], phase="done", finished=True)
         if time.monotonic() >= deadline:
             break
-    writing = cursor["offsets"] is not None
-    sorted_later = cursor["read"] is not None and cursor["read"]["path"] == "table"
-    return jobs.Step(cursor=cursor, done=cursor["read_rows"] if sorted_later else cursor["rows"],
+    writing = cursor["offsets"] is not None  # reading counts rows read, writing rows written
+    return jobs.Step(cursor=cursor, done=cursor["rows"] if writing else cursor["read_rows"],
                      phase="writing" if writing else "reading")
 
 
-def _read_some(file: _File) -> None:
-    """Read on from the cursor: straight into a part (rows already in order), or into a sorted run."""
+def _read_some(file: _File, deadline: float) -> None:
+    """Read on from the cursor until RUN_BYTES are held or the step's time is up: all of it at once is
+    one part; otherwise a sorted run (the table path's sort keys; the index and search paths read in
+    order already, so their keys just count rows and the merge lays the runs end to end)."""
     cursor, export = file.cursor, file.export
     position = cursor["read"]
-    if position["path"] != "table":
-        writer = file.writer()
-        while position is not None and writer.pending() < PART_BYTES:
-            batch = reader.read(export.org_id, file.filters, position, READ_ROWS)
-            writer.write(batch.rows, file.group_names)
-            position = batch.position
-        if writer.pending() or not cursor["etags"]:
-            file.upload_part(writer)
-        cursor["read"] = position
-        return
     keys, records, held = [], [], 0
     while position is not None and held < sorting.RUN_BYTES:
         batch = reader.read(export.org_id, file.filters, position, READ_ROWS)
-        for key, row in zip(batch.keys, batch.rows):
+        first = cursor["read_rows"] + len(records)
+        for number, row in enumerate(batch.rows):
             records.append(csvfile.record(row, file.group_names, export.time_zone))
-            keys.append(key)
-            held += len(records[-1]) + len(key)
+            keys.append(batch.keys[number] if batch.keys is not None else f"{first + number:012d}")
+            held += len(records[-1]) + len(keys[-1])
         position = batch.position
+        if time.monotonic() >= deadline:
+            break  # a shorter run: a step never holds its lease much past STEP_SECONDS
     cursor["read"], cursor["read_rows"] = position, cursor["read_rows"] + len(records)
-    if position is None and not cursor["runs"]:  # all of it held at once: sorted here, no runs
+    if position is None and not cursor["runs"]:  # all of it held at once: in order here, no runs
         writer = file.writer()
         writer.add(sorting.in_order(keys, records, file.descending))
         file.upload_part(writer)  # at most RUN_BYTES: one part (S3 allows up to 5 GiB)
