@@ -8,8 +8,11 @@ row count. Each step works for at most STEP_SECONDS from the job's cursor and
 returns the new cursor; everything it writes is named by that cursor (run n,
 part n), so a step run twice overwrites the same objects and parts, and the
 last step's CompleteMultipartUpload, repeated, finds the file already there.
-The table path puts its rows in the Clients Table's order through
-chalicelib.exports.sorting (sorted runs in S3, then merged part by part).
+Rows are read into runs (RUN_BYTES, or what STEP_SECONDS allows) stored in S3,
+then merged part by part (chalicelib.exports.sorting): the table path sorts
+each run by the Clients Table's keys, so the file comes in the table's order;
+the index and search paths read in that order already and their runs are laid
+end to end. A selection read at once is written as the file's only part.
 
 Why DIRECT_MAX_ROWS = 10,000 (bench/exports.py prints the inputs):
 - size: a row is ~170 bytes (measured: UTF-8, ISO dates, ids), so 10,000 rows
@@ -22,8 +25,12 @@ Why DIRECT_MAX_ROWS = 10,000 (bench/exports.py prints the inputs):
 - time: on AWS a Query returns a 1 MB page (~1,000 account items) in tens of
   ms, so 10,000 rows are ~10 pages + formatting (~20 us a row): well under a
   second, far from API Gateway's 29 s even on the index path (2 requests per
-  100 rows). moto is the slow part (56 rows/s measured on this loaded,
-  shared machine: it serves each item slowly), which only the local runner feels.
+  100 rows). The 1.2 s formatting of 10,000 rows measured here is the
+  app's own part (bench/exports.py). moto is the slow part (40-300 rows/s on
+  this loaded, shared machine: py-spy put ~70% of a Query in moto's response
+  serializer, which tools/local/emulator.py now skips for reads, and the rest
+  in moto re-sorting the whole table for every page), which only the local
+  runner feels.
 Above it the background job costs the person one progress page, which is fine
 for a file they wait for anyway.
 
