@@ -16,7 +16,7 @@ person's sessions (one Query, one UpdateItem per live session).
 from dataclasses import dataclass
 from typing import List, Optional
 
-from pynamodb.exceptions import DoesNotExist, TransactWriteError
+from pynamodb.exceptions import TransactWriteError
 from pynamodb.transactions import TransactWrite
 
 from chalicelib.activity import timeline
@@ -340,10 +340,3 @@ def caseload_count(org_id: str, staff_id: str, limit: Optional[int] = None) -> i
             if limit and count >= limit:
                 return count
     return count
-
-
-def get_group(org_id: str, group_id: str) -> Optional[Group]:
-    try:
-        return Group.get(org_id, group_id)
-    except DoesNotExist:
-        return None

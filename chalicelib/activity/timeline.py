@@ -46,16 +46,6 @@ def record(org_id: str, account_id: str, kind: str, actor=None, when=None, **det
     return activity
 
 
-def record_many(activities) -> int:
-    """Save unsaved events (`new_activity`) with BatchWriteItem, 25 per request. Returns how many."""
-    count = 0
-    with Activity.batch_write() as batch:
-        for activity in activities:
-            batch.save(activity)
-            count += 1
-    return count
-
-
 def audit(org_id: str, kind: str, actor, **detail) -> Activity:
     """Record an entry of the organisation's audit log (the Audit log page):
     `kind` is the action (chalicelib.activity.audit.ACTIONS names it for

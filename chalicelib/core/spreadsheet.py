@@ -6,10 +6,6 @@
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
-def looks_like_formula(value: str) -> bool:
-    return str(value or "").startswith(FORMULA_START)
-
-
 def defuse(value) -> str:
     """The cell as text, with a leading ' when a spreadsheet would run it: the
     ' makes it text and is not shown in the cell."""

@@ -147,12 +147,6 @@ def record_failure(email: str, ip: str, device: Optional[str] = None, now: Optio
         _count(key, now)
 
 
-def record_success(email: str, ip: str, device: Optional[str] = None) -> None:
-    """The owner got in: this address and browser start clean for this account (the account's own
-    counter is left alone, so a success does not reset an attacker's delay elsewhere)."""
-    clear(success_keys(email, ip, device))
-
-
 def success_keys(email: str, ip: str, device: Optional[str] = None) -> list:
     """The counters a success clears (sign-in deletes them in its own transaction)."""
     keys = Keys.of(email, ip, device)
