@@ -304,7 +304,7 @@ def test_transfer_moves_every_client_live_and_archived(org):
     extra = [make_account(org.org_id, "client", staff_id=org.staff.account_id, staff_email=org.staff.email)
              for _ in range(3)]
     receiver = make_account(org.org_id, "staff", name="Rita Receiver")
-    counts = bulk.transfer(admin_of(org), org.staff.account_id, receiver.account_id)
+    counts = bulk.transfer(admin_of(org), org.staff.account_id, receiver.account_id).counts
     assert counts == {"changed": 5}
     for client in [org.client, archived_client] + extra:
         raw = assert_keys_consistent(org.org_id, client.account_id)

@@ -222,24 +222,27 @@ def test_api_is_documented(chalice_client, org):
     assert "post" in paths["/api/v1/clients/bulk"]
 
 
-def test_bulk_on_all_rows_matching_the_filters(chalice_client, org, group, monkeypatch):
+def test_bulk_on_all_rows_matching_the_filters(chalice_client, org, group, monkeypatch, pump):
     from urllib.parse import urlencode
 
     from chalicelib.actions import bulk
     http = _admin(chalice_client, org)
     people = [make_account(org.org_id, "client") for _ in range(3)]
     fields = [("csrf_token", http.csrf("/home")), ("bulk_action", "assign"), ("group_id", group.group_id),
-              ("staff_id", "keep"), ("scope", "matching"), ("f_role", "client")]
+              ("staff_id", "keep"), ("scope", "matching"), ("f_role", "client"), ("matching_total", "4")]
     headers = {"content-type": "application/x-www-form-urlencoded"}
-    monkeypatch.setattr(bulk, "MAX_MATCHING", 3)
-    refused = http.request("POST", "/clients/bulk", urlencode(fields).encode(), headers)
-    assert "More than 3 people match" in _notice(http, refused)
-    assert stored(org.org_id, people[0].account_id).group_id is None
-    monkeypatch.setattr(bulk, "MAX_MATCHING", 100)
-    reply = http.request("POST", "/clients/bulk", urlencode(fields).encode(), headers)
-    assert "4 changed" in _notice(http, reply)  # Cleo and the three, not staff or admin
+    monkeypatch.setattr(bulk, "INLINE", 3)  # more than a page: a background job with its own page
+    started = http.request("POST", "/clients/bulk", urlencode(fields).encode(), headers)
+    assert started.status_code == 303 and started.headers["Location"].startswith("/jobs/")
+    assert "Bulk Assign staff/group of 4 people is running" in _notice(http, started)
+    pump.drain()
+    done = _page(http, started.headers["Location"])
+    assert "Done." in done and "Summary" in done and "Back to the Clients Table" in done
     for person in people + [org.client]:
         assert assert_keys_consistent(org.org_id, person.account_id).group_id == group.group_id
     assert stored(org.org_id, org.staff.account_id).group_id is None
+    monkeypatch.setattr(bulk, "INLINE", 100)  # within a page: done in the request
+    again = http.request("POST", "/clients/bulk", urlencode(fields).encode(), headers)
+    assert _notice(http, again) == "Bulk Assign staff/group: 4 already so."
     bad = http.request("POST", "/clients/bulk", urlencode(fields[:5] + [("f_role", "owner")]).encode(), headers)
     assert "Unknown role" in _notice(http, bad)

@@ -1,26 +1,63 @@
 """Many accounts at once: Assign staff/group, Archive or Restore on a selection,
 and Transfer caseload (every client of one staff member to another).
 
-`apply_chunk` is the step a background job runs (safe to run twice: an account
-already in the wanted state is skipped, a stale one fails alone). Each step
-reads its accounts with BatchGetItem (100 keys) and writes each change, its
-timeline event and nothing else in TransactWriteItems of 100 items (50
-accounts); one audit-log entry is written per step.
+A small selection (`INLINE` people or fewer) is changed within the request. A
+larger one, "all N matching" the filters whatever N, and a large caseload run
+as background jobs on `chalicelib.jobs` (lease, attempts, sweeper, Cancel,
+Retry), whose page shows the progress and then the summary:
+
+- `bulk_action`: "all matching" is first collected (`collecting`: the ids the
+  filters select, read from the table's listing index a thousand keys a Query,
+  written to S3 in parts of `PART` ids), so the job acts on exactly the rows
+  the person chose, however the changes move rows in the listing; then each
+  step applies the action to one part (`applying`). Selected ids ride in the
+  job's parameters.
+- `caseload`: Transfer caseload, and refreshing the clients' copy of a staff
+  member's e-mail after it changed; each step reads a page of the staff
+  member's index partition (live, then archived) and changes those clients.
+
+`apply_chunk` is what every step and the request run (safe to run twice: an
+account already in the wanted state is skipped, a stale one fails alone).
+It reads its accounts with BatchGetItem (100 keys) and writes each change and
+its timeline event in TransactWriteItems of 100 items (50 accounts). A job
+writes one audit-log entry when it ends, the request one per action.
 """
+from dataclasses import dataclass
 from typing import Dict, Iterator, List, Optional, Sequence
 
+from pynamodb.exceptions import DoesNotExist
+
+from chalicelib import jobs
 from chalicelib.actions import rows
 from chalicelib.activity import timeline
+from chalicelib.core import aws, config
 from chalicelib.core.errors import CaseloadError, Forbidden, ValidationError
-from chalicelib.core.models import Account
+from chalicelib.core.models import Account, Job
 from chalicelib.people import accounts, sessions
 from chalicelib.people.accounts import Viewer
 
 ACTIONS = ("assign", "archive", "restore")
-MAX_INLINE = 1000  # selected rows handled within the request
-# "Select all N matching": handled within the request up to this many, a chunk at a time
-# (a background job with progress for larger selections waits for the jobs machinery).
-MAX_MATCHING = 5000
+ACTION_LABELS = {"assign": "Assign staff/group", "archive": "Archive", "restore": "Restore"}
+EVENTS = {"assign": "assigned", "archive": "archived", "restore": "restored"}
+OUTCOMES = ("changed", "unchanged", "refused", "not_found", "conflict")
+MAX_INLINE = 1000  # ids one request may name (the form's ticked rows, the API's list)
+INLINE = 100  # people changed within the request (a page of the table); more run as a background job
+PART = 2000  # ids a job step collects or changes (well inside a minute, even in moto)
+KEYS_PER_QUERY = 1000  # ids one listing Query returns
+BULK_KIND = "bulk_action"
+CASELOAD_KIND = "caseload"
+
+
+@dataclass
+class Outcome:
+    """What a bulk action or transfer did: `counts` by outcome when done within the
+    request, or the background `job` doing it."""
+    counts: Optional[Dict[str, int]] = None
+    job: Optional[Job] = None
+
+    @property
+    def changed(self) -> int:
+        return (self.counts or {}).get("changed", 0)
 
 
 def _plan(viewer: Viewer, action: str, account: Account, params: dict) -> dict:
@@ -39,8 +76,9 @@ def _plan(viewer: Viewer, action: str, account: Account, params: dict) -> dict:
         fields["group_id"] = params["group_id"]
     if "staff" in params and account.role == "client":
         staff = params["staff"]
-        if (staff.account_id if staff else None) != account.staff_id:
-            fields.update(staff_id=staff.account_id if staff else None, staff_email=staff.email if staff else None)
+        staff_id, staff_email = (staff.account_id, staff.email) if staff else (None, None)
+        if (staff_id, staff_email) != (account.staff_id, account.staff_email):  # also a changed e-mail's copy
+            fields.update(staff_id=staff_id, staff_email=staff_email)
     return fields
 
 
@@ -77,10 +115,12 @@ def check_params(viewer: Viewer, action: str, params: dict) -> dict:
 
 
 def apply_chunk(viewer: Viewer, action: str, account_ids: Sequence[str], params: dict,
-                kind: Optional[str] = None) -> Dict[str, dict]:
+                kind: Optional[str] = None, audit: bool = True, record: bool = True) -> Dict[str, dict]:
     """Apply one action to up to a few thousand accounts (one job step).
     `params` comes from `check_params`. Returns {account_id: {status, message}}
-    with status changed | unchanged | not_found | refused | conflict."""
+    with status changed | unchanged | not_found | refused | conflict.
+    `audit`: one audit-log entry for what changed (a job writes its own at the end);
+    `record`: a timeline event per account (not for refreshing a copied e-mail)."""
     results: Dict[str, dict] = {}
     ids = list(dict.fromkeys(account_ids))
     found = {a.account_id: a for a in Account.batch_get([(viewer.org_id, i) for i in ids])} if ids else {}
@@ -100,52 +140,21 @@ def apply_chunk(viewer: Viewer, action: str, account_ids: Sequence[str], params:
             results[account_id] = {"status": "unchanged", "message": "Nothing to change."}
             continue
         planned.append((account, fields))
-    event_kind = kind or {"assign": "assigned", "archive": "archived", "restore": "restored"}[action]
-    done, failed = accounts.change_many(
-        planned, also_save=lambda account: [timeline.new_activity(account.org_id, account.account_id, event_kind,
-                                                                  viewer, bulk="yes")])
+    event_kind = kind or EVENTS[action]
+
+    def events(account: Account) -> list:
+        return [timeline.new_activity(account.org_id, account.account_id, event_kind, viewer, bulk="yes")]
+
+    done, failed = accounts.change_many(planned, also_save=events if record else None)
     for account in done:
         results[account.account_id] = {"status": "changed", "message": "Done."}
         if action == "archive":
             sessions.end_all(account, "archived")
     for account, error in failed:
         results[account.account_id] = {"status": "conflict", "message": getattr(error, "message", str(error))}
-    changed = len(done)
-    if changed:
-        timeline.audit(viewer.org_id, f"bulk_{event_kind}", viewer, count=changed)
+    if audit and done:
+        timeline.audit(viewer.org_id, f"bulk_{event_kind}", viewer, count=len(done))
     return {i: results[i] for i in ids}
-
-
-def matching_ids(viewer: Viewer, params: dict) -> List[str]:
-    """Every account the Clients Table shows for these query parameters (all pages),
-    refusing more than `MAX_MATCHING`."""
-    from dataclasses import replace
-
-    from chalicelib.table.filters import PAGE_SIZES, parse_filters
-    from chalicelib.table.listing import list_page
-
-    filters = replace(parse_filters(params, viewer), size=PAGE_SIZES[-1])
-    ids: List[str] = []
-    cursor = ""
-    while True:
-        page = list_page(viewer, filters, cursor)
-        ids.extend(row.account_id for row in page.rows)
-        if len(ids) > MAX_MATCHING:
-            raise ValidationError(f"More than {MAX_MATCHING:,} people match: narrow the filters, or act on "
-                                  "fewer at a time.", "scope", code="too_many")
-        if not page.next_cursor:
-            return ids
-        cursor = page.next_cursor
-
-
-def apply_all(viewer: Viewer, action: str, account_ids: Sequence[str], params: dict,
-              chunk: int = 2000) -> Dict[str, int]:
-    """`apply_chunk` over a large selection, a chunk at a time; returns the counts by outcome."""
-    counts: Dict[str, int] = {}
-    for start in range(0, len(account_ids), chunk):
-        for status, n in summary(apply_chunk(viewer, action, account_ids[start:start + chunk], params)).items():
-            counts[status] = counts.get(status, 0) + n
-    return counts
 
 
 def summary(results: Dict[str, dict]) -> Dict[str, int]:
@@ -155,7 +164,140 @@ def summary(results: Dict[str, dict]) -> Dict[str, int]:
     return counts
 
 
-# --- Transfer caseload -----------------------------------------------------------------------------------------
+def _added(counts: Dict[str, int], more: Dict[str, int]) -> Dict[str, int]:
+    total = dict(counts)
+    for status, n in more.items():
+        total[status] = total.get(status, 0) + n
+    return total
+
+
+def _starter(job: Job) -> Viewer:
+    """Who started the job, as they are now: their rights apply to every step."""
+    try:
+        account = Account.get(job.org_id, job.owner_id)
+    except DoesNotExist:
+        account = None
+    if account is None or account.archived or account.role not in ("admin", "staff"):
+        raise Forbidden("The person who started this can no longer change accounts.", code="starter_gone")
+    return Viewer.of(account)
+
+
+# --- Bulk actions ----------------------------------------------------------------------------------------------
+
+def _filters(viewer: Viewer, params: dict):
+    from dataclasses import replace
+
+    from chalicelib.table.filters import PAGE_SIZES, parse_filters
+
+    return replace(parse_filters(params, viewer), size=PAGE_SIZES[-1])
+
+
+def run(viewer: Viewer, action: str, choice: dict, account_ids: Optional[Sequence[str]] = None,
+        filters: Optional[dict] = None, expected: int = 0) -> Outcome:
+    """Apply `action` to the ticked `account_ids`, or to every row the table's `filters`
+    (its query parameters) select. `choice`: staff_id / group_id for Assign. Up to
+    `INLINE` people within the request; more as a background job (`Outcome.job`).
+    `expected`: the count the person was shown (the job's total until it has counted)."""
+    from chalicelib.table.listing import matching_ids
+
+    clean = check_params(viewer, action, choice)
+    if filters is not None:
+        parsed = _filters(viewer, filters)
+        ids, more = matching_ids(viewer, parsed, None, INLINE + 1)
+        if len(ids) > INLINE or more:
+            return Outcome(job=_start_bulk(viewer, action, choice, {"filters": dict(filters)},
+                                           phase="collecting", total=max(int(expected or 0), 0)))
+    else:
+        ids = list(dict.fromkeys(account_ids or []))
+        if len(ids) > MAX_INLINE:
+            raise ValidationError(f"Select at most {MAX_INLINE:,} rows, or use “Select all matching”.", "account_id",
+                                  code="too_many")
+        if len(ids) > INLINE:
+            return Outcome(job=_start_bulk(viewer, action, choice, {"ids": ids}, phase="applying", total=len(ids)))
+    if not ids:
+        raise ValidationError("Select at least one row first.", "account_id", code="nothing_selected")
+    return Outcome(counts=summary(apply_chunk(viewer, action, ids, clean)))
+
+
+def _start_bulk(viewer: Viewer, action: str, choice: dict, selection: dict, phase: str, total: int) -> Job:
+    params = {"action": action, "choice": {k: v for k, v in choice.items() if k in ("staff_id", "group_id")},
+              **selection}
+    return jobs.start(viewer, BULK_KIND, total=total, params=params, phase=phase,
+                      summary={"counts": {}, "action": action})
+
+
+def part_key(org_id: str, job_id: str, part: int) -> str:
+    return f"bulk/{org_id}/{job_id}/{part:05d}.txt"
+
+
+@jobs.step(BULK_KIND)
+def bulk_step(job: Job) -> jobs.Step:
+    """One step of a bulk action: collect a part of "all matching", or apply the action to a part."""
+    try:
+        viewer = _starter(job)
+        action = job.params["action"]
+        clean = check_params(viewer, action, job.params.get("choice") or {})
+    except CaseloadError as refused:  # the chosen staff member was archived meanwhile, the starter demoted...
+        return jobs.Step(failed=refused.message)
+    if job.phase == "collecting":
+        return _collect(job, viewer)
+    return _apply(job, viewer, action, clean)
+
+
+def _collect(job: Job, viewer: Viewer) -> jobs.Step:
+    """Up to PART ids of the selection, from where the last step stopped, written as one part."""
+    filters = _filters(viewer, job.params.get("filters") or {})
+    from chalicelib.table.listing import matching_ids
+
+    position, part = job.cursor.get("position"), int(job.cursor.get("parts", 0))
+    collected = int(job.cursor.get("collected", 0))
+    ids: List[str] = []
+    while len(ids) < PART:
+        found, position = matching_ids(viewer, filters, position, min(KEYS_PER_QUERY, PART - len(ids)))
+        ids += found
+        if position is None:
+            break
+    if ids:
+        aws.client("s3").put_object(Bucket=config.bucket(), Key=part_key(job.org_id, job.job_id, part),
+                                    Body="\n".join(ids).encode("ascii"))
+        part, collected = part + 1, collected + len(ids)
+    if position is not None:
+        return jobs.Step(cursor={"position": position, "parts": part, "collected": collected},
+                         total=max(int(job.total), collected))
+    if not collected:
+        return jobs.Step(failed="No rows match these filters any more: nothing was changed.")
+    return jobs.Step(phase="applying", cursor={"parts": part, "part": 0}, done=0, total=collected)
+
+
+def _part_ids(job: Job) -> List[str]:
+    if "ids" in job.params:
+        start = int(job.cursor.get("next", 0))
+        return list(job.params["ids"][start:start + PART])
+    part = int(job.cursor.get("part", 0))
+    if part >= int(job.cursor.get("parts", 0)):
+        return []
+    body = aws.client("s3").get_object(Bucket=config.bucket(), Key=part_key(job.org_id, job.job_id, part))["Body"]
+    return [line for line in body.read().decode("ascii").split("\n") if line]
+
+
+def _apply(job: Job, viewer: Viewer, action: str, clean: dict) -> jobs.Step:
+    ids = _part_ids(job)
+    counts = _added((job.summary or {}).get("counts") or {},
+                    summary(apply_chunk(viewer, action, ids, clean, audit=False)) if ids else {})
+    cursor = dict(job.cursor)
+    if "ids" in job.params:
+        cursor["next"] = int(cursor.get("next", 0)) + len(ids)
+        finished = cursor["next"] >= len(job.params["ids"])
+    else:
+        cursor["part"] = int(cursor.get("part", 0)) + 1
+        finished = cursor["part"] >= int(cursor.get("parts", 0))
+    if finished and counts.get("changed"):
+        timeline.audit(job.org_id, f"bulk_{EVENTS[action]}", viewer, count=counts["changed"], job_id=job.job_id)
+    return jobs.Step(cursor=cursor, done=int(job.done) + len(ids), finished=finished,
+                     summary={**(job.summary or {}), "counts": counts})
+
+
+# --- Transfer caseload (and a staff member's new e-mail on their clients) -------------------------------------
 
 def caseload_ids(org_id: str, staff_id: str) -> Iterator[str]:
     """Every client (live, then archived) whose staff member this is, from the staff index."""
@@ -163,6 +305,23 @@ def caseload_ids(org_id: str, staff_id: str) -> Iterator[str]:
         for item in Account.staff_name.query(f"{org_id}#{staff_id}#{live}",
                                              filter_condition=Account.role == "client"):
             yield item.account_id
+
+
+def _caseload_page(org_id: str, staff_id: str, cursor: dict, limit: int):
+    """Up to `limit` clients of a staff member from `cursor` ({"part": 0 live | 1 archived, "key"}):
+    (ids, next cursor or None at the end)."""
+    part, key = int(cursor.get("part", 0)), cursor.get("key")
+    ids: List[str] = []
+    while len(ids) < limit:
+        query = Account.staff_name.query(f"{org_id}#{staff_id}#{'LA'[part]}", filter_condition=Account.role == "client",
+                                         limit=limit - len(ids), page_size=KEYS_PER_QUERY, last_evaluated_key=key)
+        ids += [item.account_id for item in query]
+        key = query.last_evaluated_key
+        if key is None:
+            if part == 1:
+                return ids, None
+            part += 1
+    return ids, {"part": part, "key": key}
 
 
 def transfer_targets(viewer: Viewer, from_id: str, to_id: str):
@@ -184,25 +343,60 @@ def transfer_targets(viewer: Viewer, from_id: str, to_id: str):
     return source, staff
 
 
-def transfer(viewer: Viewer, from_id: str, to_id: str, chunk: int = 2000) -> Dict[str, int]:
-    """Move every client of `from_id` to `to_id`, a chunk of ids at a time.
-    Returns the counts by outcome ({"changed": n, ...})."""
+def transfer(viewer: Viewer, from_id: str, to_id: str) -> Outcome:
+    """Move every client of `from_id` to `to_id`: within the request up to `INLINE`
+    clients, else as a background job (`Outcome.job`)."""
     source, staff = transfer_targets(viewer, from_id, to_id)
-    counts: Dict[str, int] = {}
-    batch: List[str] = []
+    ids, more = _caseload_page(viewer.org_id, source.account_id, {}, INLINE + 1)
+    if len(ids) > INLINE or more:
+        return Outcome(job=jobs.start(viewer, CASELOAD_KIND, total=rows.caseload_count(viewer.org_id, from_id),
+                                      params={"from_id": source.account_id, "to_id": staff.account_id,
+                                              "purpose": "transfer"}, summary={"counts": {}}))
+    counts = summary(apply_chunk(viewer, "assign", ids, {"staff": staff}, kind="transferred", audit=False))
+    _audit_transfer(viewer, source, staff, counts.get("changed", 0))
+    return Outcome(counts=counts)
 
-    def flush():
-        for status, n in summary(apply_chunk(viewer, "assign", batch, {"staff": staff},
-                                             kind="transferred")).items():
-            counts[status] = counts.get(status, 0) + n
-        batch.clear()
 
-    for account_id in caseload_ids(viewer.org_id, source.account_id):
-        batch.append(account_id)
-        if len(batch) >= chunk:
-            flush()
-    if batch:
-        flush()
+def _audit_transfer(viewer: Viewer, source: Account, staff: Account, changed: int, **detail) -> None:
     timeline.audit(viewer.org_id, "caseload_transferred", viewer, target_id=source.account_id,
-                   target=source.name or source.email, to=staff.email, count=counts.get("changed", 0))
-    return counts
+                   target=source.name or source.email, to=staff.email, count=changed, **detail)
+
+
+def refresh_staff_email(viewer: Viewer, staff: Account) -> Outcome:
+    """After a staff member's e-mail changed: the copy on each of their clients' rows
+    (Assigned staff email: the table, its filters and exports) follows, within the
+    request for a small caseload, else as a background job."""
+    ids, more = _caseload_page(staff.org_id, staff.account_id, {}, INLINE + 1)
+    if not ids:
+        return Outcome(counts={})
+    if len(ids) > INLINE or more:
+        return Outcome(job=jobs.start(viewer, CASELOAD_KIND, total=rows.caseload_count(staff.org_id, staff.account_id),
+                                      params={"from_id": staff.account_id, "to_id": staff.account_id,
+                                              "purpose": "email"}, summary={"counts": {}}))
+    return Outcome(counts=summary(apply_chunk(viewer, "assign", ids, {"staff": staff}, audit=False, record=False)))
+
+
+@jobs.step(CASELOAD_KIND)
+def caseload_step(job: Job) -> jobs.Step:
+    """A page of the staff member's clients moved to `to_id` (or given its new e-mail)."""
+    params = job.params
+    try:
+        viewer = _starter(job)
+        if params.get("purpose") == "transfer":
+            source, staff = transfer_targets(viewer, params["from_id"], params["to_id"])
+        else:
+            source = staff = Account.get(job.org_id, params["to_id"], consistent_read=True)
+    except DoesNotExist:
+        return jobs.Step(finished=True, summary=job.summary)  # the staff member is gone: nothing to refresh
+    except CaseloadError as refused:
+        return jobs.Step(failed=refused.message)
+    ids, cursor = _caseload_page(job.org_id, source.account_id, job.cursor or {}, PART)
+    transfer_kind = params.get("purpose") == "transfer"
+    counts = _added((job.summary or {}).get("counts") or {}, summary(apply_chunk(
+        viewer, "assign", ids, {"staff": staff}, kind="transferred", audit=False, record=transfer_kind))
+        if ids else {})
+    done = int(job.done) + len(ids)
+    if cursor is None and transfer_kind:
+        _audit_transfer(viewer, source, staff, counts.get("changed", 0), job_id=job.job_id)
+    return jobs.Step(cursor=cursor or {}, done=done, total=max(int(job.total), done), finished=cursor is None,
+                     summary={**(job.summary or {}), "counts": counts})

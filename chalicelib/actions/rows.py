@@ -199,7 +199,12 @@ def edit(viewer: Viewer, account_id: str, *, name=KEEP, email=KEEP, phone=KEEP, 
         if attribute in fields and fields[attribute] != getattr(account, attribute):
             detail[f"{attribute}_from"], detail[f"{attribute}_to"] = getattr(account, attribute), fields[attribute]
     kind = "role_changed" if "role" in fields else "profile_edited"
-    return _commit(viewer, account, kind, fields, detail, checks, saves, deletes)
+    account = _commit(viewer, account, kind, fields, detail, checks, saves, deletes)
+    if "email" in fields and account.role in ("staff", "admin"):
+        from chalicelib.actions import bulk  # bulk builds on the row actions
+
+        bulk.refresh_staff_email(viewer, account)  # their clients' copy (Assigned staff email) follows
+    return account
 
 
 # --- Assign staff/group ----------------------------------------------------------------------------------------

@@ -5,6 +5,11 @@ progress the Manage Groups window shows."""
 from dataclasses import dataclass
 from typing import Optional
 
+from pynamodb.exceptions import UpdateError
+
+from chalicelib import jobs
+from chalicelib.core.errors import Conflict
+from chalicelib.core.models import Group, Job
 from chalicelib.groups import manage, ungroup
 from chalicelib.invitations import links
 
@@ -27,7 +32,17 @@ class Deletion:
 
 
 def delete_group(viewer, group_id: str) -> Deletion:
-    deleted = manage.start_delete(viewer, group_id)
+    """Delete a group; deleting again a group whose ungrouping job was cancelled or
+    failed continues it (a group being ungrouped is a conflict, one gone not found)."""
+    try:
+        deleted = manage.start_delete(viewer, group_id)
+    except Conflict:
+        stopped = manage.summary(viewer, group_id)
+        if not stopped.stopped:
+            raise
+        step = ungroup.Step(0, stopped.ungrouped, stopped.members_at_delete, False)
+        return Deletion(group_id, stopped.name, stopped.members_at_delete, False, stopped.ungrouped,
+                        _start_job(viewer, group_id, step))
     links.forget_group(viewer.org_id, group_id)
     step = ungroup.step(viewer.org_id, group_id, limit=INLINE_MEMBERS)
     if step is None or step.finished:
@@ -36,10 +51,24 @@ def delete_group(viewer, group_id: str) -> Deletion:
     return Deletion(group_id, deleted.name, step.total, False, step.done, _start_job(viewer, group_id, step))
 
 
-def _start_job(viewer, group_id: str, step: ungroup.Step) -> Optional[str]:
-    """Until the jobs package is on main, the rest runs here (bounded by the group's size)."""
-    while not step.finished:
-        step = ungroup.step(viewer.org_id, group_id)
-        if step is None:
-            break
-    return None
+def _start_job(viewer, group_id: str, step: ungroup.Step) -> str:
+    """The rest of the members are ungrouped by a background job (chalicelib.jobs:
+    lease, attempts, sweeper, Cancel, Retry); the Manage Groups window shows its progress."""
+    job = jobs.start(viewer, JOB_KIND, total=step.total, params={"group_id": group_id},
+                     summary={"ungrouped": step.done})
+    try:
+        Group(org_id=viewer.org_id, group_id=group_id).update(actions=[Group.job_id.set(job.job_id)],
+                                                              condition=Group.deleted_at.exists())
+    except UpdateError:
+        pass  # the job already ungrouped everyone and deleted the group
+    return job.job_id
+
+
+@jobs.step(JOB_KIND)
+def run_step(job: Job) -> jobs.Step:
+    """Ungroup the next `ungroup.PAGE` members; the group item keeps where it got to,
+    so a step run twice skips who is already ungrouped."""
+    step = ungroup.step(job.org_id, job.params["group_id"])
+    if step is None:  # the group is gone: the last step deleted it
+        return jobs.Step(finished=True, done=int(job.total), summary=job.summary)
+    return jobs.Step(done=step.done, total=step.total, finished=step.finished, summary={"ungrouped": step.done})

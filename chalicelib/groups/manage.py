@@ -12,8 +12,9 @@ from pynamodb.transactions import TransactWrite
 from chalicelib.activity import timeline
 from chalicelib.core import aws
 from chalicelib.core.errors import Conflict, Forbidden, NotFound, ValidationError
-from chalicelib.core.models import Group, Lookup, utcnow
+from chalicelib.core.models import Group, Job, Lookup, utcnow
 from chalicelib.core.tokens import new_id
+from chalicelib.jobs import lifecycle as job_lifecycle
 from chalicelib.metrics import counters, store
 
 NAME_MAX = 80
@@ -31,6 +32,13 @@ class GroupSummary:
     ungrouped: int = 0  # while deleting: members ungrouped so far
     members_at_delete: int = 0
     job_id: Optional[str] = None
+    job_state: str = ""  # while deleting: its job's state (chalicelib.jobs.lifecycle.STATES)
+    job_message: str = ""
+
+    @property
+    def stopped(self) -> bool:
+        """Deleting, but its job was cancelled or failed: Delete again continues it."""
+        return self.deleting and self.job_state in ("cancelled", "failed")
 
     @property
     def total(self) -> int:
@@ -41,7 +49,7 @@ class GroupSummary:
         return {"group_id": self.group_id, "name": self.name, "members": self.members, "archived": self.archived,
                 "deleting": self.deleting,
                 "progress": {"done": self.ungrouped, "total": self.members_at_delete} if self.deleting else None,
-                "job_id": self.job_id}
+                "job_id": self.job_id, "job_state": self.job_state or None}
 
 
 def clean_group_name(raw) -> str:
@@ -103,9 +111,18 @@ def _summaries(org_id: str, groups: list) -> List[GroupSummary]:
         keys += [counters.combo_key(group=group.group_id),
                  counters.combo_key(status="archived", group=group.group_id)]
     counts = store.read_counts(org_id, keys) if keys else []
+    job_ids = [g.job_id for g in groups if g.deleting and g.job_id]
+    found = {job.job_id: job for job in Job.batch_get(job_ids)} if job_ids else {}
     return [GroupSummary(g.group_id, g.name, max(counts[2 * i], 0), max(counts[2 * i + 1], 0), g.deleting,
-                         int(g.ungrouped or 0), int(g.members_at_delete or 0), g.job_id)
+                         int(g.ungrouped or 0), int(g.members_at_delete or 0), g.job_id,
+                         *_job_state(found.get(g.job_id)))
             for i, g in enumerate(groups)]
+
+
+def _job_state(job: Optional[Job]) -> tuple:
+    if job is None:
+        return "", ""
+    return job_lifecycle.state(job), job_lifecycle.message(job)
 
 
 def list_groups(viewer) -> List[GroupSummary]:

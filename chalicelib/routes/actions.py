@@ -7,7 +7,7 @@ from chalice import Blueprint
 from pydantic import Field
 
 from chalicelib.actions import bulk, rows
-from chalicelib.core.errors import CaseloadError, StaleVersion
+from chalicelib.core.errors import CaseloadError, StaleVersion, ValidationError
 from chalicelib.core.models import ROLES, STATUSES, Account
 from chalicelib.people.accounts import NAME_MAX
 from chalicelib.table.view import groups
@@ -127,7 +127,9 @@ def archive(account_id):
             raise
         errors = {"transfer_to": error.message} if error.field == "to_id" else _errors(error)
         return _archive_page(rows.target(me, account_id), error.status, errors, fields)
-    moved_text = f" and moved {moved.get('changed', 0):,} clients" if moved else ""
+    if moved and moved.job:
+        return _to_job(moved.job, f"Archived {_who(account)}. Their {moved.job.total:,} clients are being moved.")
+    moved_text = f" and moved {moved.changed:,} clients" if moved else ""
     return _back(f"Archived {_who(account)}{moved_text}. Restore brings them back.")
 
 
@@ -151,18 +153,31 @@ def transfer_form(account_id):
 def transfer(account_id):
     me, fields = viewer(), form(request())
     try:
-        counts = bulk.transfer(me, account_id, fields.get("to_id", ""))
+        moved = bulk.transfer(me, account_id, fields.get("to_id", ""))
     except CaseloadError as error:
         if error.status != 400:
             raise
         account = rows.target(me, account_id)
         return _form_page("actions/transfer.html", account, 400, values=fields, errors=form_errors(error),
                           holding=rows.caseload_count(account.org_id, account.account_id, limit=10000))
+    if moved.job:
+        return _to_job(moved.job, f"Moving {moved.job.total:,} clients in the background.")
+    counts = moved.counts
     return _back(f"Moved {counts.get('changed', 0):,} clients." + (
         f" {counts['conflict']:,} changed meanwhile and stayed." if counts.get("conflict") else ""))
 
 
 # --- Bulk actions on selected rows -----------------------------------------------------------------------------
+
+WORDS = {"changed": "changed", "unchanged": "already so", "refused": "refused", "not_found": "not found",
+         "conflict": "changed by someone else meanwhile"}
+
+
+def _to_job(job, notice: str):
+    """A background job took over: its page shows the progress, then the summary."""
+    flash(notice)
+    return render.redirect(render.url(f"/jobs/{job.job_id}"))
+
 
 @bp.route("/clients/bulk", methods=["POST"], content_types=[FORM_TYPE])
 @view(*TEAM)
@@ -177,23 +192,24 @@ def bulk_action():
             params["staff_id"] = fields.get("staff_id", "")
         if params["group_id"] == "keep":
             params.pop("group_id")
+    matching = fields.get("scope") == "matching"
     try:
-        clean = bulk.check_params(me, action, params)
-        if fields.get("scope") == "matching":
-            ids = bulk.matching_ids(me, {k[2:]: v for k, v in fields.items() if k.startswith("f_") and v})
-        else:
-            ids = form_list(req, "account_id")[:bulk.MAX_INLINE]
+        outcome = bulk.run(me, action, params, account_ids=None if matching else form_list(req, "account_id"),
+                           filters={k[2:]: v for k, v in fields.items() if k.startswith("f_") and v} if matching
+                           else None, expected=_number(fields.get("matching_total")))
     except CaseloadError as error:
         if error.status not in (400, 403):
             raise
         return _back(error.message)
-    if not ids:
-        return _back("Select at least one row first.")
-    counts = bulk.apply_all(me, action, ids, clean)
-    words = {"changed": "changed", "unchanged": "already so", "refused": "refused", "not_found": "not found",
-             "conflict": "changed by someone else meanwhile"}
-    return _back("Bulk " + {"assign": "Assign staff/group", "archive": "Archive", "restore": "Restore"}[action] +
-                 ": " + ", ".join(f"{n:,} {words[k]}" for k, n in counts.items()) + ".")
+    label = bulk.ACTION_LABELS[action]
+    if outcome.job:
+        many = f"{outcome.job.total:,} people" if outcome.job.total else "every matching person"
+        return _to_job(outcome.job, f"Bulk {label} of {many} is running in the background.")
+    return _back(f"Bulk {label}: " + ", ".join(f"{n:,} {WORDS[k]}" for k, n in outcome.counts.items()) + ".")
+
+
+def _number(raw) -> int:
+    return int(raw) if isinstance(raw, str) and raw.isdigit() and len(raw) < 10 else 0
 
 
 # --- API -------------------------------------------------------------------------------------------------------
@@ -243,24 +259,31 @@ class Transferred(Reply):
     changed: int
     conflict: int = 0
     unchanged: int = 0
+    job_id: Optional[str] = Field(None, description="A large caseload moves in the background: GET /api/v1/jobs/{job_id}")
 
 
 class BulkBody(Body):
     action: Literal[bulk.ACTIONS]
-    account_ids: list[str] = Field(min_length=1, max_length=bulk.MAX_INLINE)
+    account_ids: Optional[list[str]] = Field(None, min_length=1, max_length=bulk.MAX_INLINE,
+                                             description="The people to act on (or `filters`)")
+    filters: Optional[dict[str, str]] = Field(
+        None, description="Every row these Clients Table filters select (the query parameters of GET "
+                          "/api/v1/clients: q, role, status, group, staff, no_visit, box), whatever their number")
     staff_id: Optional[str] = Field(None, max_length=64)
     group_id: Optional[str] = Field(None, max_length=64)
 
 
 class BulkResult(Reply):
     account_id: str
-    status: Literal["changed", "unchanged", "not_found", "refused", "conflict"]
+    status: Literal[bulk.OUTCOMES]
     message: str
 
 
 class BulkReply(Reply):
-    results: list[BulkResult]
+    results: list[BulkResult] = Field(description="Each person, when done within the request")
     counts: dict[str, int]
+    job_id: Optional[str] = Field(None, description="More than a page of people: a background job does it; "
+                                                    "poll GET /api/v1/jobs/{job_id} for progress and its summary")
 
 
 def _given(body, names) -> dict:
@@ -294,18 +317,31 @@ def restore_api(account_id, body: VersionBody):
 
 
 @api.route(bp, "/api/v1/clients/{account_id}/transfer", "POST", roles=("admin",), body=TransferBody,
-           reply=Transferred, errors=(404,), summary="Transfer caseload: every client of this staff member to another")
+           errors=(404,), summary="Transfer caseload: every client of this staff member to another",
+           replies={200: (Transferred, "Moved"), 202: (Transferred, "A large caseload: moving in the background")})
 def transfer_api(account_id, body: TransferBody):
-    counts = bulk.transfer(viewer(), account_id, body.to_id)
+    moved = bulk.transfer(viewer(), account_id, body.to_id)
+    if moved.job:
+        return Transferred(changed=0, job_id=moved.job.job_id), 202
+    counts = moved.counts
     return Transferred(changed=counts.get("changed", 0), conflict=counts.get("conflict", 0),
-                       unchanged=counts.get("unchanged", 0))
+                       unchanged=counts.get("unchanged", 0)), 200
 
 
-@api.route(bp, "/api/v1/clients/bulk", "POST", roles=TEAM, body=BulkBody, reply=BulkReply,
-           summary="Assign staff/group, Archive or Restore on selected people (each reported)")
+@api.route(bp, "/api/v1/clients/bulk", "POST", roles=TEAM, body=BulkBody,
+           summary="Assign staff/group, Archive or Restore on the people named, or on all the filters select",
+           replies={200: (BulkReply, "Done: each person reported"),
+                    202: (BulkReply, "Running in the background: see job_id")})
 def bulk_api(body: BulkBody):
     me = viewer()
-    params = bulk.check_params(me, body.action, _given(body, ("staff_id", "group_id")))
-    results = bulk.apply_chunk(me, body.action, body.account_ids, params)
-    return BulkReply(results=[BulkResult(account_id=i, **r) for i, r in results.items()],
-                     counts=bulk.summary(results))
+    if (body.account_ids is None) == (body.filters is None):
+        raise ValidationError("Send either account_ids or filters.", "account_ids")
+    choice = _given(body, ("staff_id", "group_id"))
+    if body.account_ids is not None and len(set(body.account_ids)) <= bulk.INLINE:
+        results = bulk.apply_chunk(me, body.action, body.account_ids, bulk.check_params(me, body.action, choice))
+        return BulkReply(results=[BulkResult(account_id=i, **r) for i, r in results.items()],
+                         counts=bulk.summary(results)), 200
+    outcome = bulk.run(me, body.action, choice, account_ids=body.account_ids, filters=body.filters)
+    if outcome.job:
+        return BulkReply(results=[], counts={}, job_id=outcome.job.job_id), 202
+    return BulkReply(results=[], counts=outcome.counts), 200

@@ -35,7 +35,9 @@ class GroupReply(Reply):
     archived: int = Field(description="Archived members")
     deleting: bool = Field(description="Being deleted: its members are being ungrouped")
     progress: Optional[Progress] = Field(description="While deleting: members ungrouped so far")
-    job_id: Optional[str]
+    job_id: Optional[str] = Field(description="While deleting: the background job (GET /api/v1/jobs/{job_id})")
+    job_state: Optional[str] = Field(None, description="While deleting: its job's state; cancelled or failed: "
+                                                       "DELETE again continues it")
 
 
 class GroupList(Reply):

@@ -9,7 +9,7 @@ from chalicelib.core.models import JOB_STATUSES
 from chalicelib.jobs.lifecycle import STATES
 from chalicelib.web import api, render
 from chalicelib.web.api import DateTime, Reply
-from chalicelib.web.guard import page, view, viewer
+from chalicelib.web.guard import page, take_notice, view, viewer
 
 bp = Blueprint(__name__)
 EVERYONE = ("admin", "staff", "client")
@@ -59,10 +59,24 @@ def retry_json(job_id):
     return jobs.view(jobs.retry(viewer(), job_id))
 
 
+# What each kind is called on its page, and where the person goes back to.
+KIND_PAGES = {
+    "bulk_action": ("Bulk action", "/clients", "Back to the Clients Table"),
+    "caseload": ("Transfer caseload", "/clients", "Back to the Clients Table"),
+    "group_delete": ("Deleting a group", "/groups", "Back to Manage Groups"),
+}
+# The counts a bulk action or transfer reports (chalicelib.actions.bulk.OUTCOMES), for a person.
+COUNT_LABELS = {"changed": "Changed", "unchanged": "Already so", "refused": "Refused", "not_found": "Not found",
+                "conflict": "Changed by someone else meanwhile (left as they were)"}
+
+
 @bp.route("/jobs/{job_id}")
 @view(*EVERYONE)
 def job_page(job_id):
-    return page("jobs/page.html", job=jobs.view(jobs.get(viewer(), job_id)), poll=jobs.POLL)
+    job = jobs.view(jobs.get(viewer(), job_id))
+    title, back, back_label = KIND_PAGES.get(job["kind"], ("Background job", "/home", "Back to Home"))
+    return page("jobs/page.html", job=job, poll=jobs.POLL, title=title, back=back, back_label=back_label,
+                count_labels=COUNT_LABELS, notice=take_notice())
 
 
 @bp.route("/jobs/{job_id}/cancel", methods=["POST"], content_types=["application/x-www-form-urlencoded"])

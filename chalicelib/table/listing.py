@@ -121,6 +121,20 @@ def list_page(viewer: Viewer, filters: Filters, cursor: str = "", counted: Optio
                 counted if counted is not None else (items if extra else None), offset)
 
 
+def matching_ids(viewer: Viewer, filters: Filters, position: Optional[dict] = None,
+                 limit: int = MAX_READ_PER_REQUEST):
+    """Up to `limit` ids of the rows these filters select, in the table's order, from
+    `position` (a plain dict to store between calls; None: the start): (ids, next position
+    or None at the end). Keys only: one Query per `limit` rows, no row is read
+    (bulk actions on "all N matching" collect their selection with it)."""
+    sized = replace(filters, size=limit)
+    if filters.q:
+        ids, next_position, _previous = _search_keys(viewer.org_id, sized, position, False)
+    else:
+        ids, next_position, _previous = _listing_keys(viewer.org_id, sized, position, False)
+    return ids, next_position
+
+
 def last_cursor(viewer: Viewer, filters: Filters, page: Page, total: Optional[int]) -> Optional[str]:
     """The last page, read backwards from the far end, when there is one beyond this page."""
     if page.next_cursor and total is not None and total > page.offset + len(page.rows):
