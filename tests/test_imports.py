@@ -230,7 +230,7 @@ def test_a_key_outside_the_job_layout_is_ignored(org):
     assert imports.check_upload(f"uploads/{org.org_id}/{new_id()}.csv") is None  # no such job
     job = imports.start_upload(Viewer.of(org.admin), "x.csv")
     assert imports.check_upload(f"uploads/{new_id()}/{job['job_id']}.csv") is None  # another org's prefix
-    assert (Job.get(job["job_id"]).status, Job.get(job["job_id"]).phase) == ("waiting", "upload")
+    assert (Job.get(job["job_id"]).status, Job.get(job["job_id"]).phase) == ("running", "upload")
 
 
 def test_formula_cells_are_row_errors_in_the_dry_run_and_defused_in_the_report(admin_http, pump, org):
@@ -264,4 +264,4 @@ def test_the_upload_pages_without_javascript(admin_http, pump, org, other_org, c
     assert other.get(f"/invites/uploads/{job_id}").status_code == 404
     assert other.post_form(f"/invites/uploads/{job_id}/cancel", {}).status_code == 404
     assert admin_http.get("/invites/uploads/not-a-job").status_code == 404
-    assert (Job.get(job_id).status, Job.get(job_id).phase) == ("waiting", "upload")  # nothing above changed it
+    assert (Job.get(job_id).status, Job.get(job_id).phase) == ("running", "upload")  # nothing above changed it

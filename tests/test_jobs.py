@@ -126,10 +126,10 @@ def test_an_unknown_kind_fails_after_its_attempts_with_a_message(admin, pump):
 def test_a_lost_queue_message_is_finished_by_the_sweeper(admin, pump):
     job = jobs.start(admin, "test_count", total=9, params={"n": 9})
     purge_jobs_queue()  # the first message is lost
-    assert runner.sweep()["due"] == 0  # not yet: the hand-off has not run out
+    assert job.job_id not in runner.sweep()["job_ids"]  # not yet: the hand-off has not run out
     result = sweep_and_drain(pump, lifecycle.HANDOFF_SECONDS + 1)
     job.refresh()
-    assert result == {"due": 1, "requeued": 1}
+    assert job.job_id in result["job_ids"]  # (the session's other tests leave uploads that wait for a file)
     assert job.status == "done" and int(job.done) == 9
     assert sum(RUNS[(job.job_id, s)] for s in (0, 3, 6)) == 3  # each chunk exactly once
 
@@ -329,7 +329,7 @@ def test_the_sweeper_makes_one_request_when_nothing_is_due():
         result = runner.sweep(now=utcnow() - timedelta(days=365))
     finally:
         client.meta.events.unregister("after-call", count)
-    assert result == {"due": 0, "requeued": 0}
+    assert result == {"due": 0, "requeued": 0, "job_ids": []}
     assert calls == Counter({"Query": 1})
 
 

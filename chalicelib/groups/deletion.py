@@ -68,7 +68,7 @@ def _start_job(viewer, group_id: str, step: ungroup.Step) -> str:
 def run_step(job: Job) -> jobs.Step:
     """Ungroup the next `ungroup.PAGE` members; the group item keeps where it got to,
     so a step run twice skips who is already ungrouped."""
-    step = ungroup.step(job.org_id, job.params["group_id"])
+    step = ungroup.step(job.org_id, job.params["group_id"], limit=ungroup.PAGE)
     if step is None:  # the group is gone: the last step deleted it
         return jobs.Step(finished=True, done=int(job.total), summary=job.summary)
     return jobs.Step(done=step.done, total=step.total, finished=step.finished, summary={"ungrouped": step.done})

@@ -9,12 +9,12 @@ from typing import List, Optional
 from pynamodb.exceptions import DoesNotExist, TransactWriteError
 from pynamodb.transactions import TransactWrite
 
+from chalicelib import jobs
 from chalicelib.activity import timeline
 from chalicelib.core import aws
 from chalicelib.core.errors import Conflict, Forbidden, NotFound, ValidationError
 from chalicelib.core.models import Group, Job, Lookup, utcnow
 from chalicelib.core.tokens import new_id
-from chalicelib.jobs import lifecycle as job_lifecycle
 from chalicelib.metrics import counters, store
 
 NAME_MAX = 80
@@ -122,7 +122,8 @@ def _summaries(org_id: str, groups: list) -> List[GroupSummary]:
 def _job_state(job: Optional[Job]) -> tuple:
     if job is None:
         return "", ""
-    return job_lifecycle.state(job), job_lifecycle.message(job)
+    shown = jobs.view(job)
+    return shown["state"], shown["message"]
 
 
 def list_groups(viewer) -> List[GroupSummary]:

@@ -4,7 +4,10 @@ then an import in chunks, all driven by the upload queue.
 Flow: `start_upload` makes a job and a presigned POST for a key the server
 chooses (`uploads/<org_id>/<job_id>.csv`, at most 10 MB). The bucket notifies
 the upload queue (S3 → SQS → `on_sqs_message`, because `chalice package`
-cannot deploy `on_s3_event`); `check_upload` streams the file once and writes
+cannot deploy `on_s3_event`), which wakes the job (`check_upload`). The job
+runs from the start: its first phase looks for the file (HeadObject) every
+minute until it arrives, so a lost notification only delays it to the
+sweeper's next round. The dry run then streams the file once and writes
 the dry run to the job: rows, would invite, already exist, duplicates within
 the file, invalid (with row numbers and reasons, the full list as an error
 report CSV in S3). Nothing is written to the accounts. The dry run also
@@ -21,8 +24,8 @@ only while the job expects it (a conditional update), so a redelivered
 message is a no-op, and a chunk that crashed is delivered again and re-runs;
 account creation itself never duplicates, so rows it had already invited are
 then reported as existing. Uploading the same file again invites nobody twice
-for the same reason. The job lives in Lookup (`import#<job_id>`) like other
-short-lived records; its `data` map stays small (counts, the first errors).
+for the same reason. The job is a `chalicelib.jobs` Job (kind `csv_import`); its
+summary stays small (counts, the first errors).
 """
 import csv
 import io
@@ -30,15 +33,17 @@ import json
 import re
 import tempfile
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Dict, Iterator, List, Optional
 from urllib.parse import unquote_plus
 
+from botocore.exceptions import ClientError
 from pynamodb.exceptions import DoesNotExist
 
 from chalicelib import jobs
 from chalicelib.core import aws, config
 from chalicelib.core.errors import Conflict, Forbidden, NotFound, ValidationError
-from chalicelib.core.models import ROLES, Account, Group, Job
+from chalicelib.core.models import ROLES, Account, Group, Job, utcnow
 from chalicelib.invitations import csv_rows, invites
 from chalicelib.invitations.addresses import check_address
 from chalicelib.people import accounts
@@ -89,7 +94,9 @@ def start_upload(viewer, filename: str = "") -> dict:
     """A new import job (waiting for its file) and the presigned POST that uploads the file to S3."""
     invites.require_team(viewer)
     name = " ".join(str(filename or "").split())[:120] or "invites.csv"
-    job = jobs.start(viewer, KIND, wait=True, phase="upload", params={"filename": name})
+    # Running from now on: its step looks for the file until it arrives, so a lost "file arrived"
+    # notification only delays the dry run until the sweeper's next round (upload_step).
+    job = jobs.start(viewer, KIND, phase="upload", params={"filename": name})
     return {"job_id": job.job_id, "upload": _presigned_post(viewer.org_id, job.job_id),
             "max_bytes": csv_rows.MAX_BYTES}
 
@@ -97,7 +104,7 @@ def start_upload(viewer, filename: str = "") -> dict:
 def upload_form(job: Job, return_to: str) -> Optional[dict]:
     """A fresh presigned POST for a plain HTML form (no JavaScript): S3 sends
     the browser back to `return_to` once the file is in. None once the job has its file."""
-    if (job.status, job.phase) != ("waiting", "upload"):
+    if (job.status, job.phase) != ("running", "upload"):
         return None
     return _presigned_post(job.org_id, job.job_id, return_to)
 
@@ -295,18 +302,35 @@ def check_upload(key: str) -> Optional[str]:
         job = jobs.get_by_id(job_id, org_id)
     except NotFound:
         return None
-    if job.kind != KIND or (job.status, job.phase) != ("waiting", "upload"):
+    if job.kind != KIND or (job.status, job.phase) != ("running", "upload"):
         return None
-    try:
-        jobs.resume(job, phase="checking", expected_phase="upload")
-    except Conflict:
-        return None  # cancelled, or another delivery started it
+    jobs.wake(job)  # its step finds the file now rather than at the sweeper's next round
     return job_id
+
+
+UPLOAD_POLL_SECONDS = 60  # how often a job still waiting for its file looks again (with the sweeper's round)
+
+
+def upload_step(job: Job) -> jobs.Step:
+    """Has the file arrived? Then the dry run follows. Not yet: look again later (the
+    notification wakes the job sooner). No file by the time the upload link expired: failed."""
+    try:
+        aws.client("s3").head_object(Bucket=config.bucket(), Key=upload_key(job.org_id, job.job_id))
+    except ClientError as error:
+        if error.response.get("Error", {}).get("Code") not in ("404", "NoSuchKey", "NotFound"):
+            raise
+        if utcnow() > job.created_at + timedelta(seconds=UPLOAD_SECONDS + UPLOAD_POLL_SECONDS):
+            return jobs.Step(failed="No file arrived before the upload link expired: choose the file again.",
+                             summary={"code": "no_file"})
+        return jobs.Step(later=UPLOAD_POLL_SECONDS)
+    return jobs.Step(phase="checking")
 
 
 @jobs.step(KIND)
 def run_step(job: Job) -> jobs.Step:
-    """One step of an import: the whole dry run, or one chunk of the import."""
+    """One step of an import: looking for the file, the whole dry run, or one chunk of the import."""
+    if job.phase == "upload":
+        return upload_step(job)
     if job.phase == "checking":
         return dry_run(job)
     if job.phase == "importing":

@@ -18,6 +18,10 @@ Using it from a feature (imports, bulk actions, group deletes, exports)::
     jobs.retry(viewer, job_id)    # a job that failed after its attempts continues from `cursor`
     jobs.view(job)                # the JSON of GET /api/v1/jobs/{id} (status, progress, message)
 
+A step with nothing to do yet returns `Step(later=seconds)`: the job stays due and
+runs again then (the sweeper queues it), or sooner if `jobs.wake(job)` is called
+(e.g. when the file it waits for arrives).
+
 A kind may also wait for the person between phases (`Step(wait=True,
 phase="ready")`, then `jobs.resume(job, phase="importing")` once they decide).
 
@@ -40,5 +44,6 @@ from chalicelib.jobs.lifecycle import (  # noqa: F401
     retry,
     start,
     view,
+    wake,
 )
 from chalicelib.jobs.registry import Step, step  # noqa: F401

@@ -92,6 +92,17 @@ def resume(job: Job, *, phase: str, expected_phase: Optional[str] = None, cursor
     return job
 
 
+def wake(job: Job) -> bool:
+    """Queue a running job's current step now rather than at its due time (a job whose
+    step said `later`, e.g. waiting for a file that has just arrived). The step runs
+    only if nobody holds the job; the sweeper covers a lost message. False when the
+    job is not running."""
+    if job.status != "running":
+        return False
+    queue.send(job.job_id, job.step_seq)
+    return True
+
+
 def cancel(viewer, job_id: str, kind: Optional[str] = None) -> Job:
     """Cancel in every non-final state: at once when no worker holds it, else the
     worker stops at the end of its current step (`cancel_requested`)."""

@@ -18,6 +18,8 @@ class Step:
     finished: the job is done.
     wait:     the job waits for the person (e.g. a dry run to confirm); `jobs.resume` continues it.
     failed:   a reason a person can read: the job fails for good (bad input; Retry would not help).
+    later:    seconds: nothing to do yet (e.g. a file not uploaded yet); the same kind of step runs
+              again after that long, queued by the sweeper or by whoever `jobs.wake`s the job first.
     """
 
     cursor: Optional[dict] = None
@@ -28,6 +30,7 @@ class Step:
     finished: bool = False
     wait: bool = False
     failed: Optional[str] = None
+    later: Optional[int] = None
 
     @property
     def continues(self) -> bool:

@@ -5,7 +5,8 @@ One step, for a message `{"job_id", "seq"}`:
 2. take the lease (one conditional update: running, this step, nobody holds it
    or the holder's lease ran out), counting the attempt; a job out of attempts fails;
 3. run the kind's step function;
-4. if the job continues, send the next step's message FIRST, then commit the
+4. if the job continues, send the next step's message FIRST (unless the step
+   asked to run `later`: the sweeper, or `jobs.wake`, queues it then), then commit the
    step (cursor, progress, `step_seq + 1`, lease released). If the commit is
    lost, the early message is stale and the sweeper re-queues this step,
    which runs again (steps are idempotent); if the send fails, nothing is
@@ -91,7 +92,7 @@ def _run_step(job_id: str, seq: int) -> str:
             raise CaseloadError(f"This kind of job ({job.kind}) is not known to this version of Caseload.")
         log.info("job step", extra={"job_id": job.job_id, "kind": job.kind, "seq": seq, "attempt": int(job.attempts)})
         result = function(job)
-        if result.continues:
+        if result.continues and not result.later:
             queue.send(job.job_id, seq + 1)  # before the commit: a lost commit leaves a stale message, not a gap
     except Exception as error:  # noqa: BLE001 (any failure of a step is retried, then reported)
         return _release_after_error(job, seq, token, error)
@@ -125,8 +126,8 @@ def _commit(job: Job, seq: int, token: str, result: registry.Step) -> str:
                              (Job.summary, result.summary), (Job.phase, result.phase)):
         if value is not None:
             actions.append(attribute.set(value))
-    if result.continues:
-        status_actions = [Job.lease_until.set(iso(now + timedelta(seconds=HANDOFF_SECONDS)))]
+    if result.continues:  # due again after the hand-off, or when it asked to run `later`
+        status_actions = [Job.lease_until.set(iso(now + timedelta(seconds=result.later or HANDOFF_SECONDS)))]
     else:
         status_actions = [Job.due.remove(), Job.lease_until.remove()]
         if result.failed:
@@ -189,4 +190,5 @@ def sweep(now=None, limit: int = SWEEP_LIMIT) -> dict:
     failed = queue.send_many(requeued) if requeued else []
     if requeued:
         log.info("sweeper re-queued jobs", extra={"job_ids": [j for j, _ in requeued], "failed": failed})
-    return {"due": len(due), "requeued": len(requeued) - len(failed)}
+    return {"due": len(due), "requeued": len(requeued) - len(failed),
+            "job_ids": [job_id for job_id, _seq in requeued if job_id not in failed]}
