@@ -164,6 +164,54 @@ def test_a_lost_import_message_is_finished_by_the_sweeper(admin_http, pump, org)
     assert_everyone_invited_once(org, emails)
 
 
+def purge(queue_url: str) -> int:
+    """Lose every pending message of a queue (PurgeQueue is allowed once a minute: delete them instead)."""
+    from chalicelib.core import aws
+    sqs, lost = aws.client("sqs"), 0
+    while True:
+        messages = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10,
+                                       VisibilityTimeout=0).get("Messages", [])
+        if not messages:
+            return lost
+        for message in messages:
+            sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
+        lost += len(messages)
+
+
+def test_a_lost_file_arrived_notification_is_recovered_by_the_sweeper(admin_http, pump, org):
+    from chalicelib.core import config
+
+    emails = people(12, "nofile")
+    started = reply_json(admin_http.json("POST", "/api/v1/invites/uploads", {"filename": "people.csv"}))
+    job_id = started["job_id"]
+    pump.drain()  # its first step looks for the file: not there yet, it looks again later
+    assert (Job.get(job_id).status, Job.get(job_id).phase, Job.get(job_id).due) == ("running", "upload", "due")
+    reply = requests.post(started["upload"]["url"], data=started["upload"]["fields"],
+                          files={"file": ("people.csv", ("email\n" + "\n".join(emails) + "\n").encode(),
+                                          "text/csv")}, timeout=30)
+    assert reply.status_code in (200, 201, 204)
+    assert purge(config.upload_queue_url()) >= 1  # S3's "file arrived" notification is lost
+    pump.drain()
+    assert state(admin_http, job_id)["status"] == "waiting"  # nothing woke it
+    sweep_later(pump, minutes=2)  # the sweeper's round a minute or two later: the step finds the file
+    ready = state(admin_http, job_id)
+    assert ready["status"] == "ready" and ready["dry_run"]["rows"] == 12 and ready["dry_run"]["would_invite"] == 12
+    commit(admin_http, job_id)
+    pump.drain()
+    assert state(admin_http, job_id)["result"]["invited"] == 12
+    assert_everyone_invited_once(org, emails)
+
+
+def test_an_upload_whose_file_never_comes_fails_after_the_link_expired(admin_http, pump, org, monkeypatch):
+    job_id = reply_json(admin_http.json("POST", "/api/v1/invites/uploads", {"filename": "x.csv"}))["job_id"]
+    pump.drain()
+    monkeypatch.setattr(imports, "UPLOAD_SECONDS", -imports.UPLOAD_POLL_SECONDS - 1)  # the link has expired
+    sweep_later(pump, minutes=2)
+    failed = state(admin_http, job_id)
+    assert failed["status"] == "failed" and "No file arrived" in failed["message"]
+    assert Job.get(job_id).due is None  # nothing left for the sweeper
+
+
 # --------------------------------------------------------------------------- SES
 
 class _Raw:
@@ -282,6 +330,47 @@ def test_a_redelivered_mail_message_mails_nobody_twice(org, pump, monkeypatch):
     import json
     assert mailer.deliver(json.dumps(bodies[0])) == {}  # SQS delivers it again: claimed already
     assert_everyone_invited_once(org, emails)
+
+
+def test_a_mail_worker_that_dies_mid_message_is_taken_over_after_its_lease(org, pump, monkeypatch):
+    """A worker hands a chunk to SES and dies before recording it. Its claim is held only for
+    MAIL_LEASE; the message's redelivery after that sends the rest, records the dead worker's
+    chunk as Not sent (interrupted, for Resend) and mails nobody twice."""
+    import json
+
+    from bench.invites import FakeClock
+    pump.drain()
+    emails = people(9, "dies")
+    bodies = []
+    monkeypatch.setattr(mailer, "_send_message", lambda sqs, message, delay=0: bodies.append(message))
+    invites.invite_many(invites.accounts.Viewer.of(org.admin), emails)
+    assert len(bodies) == 1 and len(bodies[0]["invitations"]) == 9
+    body = json.dumps(bodies[0])
+    clock = FakeClock()
+    real_send, calls = mailer._send_bulk, []
+
+    def dies_after_the_second_call(items):
+        calls.append(len(items))
+        outcome = real_send(items)
+        if len(calls) == 2:
+            raise SystemExit("the Lambda timed out")  # SES took the chunk; nothing was recorded
+        return outcome
+
+    monkeypatch.setattr(mailer, "_send_bulk", dies_after_the_second_call)
+    with pytest.raises(SystemExit):
+        mailer.deliver(body, mailer.Pacer(3, clock=clock.now, sleep=clock.sleep))  # chunks of 3
+    monkeypatch.setattr(mailer, "_send_bulk", real_send)
+    with pytest.raises(mailer.ClaimHeld):  # redelivered while the lease runs: refused, the queue tries later
+        mailer.deliver(body, mailer.Pacer(3, clock=clock.now, sleep=clock.sleep))
+    from chalicelib.core.models import Lookup
+    Lookup(key=f"mail#{bodies[0]['batch_id']}").update(actions=[Lookup.valid_until.set(utcnow() - timedelta(seconds=1))])
+    outcomes = mailer.deliver(body, mailer.Pacer(3, clock=clock.now, sleep=clock.sleep))  # the lease ran out
+    assert Counter(outcomes.values()) == Counter({"interrupted": 3, "sent": 3})
+    assert mailer.deliver(body) == {}  # and once more after it finished: nothing
+    made = {a.email: a for a in accounts_of(org.org_id, emails)}
+    assert Counter(a.invite_state for a in made.values()) == Counter({"invited": 6, "not_sent": 3})
+    assert {made[e].invite_error for e in emails[3:6]} == {mailer.REASONS["interrupted"]}
+    assert mails_per_address(emails) == Counter({e: 1 for e in emails})  # the dead worker's 3 included: once each
 
 
 def test_the_import_summary_counts_not_sent_separately(admin_http, pump, org, ses_hooks):

@@ -28,10 +28,13 @@ jitter); recipients SES still refuses as throttled come back through the queue
 with a delay, up to MAIL_ATTEMPTS times. Every recipient ends with an outcome
 on their account: `invited` (SES accepted it), or `not_sent` with the reason
 (throttled after retries, rejected); bounces and complaints arrive later
-(suppression.py). Each message is claimed once (`mail#<batch id>` in Lookup,
-a conditional put) before anything is sent, so a redelivered message mails
-nobody twice, and an invitation replaced meanwhile (Resend, Revoke, accepted)
-is skipped: only the account's current token is ever mailed.
+(suppression.py). Each message is claimed (`mail#<batch id>` in Lookup, a
+conditional write) under a lease of minutes that records how far sending got
+(`_Claim`), so a redelivered message mails nobody twice, a worker that died
+mid-message is taken over once its lease runs out (those it may have mailed
+are recorded Not sent, interrupted; Resend sends them), and an invitation
+replaced meanwhile (Resend, Revoke, accepted) is skipped: only the account's
+current token is ever mailed.
 """
 import hashlib
 import html
@@ -51,7 +54,7 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import ClientError
 from jinja2 import Environment, FileSystemLoader, select_autoescape
-from pynamodb.exceptions import PutError, UpdateError
+from pynamodb.exceptions import DoesNotExist, UpdateError
 
 from chalicelib.core import aws, config, logs, tokens
 from chalicelib.core.assets import asset_dir
@@ -67,6 +70,9 @@ RETRY_DELAY_SECONDS = 60  # then 120, 240 (SQS DelaySeconds, at most 900)
 DEFAULT_MAX_RATE = 14.0  # CASELOAD_MAIL_MAX_RATE's default: SES's rate for a new production account
 QUOTA_SECONDS = 300  # how long a GetSendQuota answer is used
 CLAIM_KEPT = timedelta(days=14)  # SQS keeps a message at most 14 days
+# A worker's hold on one mail message, renewed before each SES call (a message of 50 takes seconds):
+# a worker that died is taken over when the message comes back (the queue's visibility timeout).
+MAIL_LEASE = timedelta(minutes=2)
 # Per-destination statuses of SendBulkTemplatedEmail that mean "try later".
 THROTTLED = {"AccountThrottled", "AccountDailyQuotaExceeded", "TransientFailure", "AccountSendingPaused"}
 REASONS = {"throttled": "SES kept refusing it as over the sending rate (throttled after retries)",
@@ -263,38 +269,100 @@ def _count_for_job(job_id: str, outcomes: Dict[str, str]) -> None:
             pass  # the job is gone (kept 30 days): the accounts still say what happened
 
 
+class ClaimHeld(Exception):
+    """A mail message another worker is sending (or was, until its lease runs out)."""
+
+
+class _Claim:
+    """One mail message's claim (`mail#<batch id>` in Lookup), held under a short
+    lease: `target_id` the holder, `valid_until` its lease, `uses` how many of the
+    message's invitations (in order) have been handed to SES, `max_uses` how many
+    of those have their outcome recorded, `used_at` set once the message is done.
+    A worker that dies leaves the lease to run out; the message's redelivery
+    (the queue's visibility timeout) then takes it over: the invitations between
+    `max_uses` and `uses` may have gone out, so they are recorded as not sent
+    (interrupted; Resend sends them) rather than mailed again, and the rest are sent."""
+
+    def __init__(self, org_id: str, batch_id: str):
+        self.item = Lookup(key=f"mail#{batch_id}")
+        self.org_id, self.token = org_id, tokens.new_id()
+        self.started = self.recorded = 0
+
+    def take(self) -> bool:
+        now = utcnow()
+        try:
+            self.item.update(actions=[Lookup.org_id.set(self.org_id), Lookup.target_id.set(self.token),
+                                      Lookup.valid_until.set(now + MAIL_LEASE),
+                                      Lookup.expires_at.set(now + CLAIM_KEPT)],
+                             condition=Lookup.key.does_not_exist()
+                             | (Lookup.used_at.does_not_exist() & (Lookup.valid_until < now)))
+        except UpdateError:
+            return False
+        self.started, self.recorded = int(self.item.uses or 0), int(self.item.max_uses or 0)
+        return True
+
+    def finished(self) -> bool:
+        try:
+            return Lookup.get(self.item.key, consistent_read=True).used_at is not None
+        except DoesNotExist:
+            return False
+
+    def advance(self, started: int, recorded: int, finished: bool = False) -> bool:
+        """Say how far it got (renewing the lease); False if the lease was lost meanwhile."""
+        now = utcnow()
+        actions = [Lookup.uses.set(started), Lookup.max_uses.set(recorded), Lookup.valid_until.set(now + MAIL_LEASE)]
+        if finished:
+            actions.append(Lookup.used_at.set(now))
+        try:
+            self.item.update(actions=actions, condition=Lookup.target_id == self.token)
+        except UpdateError:
+            return False
+        return True
+
+
 def _deliver(org_id: str, batch_id: str, attempt: int, items: List[dict], pacer: Optional[Pacer],
              job_id: Optional[str] = None) -> Dict[str, str]:
-    try:  # once per message, whatever happens next: nobody is mailed twice
-        Lookup(key=f"mail#{batch_id}", org_id=org_id, expires_at=utcnow() + CLAIM_KEPT).save(
-            condition=Lookup.key.does_not_exist())
-    except PutError:
-        log.info("mail message delivered again: skipped", extra={"batch_id": batch_id})
-        return {}
-    current = _current(org_id, items)
-    if not current:
-        return {}
-    pacer = pacer or _pacer()
+    claim = _Claim(org_id, batch_id)
+    if not claim.take():
+        if claim.finished():  # delivered again after it was done: nobody is mailed twice
+            log.info("mail message delivered again: skipped", extra={"batch_id": batch_id})
+            return {}
+        # Another worker holds it (or held it and its lease has not run out yet): fail, so that
+        # the queue delivers it again after its visibility timeout and it is then taken over.
+        raise ClaimHeld(f"mail message {batch_id} is being sent by another worker")
+    for index, item in enumerate(items):
+        item["index"] = index
+    current = _current(org_id, items[claim.recorded:])
     outcomes: Dict[str, str] = {}
-    for start in range(0, len(current), pacer.chunk):
-        part = current[start:start + pacer.chunk]
+    for item in (i for i in current if i["index"] < claim.started):  # handed to SES by a worker that died
+        outcomes[item["account_id"]] = "interrupted"
+        _record(org_id, item, "interrupted")
+    waiting = [i for i in current if i["index"] >= claim.started]
+    pacer = (pacer or _pacer()) if waiting else None
+    for start in range(0, len(waiting), pacer.chunk if pacer else 1):
+        part = waiting[start:start + pacer.chunk]
+        if not claim.advance(part[-1]["index"] + 1, part[0]["index"]):
+            log.warning("mail claim lost to another worker", extra={"batch_id": batch_id})
+            return outcomes
         pacer.acquire(len(part))
-        outcomes.update(_send_bulk(part))
-    retry = [i for i in current if outcomes[i["account_id"]] == "throttled"]
-    if retry and attempt + 1 < MAIL_ATTEMPTS:
-        again = {"org_id": org_id, "batch_id": tokens.new_id(), "attempt": attempt + 1, "job_id": job_id,
-                 "invitations": retry}
-        _send_message(aws.client("sqs"), again, min(900, RETRY_DELAY_SECONDS * 2 ** attempt))
-        for item in retry:
-            outcomes[item["account_id"]] = "retrying"
-    for item in current:
-        _record(org_id, item, outcomes[item["account_id"]])
+        sent = _send_bulk(part)
+        retry = [i for i in part if sent[i["account_id"]] == "throttled"]
+        if retry and attempt + 1 < MAIL_ATTEMPTS:
+            again = {"org_id": org_id, "batch_id": tokens.new_id(), "attempt": attempt + 1, "job_id": job_id,
+                     "invitations": [{k: v for k, v in i.items() if k not in ("index", "token_hash")} for i in retry]}
+            _send_message(aws.client("sqs"), again, min(900, RETRY_DELAY_SECONDS * 2 ** attempt))
+            for item in retry:
+                sent[item["account_id"]] = "retrying"
+        for item in part:
+            _record(org_id, item, sent[item["account_id"]])
+        outcomes.update(sent)
+    claim.advance(len(items), len(items), finished=True)
     counts = {}
     for outcome in outcomes.values():
         counts[outcome.split(":")[0]] = counts.get(outcome.split(":")[0], 0) + 1
     log.info("mail batch delivered", extra={"outcomes": counts})
     for account_id, outcome in outcomes.items():
-        if outcome.startswith("rejected") or (outcome == "throttled"):
+        if outcome.startswith("rejected") or outcome in ("throttled", "interrupted"):
             log.warning("invitation not sent", extra={"account_id": account_id, "reason": outcome})
     return outcomes
 
@@ -353,7 +421,7 @@ def _record(org_id: str, item: dict, outcome: str) -> None:
     if outcome == "sent":
         actions = [Account.invite_state.set("invited"), Account.invite_error.remove()]
     else:
-        reason = REASONS["throttled"] if outcome == "throttled" else f"{REASONS['rejected']} ({outcome[10:]})"
+        reason = REASONS.get(outcome) or f"{REASONS['rejected']} ({outcome[10:]})"
         actions = [Account.invite_state.set("not_sent"), Account.invite_error.set(reason[:300])]
     try:
         Account(org_id=org_id, account_id=item["account_id"]).update(
