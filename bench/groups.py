@@ -2,8 +2,8 @@
 (target: at most 1,000/25 + a small constant) and total time, in moto.
 
 The delete runs as it does for real: the request marks the group deleted and
-ungroups the first members; the rest is ungrouped by steps (what the
-background job runs), each reading one page of the group's index partition,
+ungroups the first members; the rest is ungrouped by the background job
+(chalicelib.jobs, run step by step as its queue runs them), each step reading one page of the group's index partition,
 the members whole (BatchGetItem) and ungrouping them through
 accounts.change_many (TransactWriteItems). Run: `python -m bench.groups [N]`
 (BENCH_GROUP_SIZE or 10,000).
@@ -29,7 +29,9 @@ def _seed(org_id: str, group_id: str, n: int) -> None:
 
 
 def delete_group(n: int) -> dict:
-    from chalicelib.groups import deletion, manage, ungroup
+    from chalicelib.core.models import Job
+    from chalicelib.groups import deletion, manage
+    from chalicelib.jobs import runner
     from chalicelib.people import accounts, organisations
 
     org, _token = organisations.create_organisation(f"Bench groups {n}")
@@ -40,11 +42,14 @@ def delete_group(n: int) -> dict:
     _seed(org.org_id, group.group_id, n)
     started = time.perf_counter()
     with counting() as calls:
-        deletion.delete_group(viewer, group.group_id)  # the request (the rest: the job's steps)
+        deleted = deletion.delete_group(viewer, group.group_id)  # the request (the rest: the job's steps)
         request_calls = sum(c for (service, _op), c in calls.items() if service == "dynamodb")
         steps = 0
-        while ungroup.step(org.org_id, group.group_id) is not None:  # what the background job runs
+        job = Job.get(deleted.job_id, consistent_read=True) if deleted.job_id else None
+        while job is not None and job.status == "running":  # the background job, as the jobs queue runs it
+            runner.run_step(job.job_id, int(job.step_seq))
             steps += 1
+            job = Job.get(job.job_id, consistent_read=True)
     seconds = time.perf_counter() - started
     dynamodb = {op: c for (service, op), c in calls.items() if service == "dynamodb"}
     total = sum(dynamodb.values())

@@ -56,6 +56,37 @@ def test_filters_by_person_and_action_and_pages_with_a_sealed_cursor(http, org, 
     assert forged.status_code == 400 and reply_json(forged)["field"] == "cursor"
 
 
+def test_the_person_filter_finds_what_they_did_and_what_was_done_to_them(http, org, monkeypatch):
+    from chalicelib.actions import rows
+    admin, staff = Viewer.of(org.admin), Viewer.of(org.staff)
+    rows.edit(admin, org.staff.account_id, name="Sam Renamed")  # done to Sam
+    timeline.audit(org.org_id, "invited", staff, count=2)  # done by Sam
+    rows.edit(staff, org.staff.account_id, phone="+44 20 7946 0000")  # Sam to Sam: shown once
+    timeline.audit(org.org_id, "group_created", admin, target_id="g1", target="Other")  # neither
+    rows.archive(admin, org.client.account_id)  # neither
+    http.sign_in(org.admin)
+    mine = _entries(http, f"?person={org.staff.account_id}")["entries"]
+    assert [(e["action"], e["actor"]["id"]) for e in mine] == [
+        ("profile_edited", org.staff.account_id), ("invited", org.staff.account_id),
+        ("profile_edited", org.admin.account_id)]
+    edited = _entries(http, f"?person={org.staff.account_id}&action=profile_edited")["entries"]
+    assert [e["actor"]["id"] for e in edited] == [org.staff.account_id, org.admin.account_id]
+    client = _entries(http, f"?person={org.client.account_id}")["entries"]  # a client only ever acted on
+    assert [(e["action"], e["target"]["id"]) for e in client] == [("archived", org.client.account_id)]
+    page = http.get(f"/audit?person={org.client.account_id}").body.decode()
+    assert "Archived" in page and "Cleo Client" in page
+
+    monkeypatch.setattr(audit, "PAGE_SIZE", 1)  # paging walks both sides, each entry once, newest first
+    seen, cursor = [], ""
+    for _ in range(5):
+        page = _entries(http, f"?person={org.staff.account_id}" + (f"&cursor={cursor}" if cursor else ""))
+        seen += [(e["action"], e["actor"]["id"]) for e in page["entries"]]
+        cursor = page["next_cursor"]
+        if not cursor:
+            break
+    assert seen == [(e["action"], e["actor"]["id"]) for e in mine]
+
+
 def test_bad_filters_are_named(http, org):
     http.sign_in(org.admin)
     for query, field in [("?action=DROP%20TABLE", "action"), ("?person=" + "x" * 80, "person"),

@@ -40,8 +40,10 @@ def commit(http, job_id: str, send_email: bool = True):
 
 
 def sweep_later(pump, minutes: int = 10) -> None:
+    """The sweeper's round `minutes` from now, and everything it queued run (it also re-queues the
+    session's other uploads that still wait for a file: each looks again, one message each)."""
     runner.sweep(now=utcnow() + timedelta(minutes=minutes))
-    pump.drain()
+    pump.drain(rounds=1000)
 
 
 def mails_per_address(emails) -> Counter:

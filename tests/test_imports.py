@@ -171,7 +171,7 @@ def test_large_imports_run_in_chunks_and_resume(admin_http, pump, org, monkeypat
     assert stopped["job"]["state"] == "stalled" and "Lambda timed out" not in stopped["job"]["message"]
     assert runner.run_step(job_id, 0) == runner.Outcome.STALE  # a redelivered, finished chunk is a no-op
     runner.sweep(now=utcnow() + timedelta(minutes=10))  # the sweeper re-queues the stalled step
-    pump.drain()
+    pump.drain(rounds=1000)  # (and the session's uploads still waiting for a file: they look again)
     done = job(admin_http, job_id)
     assert done["status"] == "done" and done["rows_done"] == done["planned"] == 100
     assert done["result"]["invited"] == 100 and done["result"]["exists"] == 0  # exact after the re-run

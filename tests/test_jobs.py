@@ -56,7 +56,7 @@ def purge_jobs_queue() -> int:
 
 def sweep_and_drain(pump, seconds: int = lifecycle.LEASE_SECONDS + 1):
     result = runner.sweep(now=later(seconds))
-    pump.drain()
+    pump.drain(rounds=1000)  # (the session's uploads still waiting for a file look again too)
     return result
 
 

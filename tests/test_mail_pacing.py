@@ -47,3 +47,28 @@ def test_the_rate_is_read_from_ses_at_run_time_and_capped(monkeypatch):
     assert mailer.sending_rate() == 10.0  # the configured cap wins
     monkeypatch.delenv("CASELOAD_MAIL_MAX_RATE")
     assert mailer.sending_rate() == mailer.DEFAULT_MAX_RATE
+
+
+@pytest.mark.parametrize("rate", [3, 7, 14, 50])
+def test_messages_of_fifty_go_out_at_the_full_rate_never_above_it(rate):
+    """`take` lets a call fill what a message's last partial call left free: no second is lost
+    per message, and no one-second window holds more recipients than the rate."""
+    clock, sends = FakeClock(), []
+    pacer = mailer.Pacer(rate, clock=clock.now, sleep=clock.sleep)
+    for _message in range(40):
+        left = mailer.BULK_LIMIT
+        while left:
+            count = pacer.take(left)
+            assert 1 <= count <= min(left, pacer.chunk)
+            sends.append((clock.now(), count))
+            left -= count
+    assert sum(n for _t, n in sends) == 40 * mailer.BULK_LIMIT
+    assert largest_burst(sends) <= rate
+    assert clock.t <= 40 * mailer.BULK_LIMIT / rate  # the floor: recipients / rate
+
+
+def test_the_50000_row_figure_is_computed_from_the_real_pacer():
+    from bench.invites import simulate_mail
+    figure = simulate_mail(50_000, 14)
+    assert figure["recipients"] == 50_000 and figure["largest_burst"] <= 14
+    assert 50_000 / 14 - 1 <= figure["seconds"] <= 50_000 / 14 + 1

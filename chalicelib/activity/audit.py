@@ -1,11 +1,12 @@
 """The Audit log (admins): who did what to whom and when, newest first,
-filtered by person (who did it) and action, a page at a time.
+filtered by person (who did it, or to whom it was done) and action, a page at a time.
 
-Entries are written by `timeline.audit`. A filter is one Query on a sparse
-index of the activities table (Activity.audit_by_kind / audit_by_actor /
-audit_by_actor_kind; unfiltered: the log's own partition), so a page reads
-exactly the entries it shows, never a Scan and never a filter expression that
-reads and drops. Cursors are sealed (core/tokens) and bound to the filters.
+Entries are written by `timeline.audit`. A filter reads sparse indexes of the
+activities table (Activity.audit_by_kind; a person: audit_by_actor and
+audit_by_target side by side, merged, with `_kind` twins when an action is
+chosen too; unfiltered: the log's own partition): never a Scan and never a
+filter expression that reads and drops. Cursors are sealed (core/tokens) and
+bound to the filters; a person's cursor keeps where each side got to.
 """
 import re
 from dataclasses import dataclass, field
@@ -100,17 +101,57 @@ def _entry(item: Activity) -> Entry:
                  item.target_id, item.target_name, dict(item.detail or {}))
 
 
-def _query(org_id: str, person: str, action: str, start: Optional[dict]):
+def _query(org_id: str, action: str, start: Optional[dict]):
     common = {"scan_index_forward": False, "limit": PAGE_SIZE, "page_size": PAGE_SIZE, "last_evaluated_key": start}
-    if person and action:
-        return Activity.audit_by_actor_kind.query(f"{org_id}#{person}#{action}", **common)
-    if person:
-        return Activity.audit_by_actor.query(f"{org_id}#{person}", **common)
     if action:
         return Activity.audit_by_kind.query(f"{org_id}#{action}", **common)
     return Activity.query(timeline.account_key(org_id, timeline.ORG_LOG), **common)
 
 
+# A person's entries: those they did (by actor) and those done to them (by target), newest first.
+_SIDES = {"actor": ("audit_by_actor", "audit_actor", "audit_by_actor_kind", "audit_actor_kind"),
+          "target": ("audit_by_target", "audit_target", "audit_by_target_kind", "audit_target_kind")}
+DONE = "-"  # a side of the merge with nothing left
+
+
+def _side(org_id: str, person: str, action: str, side: str, after: Optional[str]) -> list:
+    """Up to a page of one side's entries, newest first, older than `after` (an at_id)."""
+    if after == DONE:
+        return []
+    index, attribute, kind_index, kind_attribute = _SIDES[side]
+    if action:
+        index, attribute, partition = kind_index, kind_attribute, f"{org_id}#{person}#{action}"
+    else:
+        partition = f"{org_id}#{person}"
+    start = None
+    if after:
+        start = {"account_key": {"S": timeline.account_key(org_id, timeline.ORG_LOG)}, "at_id": {"S": after},
+                 attribute: {"S": partition}}
+    return list(getattr(Activity, index).query(partition, scan_index_forward=False, limit=PAGE_SIZE,
+                                               page_size=PAGE_SIZE, last_evaluated_key=start))
+
+
+def _merged(org_id: str, person: str, action: str, start: Optional[dict]):
+    """One page of what `person` did or had done to them: the two indexes read side by side
+    (a Query each), merged newest first; the cursor keeps where each side got to."""
+    start = start or {}
+    sides = {side: _side(org_id, person, action, side, start.get(side)) for side in _SIDES}
+    by_id = {}
+    for items in sides.values():
+        for item in items:
+            by_id.setdefault(item.at_id, item)  # done to oneself: on both sides, shown once
+    page = sorted(by_id.values(), key=lambda item: item.at_id, reverse=True)[:PAGE_SIZE]
+    if not page:
+        return [], None
+    oldest = page[-1].at_id
+    position = {}
+    for side, items in sides.items():
+        taken = [item for item in items if item.at_id >= oldest]
+        if start.get(side) == DONE or (len(items) < PAGE_SIZE and len(taken) == len(items)):
+            position[side] = DONE  # everything this side has is shown
+        else:
+            position[side] = taken[-1].at_id if taken else start.get(side)
+    return page, None if all(p == DONE for p in position.values()) else position
 def _people(org_id: str) -> list:
     """Who can act: the organisation's admins and staff (live or archived), by name."""
     keys = []
@@ -138,8 +179,12 @@ def read_page(viewer, person: str = "", action: str = "", cursor: str = "", with
             raise ValidationError("This page link is out of date: start again from the first page.", "cursor",
                                   code="bad_cursor")
         start = sealed.get("k")
-    query = _query(viewer.org_id, person, action, start)
-    entries = [_entry(item) for item in query]
-    last = query.last_evaluated_key
+    if person:
+        items, last = _merged(viewer.org_id, person, action, start)
+    else:
+        query = _query(viewer.org_id, action, start)
+        items = list(query)
+        last = query.last_evaluated_key
+    entries = [_entry(item) for item in items]
     next_cursor = tokens.seal("audit", {"f": [viewer.org_id, person, action], "k": last}) if last else None
     return AuditPage(entries, next_cursor, person, action, _people(viewer.org_id) if with_people else [])

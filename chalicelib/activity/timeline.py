@@ -37,6 +37,9 @@ def new_activity(org_id: str, account_id: str, kind: str, actor=None, when=None,
         activity.audit_kind = f"{org_id}#{kind}"
         activity.audit_actor = f"{org_id}#{who}"
         activity.audit_actor_kind = f"{org_id}#{who}#{kind}"
+        if activity.target_id:
+            activity.audit_target = f"{org_id}#{activity.target_id}"
+            activity.audit_target_kind = f"{org_id}#{activity.target_id}#{kind}"
     return activity
 
 

@@ -338,13 +338,36 @@ class AuditActorKindIndex(GlobalSecondaryIndex):
     at_id = UnicodeAttribute(range_key=True)
 
 
+class AuditTargetIndex(GlobalSecondaryIndex):
+    """The audit log by whom it was done to (a person's id; groups, links and keys too)."""
+
+    class Meta:
+        index_name = "audit_by_target"
+        projection = AllProjection()
+
+    audit_target = UnicodeAttribute(hash_key=True)  # org#target
+    at_id = UnicodeAttribute(range_key=True)
+
+
+class AuditTargetKindIndex(GlobalSecondaryIndex):
+    """The audit log by whom it was done to and the action."""
+
+    class Meta:
+        index_name = "audit_by_target_kind"
+        projection = AllProjection()
+
+    audit_target_kind = UnicodeAttribute(hash_key=True)  # org#target#kind
+    at_id = UnicodeAttribute(range_key=True)
+
+
 class Activity(Model):
     """One event in a person's timeline, or in the organisation's audit log
     (account_key `org_id#org`).
 
     Audit entries also carry `audit_kind` (`org#kind`), `audit_actor`
-    (`org#actor`) and `audit_actor_kind` (`org#actor#kind`): three sparse
-    indexes make the Audit log's filters (action, person, both) one Query each,
+    (`org#actor`) and `audit_actor_kind` (`org#actor#kind`), and when done to
+    someone `audit_target` / `audit_target_kind`: sparse indexes make the Audit
+    log's filters (action, person who acted or was acted on, both) a Query each,
     newest first, reading exactly the entries shown. Kept as indexes rather than
     copies of each entry so that an entry is written once, by one PutItem."""
 
@@ -363,10 +386,14 @@ class Activity(Model):
     audit_kind = UnicodeAttribute(null=True)
     audit_actor = UnicodeAttribute(null=True)
     audit_actor_kind = UnicodeAttribute(null=True)
+    audit_target = UnicodeAttribute(null=True)
+    audit_target_kind = UnicodeAttribute(null=True)
 
     audit_by_kind = AuditKindIndex()
     audit_by_actor = AuditActorIndex()
     audit_by_actor_kind = AuditActorKindIndex()
+    audit_by_target = AuditTargetIndex()
+    audit_by_target_kind = AuditTargetKindIndex()
 
 
 class Group(Model):

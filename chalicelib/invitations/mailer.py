@@ -200,6 +200,22 @@ class Pacer:
         """Recipients per SendBulkTemplatedEmail call: never more than one second's worth."""
         return max(1, min(BULK_LIMIT, int(self.rate)))
 
+    def take(self, wanted: int) -> int:
+        """Wait until the window has room, then claim up to `wanted` (at most `chunk`) recipients:
+        how many may be sent now. A short call fills what a message's last partial call left free,
+        so messages of 50 still go out at the full rate."""
+        with self.lock:
+            while True:
+                now = self.clock()
+                while self.sent and self.sent[0][0] <= now - self.WINDOW:
+                    self.sent.popleft()
+                room = int(self.rate - sum(n for _t, n in self.sent))
+                if room >= 1:
+                    count = max(1, min(wanted, self.chunk, room))
+                    self.sent.append((now, count))
+                    return count
+                self.sleep(max(self.sent[0][0] + self.WINDOW - now, 1e-6))
+
     def acquire(self, count: int) -> None:
         count = min(count, self.chunk)
         with self.lock:
@@ -339,12 +355,13 @@ def _deliver(org_id: str, batch_id: str, attempt: int, items: List[dict], pacer:
         _record(org_id, item, "interrupted")
     waiting = [i for i in current if i["index"] >= claim.started]
     pacer = (pacer or _pacer()) if waiting else None
-    for start in range(0, len(waiting), pacer.chunk if pacer else 1):
-        part = waiting[start:start + pacer.chunk]
+    position = 0
+    while position < len(waiting):
+        part = waiting[position:position + pacer.take(len(waiting) - position)]
+        position += len(part)
         if not claim.advance(part[-1]["index"] + 1, part[0]["index"]):
             log.warning("mail claim lost to another worker", extra={"batch_id": batch_id})
             return outcomes
-        pacer.acquire(len(part))
         sent = _send_bulk(part)
         retry = [i for i in part if sent[i["account_id"]] == "throttled"]
         if retry and attempt + 1 < MAIL_ATTEMPTS:
