@@ -162,3 +162,50 @@ def test_row_actions_work_without_javascript(browser, live_server, org):
     page.get_by_role("button", name="Archive").click()
     expect(page.locator(".alert-success")).to_contain_text("Archived Cleo Client")
     context.close()
+
+
+def test_bulk_archive_of_all_matching_runs_as_a_job_with_progress_and_a_summary(page, sign_in, org, monkeypatch,
+                                                                                pump):
+    """More than a page of people: the bulk action is a background job whose page shows the
+    progress, then the summary, and leads back to the table."""
+    from app import app
+    from chalicelib.actions import bulk
+    from tests.test_jobs import purge_jobs_queue
+    from tools.local import emulator
+
+    monkeypatch.setattr(bulk, "INLINE", 2)
+    people = [make_account(org.org_id, "client", name=f"Many Person{i}") for i in range(4)]
+    pump.drain(rounds=1000)  # the counters (Total Clients Shown, "All N matching") catch up
+    _clients(page, sign_in, org)
+    page.get_by_label(f"Select {people[0].name}").check()
+    page.get_by_label("Bulk action").select_option("archive")
+    page.get_by_label(re.compile(r"All \d+ matching")).check()
+    purge_jobs_queue()  # nothing runs until the pump starts: the page shows the job working first
+    page.get_by_role("button", name="Update selected").click()
+    expect(page).to_have_url(re.compile(r"/jobs/[0-9a-f]{32}$"))
+    expect(page.get_by_role("heading", name="Bulk action")).to_be_visible()
+    expect(page.locator(".alert-success")).to_contain_text("Bulk Archive of")
+    expect(page.get_by_role("button", name="Cancel")).to_be_visible()
+    assert_accessible(page)
+    screenshot(page, "bulk-job-working")
+    from datetime import timedelta
+
+    from chalicelib.core.models import utcnow
+    from chalicelib.jobs import runner
+    runner.sweep(now=utcnow() + timedelta(minutes=5))  # the purged first message, re-queued
+    pump = emulator.EventPump(app, interval=0.2)
+    pump.start()
+    try:
+        expect(page.locator("[data-job-message]")).to_have_text("Done.", timeout=30_000)
+        summary = page.locator("[data-job-summary]")
+        expect(summary).to_contain_text("Changed")
+        expect(summary).to_contain_text("Refused")  # the admin cannot archive themselves
+        assert_accessible(page)
+        screenshot(page, "bulk-job-done")
+        page.set_viewport_size({"width": 390, "height": 844})
+        assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+        screenshot(page, "bulk-job-done-phone")
+        page.get_by_role("link", name="Back to the Clients Table").click()
+        expect(page).to_have_url(re.compile(r"/clients"))
+    finally:
+        pump.stop()
