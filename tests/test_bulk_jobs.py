@@ -75,6 +75,17 @@ def test_all_matching_collects_the_selection_then_changes_exactly_it(org):
     assert all(stored(org.org_id, p.account_id).status == "activated" for p in people)
 
 
+def test_all_matching_a_search_acts_on_exactly_what_the_search_finds(org, group, pump):
+    found = [make_account(org.org_id, "client", name=f"Zebedee Found{i}") for i in range(4)]
+    clients(org, 2)  # not found by the search
+    pump.drain(rounds=1000)  # the search's word items are kept by the accounts stream
+    outcome = bulk.run(Viewer.of(org.admin), "assign", {"group_id": group.group_id}, filters={"q": "zebedee"})
+    job = run_job(outcome.job.job_id)
+    assert (job.status, int(job.total), job.summary["counts"]) == ("done", 4, {"changed": 4})
+    in_group = {a.account_id for a in Account.query(org.org_id) if a.group_id == group.group_id}
+    assert in_group == {p.account_id for p in found}
+
+
 def test_a_staff_members_bulk_job_reaches_only_their_own_clients(org, group):
     mine = clients(org, 3, staff_id=org.staff.account_id, staff_email=org.staff.email)
     others = clients(org, 2)
