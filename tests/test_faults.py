@@ -263,9 +263,10 @@ def test_ses_throttling_every_call_for_a_while_then_recovering(org, pump, ses_ho
     report = invites.invite_many(invites.accounts.Viewer.of(org.admin), emails)
     assert report.counts["invited"] == 60
     pump.drain()
-    # 2 messages (50 + 10); the first's 2 tries were throttled, then the second's first: both came back
-    # through the queue with a delay (botocore retried each call once before that), then went out.
-    assert sends["attempts"] >= 5
+    # 2 messages (50 + 10), one SES call each (the tests' rate allows 50 a call), 2 tries a call: the
+    # first call's 2 tries throttled (its 50 come back through the queue), the second call's first try
+    # throttled and its retry went out, then the 50 came back and went out: 5 tries in all, whatever order.
+    assert sends["attempts"] == 5
     assert_everyone_invited_once(org, emails)
 
 

@@ -171,3 +171,31 @@ def test_audit_log_paging_and_filters(browser, live_server, org):
                 screenshot(page, "audit-log-empty")
         finally:
             context.close()
+
+
+def test_a_stopped_group_delete_says_so_and_continue_ungrouping_finishes_it(page, org, sign_in, group, pump,
+                                                                           monkeypatch):
+    """A large group's delete runs as a job; cancelled, the window says so and offers to continue."""
+    from chalicelib import jobs
+    from chalicelib.groups import deletion
+
+    monkeypatch.setattr(deletion, "INLINE_MEMBERS", 1)
+    members = [make_account(org.org_id, "client", group_id=group.group_id) for _ in range(3)]
+    pump.drain(rounds=1000)  # the member counts the confirmation and the progress use
+    deleted = deletion.delete_group(Viewer.of(org.admin), group.group_id)
+    jobs.cancel(Viewer.of(org.admin), deleted.job_id)
+    sign_in(org.admin)
+    page.goto("/groups")
+    row = page.locator(".group-row", has_text="Job Club")
+    expect(row).to_contain_text("Being deleted: 1 of 3")
+    expect(row).to_contain_text("Cancelled.")
+    expect(row.get_by_role("link", name="Progress details")).to_be_visible()
+    assert_accessible(page)
+    screenshot(page, "groups-delete-stopped")
+    row.get_by_role("button", name="Continue ungrouping").click()
+    pump.drain(rounds=1000)
+    page.goto("/groups")
+    expect(page.locator(".group-row", has_text="Job Club")).to_have_count(0)
+    assert Group.count(org.org_id) == 0
+    from chalicelib.core.models import Account
+    assert all(Account.get(org.org_id, m.account_id).group_id is None for m in members)
