@@ -456,7 +456,7 @@ class Lookup(Model):
     | `reset#hash`         | a password reset link's token                | account_id, valid_until, used_at |
     | `signup#hash`        | a sign-up waiting for its e-mail to be confirmed | valid_until, used_at, signup |
     | `apikey#hash`        | an organisation API key                      | target_id (the key), label |
-    | `mail#batch`         | a mail queue message already delivered once  | expires_at |
+    | `mail#batch`         | a mail queue message's claim, under a lease  | target_id (the holder), valid_until (its lease), uses (handed to SES), max_uses (recorded), used_at (done), expires_at |
     | `suppressed#addr`    | an address never mailed again (all organisations: org_id "*") | suppression |
 
     Tokens are stored only as hashes.
