@@ -16,6 +16,13 @@ from chalicelib.invitations import imports
 from chalicelib.jobs import runner
 from chalicelib.people.accounts import Viewer
 from tests.conftest import make_account, reply_json
+from tests.test_jobs import purge_jobs_queue
+
+
+@pytest.fixture(autouse=True)
+def no_stale_messages():
+    yield
+    purge_jobs_queue()  # the steps ran here: their queue messages are stale, leave none to later tests
 
 
 def run_until_settled(job_id: str) -> Job:
