@@ -33,7 +33,7 @@ def _seed(size: int):
     with Account.batch_write() as batch:
         for person in [admin, holder, taker, *clients]:
             batch.save(person)
-    # the e-mail claims the edit moves
+    # the email claims the edit moves
     from chalicelib.core.models import Lookup
     from chalicelib.people.accounts import email_lookup_key
     Lookup(key=email_lookup_key(org.org_id, clients[0].email), org_id=org.org_id,
@@ -50,7 +50,7 @@ def run(meter: Meter, size: int = 10_000) -> None:
     one = clients[0].account_id
     print(f"  one account (organisation of {size:,} clients)")
     singles = [
-        ("Edit (name, e-mail, phone)", lambda: rows.edit(viewer, one, name="Renamed Client",
+        ("Edit (name, email, phone)", lambda: rows.edit(viewer, one, name="Renamed Client",
                                                           email="renamed@actions.example.org",
                                                           phone="+44 20 7946 0000")),
         ("Assign staff/group", lambda: rows.assign(viewer, one, staff_id=taker.account_id,

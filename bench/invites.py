@@ -187,7 +187,7 @@ def simulate_mail(recipients: int, rate: float = 14.0) -> dict:
 
 def csv_import(rows: int, rate: float = 14.0) -> dict:
     """Dry run + import of a `rows`-row CSV as the jobs queue runs them (step after step),
-    then its e-mails through the mail queue, paced at `rate` recipients per second."""
+    then its emails through the mail queue, paced at `rate` recipients per second."""
     from chalicelib.core import aws, config
     from chalicelib.invitations import imports
     from chalicelib.people import accounts, organisations
@@ -254,7 +254,7 @@ def main(argv=None) -> None:
         print(f"CSV import of {r['rows']:,} rows: dry run {r['dry_run_seconds']} s, total {r['seconds']} s (moto); "
               f"peak memory of the streamed read {r['peak_mib']} MiB (5,000 rows: {parse_peak_mib(5000)} MiB); requests per 1,000 rows {r['per_1000']} "
               f"(total {r['calls']})", flush=True)
-        print(f"  its e-mails at a simulated MaxSendRate of {r['rate']:g}/s: {r['recipients']:,} recipients sent in "
+        print(f"  its emails at a simulated MaxSendRate of {r['rate']:g}/s: {r['recipients']:,} recipients sent in "
               f"{r['send_seconds']:,} s (computed from the pacing; {r['recipients'] / r['rate']:,.0f} s is the floor); "
               f"SES requests {r['ses_sends']} (SendBulkTemplatedEmail, at most one second's worth each); largest burst in any 1 s "
               f"{r['largest_burst']} recipients (<= {r['rate']:g}: {'yes' if r['largest_burst'] <= r['rate'] else 'NO'}); "

@@ -92,7 +92,7 @@ ACCESS: Dict[str, Access] = {
         consume_queues=("JobQueue",), send_queues=("JobQueue", "MailQueue"),
         mail=True,
     ),
-    # Mail queue -> invitation e-mails at SES's sending rate; the outcome on each account.
+    # Mail queue -> invitation emails at SES's sending rate; the outcome on each account.
     "send_mail": Access(
         read=("Account", "Lookup"), write=("Account", "Lookup"),
         consume_queues=("MailQueue",), send_queues=("MailQueue",), mail=True,
@@ -220,7 +220,7 @@ def policy(function: str, arns) -> dict:
         # Only from the configured address, whatever the identity would allow.
         statements.append(_statement("SendMail", MAIL_ACTIONS, [arns.mail_identity(), arns.configuration_set()],
                                      {"StringEquals": {"ses:FromAddress": arns.settings.mail_address}}))
-        # SES (v1) templates take no resource-level permission: the app registers its rendered e-mail.
+        # SES (v1) templates take no resource-level permission: the app registers its rendered email.
         statements.append(_statement("MailTemplates", ["ses:CreateTemplate", "ses:GetTemplate"], ["*"]))
     statements.extend(access.extra)
     return {"Version": "2012-10-17", "Statement": statements}

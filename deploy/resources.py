@@ -110,7 +110,7 @@ def queues(settings) -> dict:
         names.JOB_QUEUE: queue(names.JOB_QUEUE, VisibilityTimeout=VISIBILITY_TIMEOUT, RedrivePolicy={
             "deadLetterTargetArn": {"Fn::GetAtt": [names.JOB_DLQ, "Arn"]}, "maxReceiveCount": MAX_RECEIVE_COUNT}),
         names.JOB_DLQ: queue(names.JOB_DLQ, MessageRetentionPeriod=FOURTEEN_DAYS),
-        # Invitation e-mails, 50 recipients a message, sent at SES's rate (chalicelib.invitations.mailer).
+        # Invitation emails, 50 recipients a message, sent at SES's rate (chalicelib.invitations.mailer).
         names.MAIL_QUEUE: queue(names.MAIL_QUEUE, VisibilityTimeout=VISIBILITY_TIMEOUT, RedrivePolicy={
             "deadLetterTargetArn": {"Fn::GetAtt": [names.MAIL_DLQ, "Arn"]}, "maxReceiveCount": MAX_RECEIVE_COUNT}),
         names.MAIL_DLQ: queue(names.MAIL_DLQ, MessageRetentionPeriod=FOURTEEN_DAYS),
@@ -178,7 +178,7 @@ def alarms(settings) -> dict:
         "JobDeadLetterAlarm": alarm(queue_depth(names.JOB_DLQ),
                                     "Job step messages failed 5 times (the sweeper still retries the jobs)."),
         "MailDeadLetterAlarm": alarm(queue_depth(names.MAIL_DLQ),
-                                     "Invitation e-mails failed 5 times: those people show Not sent (Resend)."),
+                                     "Invitation emails failed 5 times: those people show Not sent (Resend)."),
         "StreamFailureAlarm": alarm(queue_depth(names.STREAM_FAILURE_QUEUE),
                                     "Stream batches that failed every retry: run the metrics reconciliation."),
         "FunctionDeadLetterAlarm": alarm(queue_depth(names.FUNCTION_DLQ),

@@ -18,8 +18,8 @@ CONFIG_FILE = PROJECT / ".chalice" / "config.json"
 REQUIRED = {
     "CASELOAD_STAGE": "the stage's name, as in `--stage`",
     "CASELOAD_TABLE_PREFIX": "prefix of every table name, e.g. caseload-prod-",
-    "CASELOAD_MAIL_SENDER": "the verified SES identity e-mails come from, e.g. Caseload <no-reply@example.org>",
-    "CASELOAD_PUBLIC_URL": "the https:// address people open, which e-mails link to",
+    "CASELOAD_MAIL_SENDER": "the verified SES identity emails come from, e.g. Caseload <no-reply@example.org>",
+    "CASELOAD_PUBLIC_URL": "the https:// address people open, which emails link to",
 }
 PREFIX_PATTERN = re.compile(r"^[a-z0-9][a-z0-9-]{0,30}-$")
 
@@ -84,7 +84,7 @@ def _check_environment(stage: str, environment: Dict[str, str]) -> None:
     address = parseaddr(environment["CASELOAD_MAIL_SENDER"])[1]
     local, _, domain = address.rpartition("@")
     if not local or "." not in domain:
-        raise SettingError(f"CASELOAD_MAIL_SENDER in {where} is not an e-mail address of a verified SES identity.")
+        raise SettingError(f"CASELOAD_MAIL_SENDER in {where} is not an email address of a verified SES identity.")
     url = environment["CASELOAD_PUBLIC_URL"]
     if not re.match(r"^https://[^/\s]+(/\S*)?$", url):
         raise SettingError(f"CASELOAD_PUBLIC_URL in {where} must be an https:// address.")

@@ -22,7 +22,7 @@ def parameters(settings: StageSettings) -> dict:
     return {
         "PublicUrl": {"Type": "String", "Default": settings.environment["CASELOAD_PUBLIC_URL"],
                       "AllowedPattern": r"^https://[^/\s]+(/\S*)?$",
-                      "Description": "The https address people open, which e-mails link to."},
+                      "Description": "The https address people open, which emails link to."},
         "BasePath": {"Type": "String", "Default": settings.environment.get("CASELOAD_BASE_PATH", ""),
                      "AllowedPattern": r"^(/[A-Za-z0-9_-]+)*$",
                      "Description": "/api when people use API Gateway's own address; empty with a custom domain."},
@@ -33,7 +33,7 @@ def parameters(settings: StageSettings) -> dict:
                            "Description": "Reserved concurrency of the API function (docs/capacity.md). The "
                                           "account keeps 100 unreserved: its quota must exceed the sum."},
         "AlarmEmail": {"Type": "String", "Default": "",
-                       "Description": "Optional address that receives alarm e-mails (confirm the subscription)."},
+                       "Description": "Optional address that receives alarm emails (confirm the subscription)."},
     }
 
 

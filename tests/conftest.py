@@ -113,8 +113,8 @@ def reply_json(response) -> dict:
 
 
 def mailed_link(email: str, pattern: str) -> str:
-    """The token in the newest e-mail to `email` whose text matches `pattern` (one group).
-    E-mails wait in the mail queue until its consumer runs: deliver it first, as Lambda would."""
+    """The token in the newest email to `email` whose text matches `pattern` (one group).
+    Emails wait in the mail queue until its consumer runs: deliver it first, as Lambda would."""
     import re
 
     _PUMP.drain()
@@ -123,14 +123,14 @@ def mailed_link(email: str, pattern: str) -> str:
             found = re.search(pattern, message["text"] or "")
             if found:
                 return found.group(1)
-    raise AssertionError(f"no e-mail to {email} matching {pattern}")
+    raise AssertionError(f"no email to {email} matching {pattern}")
 
 
 def join_and_confirm(http, token: str, fields: dict):
-    """Sign up through a link and use the e-mailed confirmation link, as a person would.
-    Returns the last response (the form's own answer when it did not get as far as the e-mail)."""
+    """Sign up through a link and use the emailed confirmation link, as a person would.
+    Returns the last response (the form's own answer when it did not get as far as the email)."""
     started = http.post_form(f"/join/{token}", {"mode": "signup", **fields})
-    if started.status_code != 200 or "Check your e-mail" not in started.body.decode():
+    if started.status_code != 200 or "Check your email" not in started.body.decode():
         return started
     confirm = mailed_link(fields["email"], r"/signup/confirm/([A-Za-z0-9_-]+)")
     assert http.get(f"/signup/confirm/{confirm}").status_code == 200

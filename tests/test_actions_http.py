@@ -57,7 +57,7 @@ def test_edit_page_saves_and_redirects(chalice_client, org):
 
 @pytest.mark.parametrize("fields, field, message", [
     ({"name": ""}, "name", "Enter a name."),
-    ({"email": "not-an-address"}, "email", "not a valid e-mail"),
+    ({"email": "not-an-address"}, "email", "not a valid email"),
     ({"role": "owner"}, "role", "Choose Admin, Staff or Client."),
     ({"phone": "call me"}, "phone", "phone number"),
 ])
@@ -77,7 +77,7 @@ def test_a_taken_email_and_a_stale_version_are_explained(chalice_client, org):
     base = {"name": "Cleo Client", "email": org.staff.email, "phone": "", "role": "client", "version": "1",
             "csrf_token": http.csrf("/home")}
     reply = http.post_form(f"/clients/{org.client.account_id}/edit", base)
-    assert reply.status_code == 409 and "already has this e-mail" in reply.body.decode()
+    assert reply.status_code == 409 and "already has this email" in reply.body.decode()
     other = Http(chalice_client)
     other.sign_in(org.admin)
     other.post_form(f"/clients/{org.client.account_id}/edit", {**base, "email": org.client.email,

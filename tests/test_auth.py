@@ -42,14 +42,14 @@ def test_first_sign_in_activates_and_records_the_session(http, org):
 
 
 @pytest.mark.parametrize("email,password", [
-    ("ada.admin@nowhere.example.org", PASSWORD),  # unknown e-mail
+    ("ada.admin@nowhere.example.org", PASSWORD),  # unknown email
     (None, "wrong-password-123"),  # wrong password
     ("not an email", PASSWORD),
 ])
 def test_wrong_credentials_answer_alike(http, org, email, password):
     response = http.post_form("/signin", {"email": email or org.admin.email, "password": password})
     assert response.status_code == 401
-    assert "The e-mail or password is not right." in response.body.decode()
+    assert "The email or password is not right." in response.body.decode()
     assert "caseload_session" not in http.cookies
 
 
@@ -158,7 +158,7 @@ class TestJoinLink:
         assert page.status_code == 200 and org.name in page.body.decode()
         started = http.post_form(f"/join/{org.join_token}", {
             "mode": "signup", "name": "Nia New", "email": "Nia.New@Example.org", "password": "a-long-passphrase-9"})
-        assert started.status_code == 200 and "Check your e-mail" in started.body.decode()
+        assert started.status_code == 200 and "Check your email" in started.body.decode()
         assert "caseload_session" not in http.cookies  # nothing until the address is confirmed
         assert not [a for a in Account.query(org.org_id) if a.email == "nia.new@example.org"]
         response = join_and_confirm(http, org.join_token, {
@@ -170,7 +170,7 @@ class TestJoinLink:
 
     @pytest.mark.parametrize("fields,field_message", [
         ({"name": "", "email": "a@example.org", "password": "a-long-passphrase-9"}, "Enter a name."),
-        ({"name": "A", "email": "not-an-address", "password": "a-long-passphrase-9"}, "not a valid e-mail"),
+        ({"name": "A", "email": "not-an-address", "password": "a-long-passphrase-9"}, "not a valid email"),
         ({"name": "A", "email": "a@example.org", "password": "short"}, "at least 8"),
         ({"name": "A", "email": "a@example.org", "password": "password123"}, "too common"),
         ({"name": "A", "email": "a@example.org", "password": "x" * 129}, "at most 128"),
@@ -185,7 +185,7 @@ class TestJoinLink:
     def test_existing_email_gets_the_same_page_and_an_e_mail_to_sign_in(self, http, org):
         response = http.post_form(f"/join/{org.join_token}", {
             "mode": "signup", "name": "Dup", "email": org.client.email, "password": "a-long-passphrase-9"})
-        assert response.status_code == 200 and "Check your e-mail" in response.body.decode()
+        assert response.status_code == 200 and "Check your email" in response.body.decode()
         assert mailed_link(org.client.email, r"(/signin)") == "/signin"
 
     def test_sign_in_through_the_link(self, http, org):

@@ -108,7 +108,7 @@ def crowd(org, group, pump):
 def test_full_table_has_every_column_and_as_many_rows_as_total_clients_shown(admin_http, org, crowd):
     rows = _export(admin_http)
     header, data = rows[0], rows[1:]
-    assert header[:6] == ["Name", "E-mail", "Role", "Status", "Group", "Assigned staff email"]
+    assert header[:6] == ["Name", "Email", "Role", "Status", "Group", "Assigned staff email"]
     assert header[6:] == ["Last visit (UTC)", "Date created (UTC)", "Account id", "Invitation state"]
     assert len(data) == _total(admin_http) == 9  # 3 of the org + 6 live made here; archived left out
     names = {r[0] for r in data}

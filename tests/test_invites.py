@@ -45,7 +45,7 @@ def mail_to(email: str) -> list:
 
 
 def token_for(email: str) -> str:
-    """The link in the newest invitation e-mail to `email`, as the person would click it."""
+    """The link in the newest invitation email to `email`, as the person would click it."""
     return LINK.search(mail_to(email)[0]["text"]).group(1)
 
 
@@ -74,8 +74,8 @@ def test_a_header_line_stays_one_invalid_entry():
     ("no-at-sign", "must have an @-sign"),  # one short sentence per problem
     ("two@@x.org", "after the @-sign contains invalid characters"),
     ("a@x", "after the @-sign is not valid"),
-    ("a@x.org,b@x.org", "single e-mail address"),
-    ("<a@x.org>", "single e-mail address"),
+    ("a@x.org,b@x.org", "single email address"),
+    ("<a@x.org>", "single email address"),
 ])
 def test_bad_addresses_are_invalid_with_a_reason(raw, reason):
     entry = check_address(raw)
@@ -112,7 +112,7 @@ def test_invite_many_reports_each_address(org):
     assert by_input["not-an-address"].message == "An email address must have an @-sign."
     assert by_input[upper.upper()].email == upper  # merged with its later copy, stored lower-case
     assert report.counts == {"invited": 2, "exists": 1, "invalid": 1, "suppressed": 0}
-    assert Account.get(org.org_id, by_input[new].account_id).invite_state == "queued"  # the e-mail is on its way
+    assert Account.get(org.org_id, by_input[new].account_id).invite_state == "queued"  # the email is on its way
     _PUMP.drain()
     account = Account.get(org.org_id, by_input[new].account_id)
     assert account.status == "provisioned" and account.role == "client" and account.invite_state == "invited"
@@ -202,7 +202,7 @@ def test_admin_sets_role_group_and_staff(org, group):
 def test_without_send_email_accounts_are_created_and_nobody_is_mailed(org):
     email = fresh()
     report = invites.invite_many(Viewer.of(org.admin), [email], send_email=False)
-    assert report.outcomes[0].status == "invited" and "no e-mail" in report.outcomes[0].message
+    assert report.outcomes[0].status == "invited" and "no email" in report.outcomes[0].message
     account = accounts_for(org.org_id, email)[0]
     assert account.status == "provisioned" and account.invite_hash is None
     assert mail_to(email) == []
@@ -344,7 +344,7 @@ def test_invite_form_errors_are_shown_next_to_the_field(http, org):
     http.sign_in(org.admin)
     response = http.post_form("/invite", {"emails": "  ", "role": "client"})
     assert response.status_code == 400
-    assert 'id="f-emails-error" role="alert">Enter at least one e-mail address.' in response.body.decode()
+    assert 'id="f-emails-error" role="alert">Enter at least one email address.' in response.body.decode()
     response = http.post_form("/invite", {"emails": " ".join(f"p{i}@x.org" for i in range(MAX_ADDRESSES + 1))})
     assert response.status_code == 400 and "Upload them as a CSV file instead." in response.body.decode()
 

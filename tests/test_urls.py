@@ -1,4 +1,4 @@
-"""One helper builds every link: the stage prefix for pages, the public address for e-mails."""
+"""One helper builds every link: the stage prefix for pages, the public address for emails."""
 from chalicelib.core import urls
 
 

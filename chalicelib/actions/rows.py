@@ -8,7 +8,7 @@ admin. Another organisation's account answers exactly like a missing one.
 
 Cost: one GetItem (the account), one TransactWriteItems (the change, its
 timeline event and its audit-log entry, plus condition checks that make the
-rules hold under races: the e-mail claim, the chosen staff member still live,
+rules hold under races: the email claim, the chosen staff member still live,
 the group still there, the acting admin still an admin), and for Assign one
 BatchGetItem of the chosen staff member and group. Archive then ends the
 person's sessions (one Query, one UpdateItem per live session).
@@ -158,7 +158,7 @@ def _commit(viewer: Viewer, account: Account, kind: str, fields: dict, detail: d
 
 def edit(viewer: Viewer, account_id: str, *, name=KEEP, email=KEEP, phone=KEEP, role=KEEP, version=None,
          seen: Optional[dict] = None) -> Account:
-    """Edit name, e-mail, phone and role. The e-mail claim moves in the same
+    """Edit name, email, phone and role. The email claim moves in the same
     transaction (the old address is released, a taken one refuses the edit)."""
     account = target(viewer, account_id)
     check_version(account, parse_version(version), seen)
@@ -188,7 +188,7 @@ def edit(viewer: Viewer, account_id: str, *, name=KEEP, email=KEEP, phone=KEEP, 
                            account_id=account.account_id)
             old = Lookup(key=accounts.email_lookup_key(account.org_id, account.email), org_id=account.org_id)
             saves.append((claim, Lookup.key.does_not_exist(),
-                           Conflict("Another person in your organisation already has this e-mail.", "email",
+                           Conflict("Another person in your organisation already has this email.", "email",
                                     code="email_taken")))
             deletes.append((old, Lookup.account_id == account.account_id,
                             Conflict("Changed by someone else meanwhile — reload and try again.",

@@ -138,7 +138,7 @@ def _target(org_id: str, body: dict):
     if email:
         found = accounts.find_by_email(org_id, accounts.normalise_email(str(email)))
         if found is None:
-            raise NotFound("No account with this e-mail in your organisation.")
+            raise NotFound("No account with this email in your organisation.")
         return _active(found)
     if not re.match(r"^[0-9a-f]{32}$", str(account_id)):
         raise NotFound("No such account.")

@@ -55,7 +55,7 @@ def mail_sender() -> str:
 
 
 def public_url() -> str:
-    """Base URL that e-mails link to, e.g. https://caseload.example.org."""
+    """Base URL that emails link to, e.g. https://caseload.example.org."""
     return _required("CASELOAD_PUBLIC_URL").rstrip("/")
 
 

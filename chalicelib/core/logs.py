@@ -5,7 +5,7 @@ Every module logs through the standard library under "caseload" (e.g.
 Logger below, which writes one JSON object per line with the correlation id
 and the keys bound for the current unit of work: the request id for a
 request (chalicelib.web.guard), the job id for a job step (chalicelib.jobs),
-the mail batch for an e-mail message. An operator follows one import or one
+the mail batch for an email message. An operator follows one import or one
 failed send with a CloudWatch Logs Insights filter on `correlation_id`.
 """
 import os

@@ -40,7 +40,7 @@ from chalicelib.core.attributes import MapOf
 
 ROLES = ("admin", "staff", "client")
 STATUSES = ("provisioned", "activated", "archived")
-# What pages, e-mails and exports call them (templates read these: the `ROLE_LABELS` global).
+# What pages, emails and exports call them (templates read these: the `ROLE_LABELS` global).
 ROLE_LABELS = {"admin": "Admin", "staff": "Staff", "client": "Client"}
 STATUS_LABELS = {"activated": "Activated", "provisioned": "Provisioned", "archived": "Archived"}
 # Filter dimensions of the Clients Table and the account attribute behind each.
@@ -99,7 +99,7 @@ def listing_index(dimension: str, sort: str) -> GlobalSecondaryIndex:
 
 
 class EmailIndex(GlobalSecondaryIndex):
-    """Sign-in finds the account(s) for an e-mail across organisations."""
+    """Sign-in finds the account(s) for an email across organisations."""
 
     class Meta:
         index_name = "by_email"
@@ -194,14 +194,14 @@ class Account(Model):
     active_days = NumberSetAttribute(null=True)
     version = VersionAttribute()
     # Invitation lifecycle (chalicelib.invitations.invites), shown on Provisioned rows:
-    # invite_state is queued (waiting for the mail queue) | invited (SES accepted the e-mail) | not_sent
+    # invite_state is queued (waiting for the mail queue) | invited (SES accepted the email) | not_sent
     # (invite_error says why) | revoked | bounced | complained | accepted;
     # "expired" is derived (invited and invite_expires_at passed), never stored.
     invite_state = UnicodeAttribute(null=True)
     invite_hash = UnicodeAttribute(null=True)  # sha256 of the live invite token
     invited_at = UTCDateTimeAttribute(null=True)
     invite_expires_at = UTCDateTimeAttribute(null=True)
-    invite_error = UnicodeAttribute(null=True)  # why the invitation e-mail was not sent
+    invite_error = UnicodeAttribute(null=True)  # why the invitation email was not sent
     invite_job = UnicodeAttribute(null=True)  # the import job that created it (a re-run step counts it once)
 
     # Derived: whose caseload the account is in: the assigned staff member, for clients only.
@@ -431,7 +431,7 @@ class LinkPlacement(MapAttribute):
 
 
 class PendingSignup(MapAttribute):
-    """A sign-up through a join link, kept until its e-mailed confirmation link is opened."""
+    """A sign-up through a join link, kept until its emailed confirmation link is opened."""
     name = UnicodeAttribute()
     email = UnicodeAttribute()
     password_hash = UnicodeAttribute()
@@ -449,12 +449,12 @@ class Lookup(Model):
     key uses the columns named here, and no other:
 
     | key                  | what it is                                   | columns |
-    | `email#org#addr`     | one account per e-mail per organisation      | account_id |
+    | `email#org#addr`     | one account per email per organisation      | account_id |
     | `group#org#name`     | group names unique per organisation          | target_id (the group) |
     | `join#hash`          | the organisation link, or an extra link      | target_id (the extra link), valid_until, uses, max_uses, placement |
     | `invite#hash`        | an invitation's token                        | account_id, valid_until, used_at |
     | `reset#hash`         | a password reset link's token                | account_id, valid_until, used_at |
-    | `signup#hash`        | a sign-up waiting for its e-mail to be confirmed | valid_until, used_at, signup |
+    | `signup#hash`        | a sign-up waiting for its email to be confirmed | valid_until, used_at, signup |
     | `apikey#hash`        | an organisation API key                      | target_id (the key), label |
     | `mail#batch`         | a mail queue message's claim, under a lease  | target_id (the holder), valid_until (its lease), uses (handed to SES), max_uses (recorded), used_at (done), expires_at |
     | `suppressed#addr`    | an address never mailed again (all organisations: org_id "*") | suppression |
@@ -482,7 +482,7 @@ class Lookup(Model):
 
 
 class SearchToken(Model):
-    """One word of an account's name or e-mail, bucketed by its first two letters,
+    """One word of an account's name or email, bucketed by its first two letters,
     kept by the accounts stream. Search = one Query on begins_with + BatchGet."""
 
     class Meta(_BaseMeta):
@@ -599,7 +599,7 @@ class Job(Model):
     params = JSONAttribute(default=dict)  # what it was started with
     cursor = JSONAttribute(default=dict)
     summary = JSONAttribute(default=dict)  # counts and results shown to the person
-    # E-mails the job queued, as the mail queue reports them (atomic counters: consumers run apart).
+    # Emails the job queued, as the mail queue reports them (atomic counters: consumers run apart).
     mail_sent = NumberAttribute(default=0)
     mail_not_sent = NumberAttribute(default=0)
     created_at = UTCDateTimeAttribute(default=utcnow)

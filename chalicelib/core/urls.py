@@ -1,5 +1,5 @@
 """Every link Caseload builds goes through here: relative ones for pages and redirects,
-absolute ones for e-mails and S3's redirects back to us.
+absolute ones for emails and S3's redirects back to us.
 
 Behind API Gateway without a custom domain, paths carry the stage
 (`CASELOAD_BASE_PATH`, e.g. "/prod"); `CASELOAD_PUBLIC_URL` is the app's full
@@ -49,7 +49,7 @@ def static(name: str) -> str:
 
 
 def absolute(path: str, _anchor: str = "", **params) -> str:
-    """A link for outside the browser's page (e-mails, S3): the public address + path."""
+    """A link for outside the browser's page (emails, S3): the public address + path."""
     return _join(f"{config.public_url()}{path}", params, _anchor)
 
 

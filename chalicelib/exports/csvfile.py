@@ -46,7 +46,7 @@ def zone_names() -> list:
 
 
 def header(zone: str) -> list:
-    return ["Name", "E-mail", "Role", "Status", "Group", "Assigned staff email", f"Last visit ({zone})",
+    return ["Name", "Email", "Role", "Status", "Group", "Assigned staff email", f"Last visit ({zone})",
             f"Date created ({zone})", "Account id", "Invitation state"]
 
 

@@ -132,7 +132,7 @@ def create(viewer: Viewer, frequency: str, params: dict, email_admins: bool = Fa
 
 def update(viewer: Viewer, schedule_id: str, frequency: str, params: dict, email_admins: bool = False,
            at_time=DEFAULT_TIME, weekday=None) -> ExportSchedule:
-    """Change a schedule's frequency, time, filters or e-mail; its next run moves to the new next slot."""
+    """Change a schedule's frequency, time, filters or email; its next run moves to the new next slot."""
     schedule = get(viewer, schedule_id)
     settings = _settings(viewer, frequency, params, at_time, weekday)
     for name, value in settings.items():
@@ -226,7 +226,7 @@ def run_due(now: Optional[datetime] = None) -> list:
 
 
 def finished(export: Export) -> None:
-    """A scheduled export's file is ready: e-mail the admins a link when the schedule asks for it."""
+    """A scheduled export's file is ready: email the admins a link when the schedule asks for it."""
     try:
         schedule = ExportSchedule.get(export.org_id, export.schedule_id)
     except DoesNotExist:

@@ -27,7 +27,7 @@ def open_invite(token: str, now=None) -> PendingInvite:
     NotFound `invite_invalid` (never valid), Gone `invite_used` / `invite_expired`
     / `invite_revoked` / `invite_replaced`."""
     now = now or utcnow()
-    unknown = NotFound("This invitation link is not valid. Check that you copied the whole link from the e-mail, "
+    unknown = NotFound("This invitation link is not valid. Check that you copied the whole link from the email, "
                        "or ask your organisation to send a new invitation.", code="invite_invalid")
     if not isinstance(token, str) or not 20 <= len(token) <= 100:
         raise unknown
@@ -39,7 +39,7 @@ def open_invite(token: str, now=None) -> PendingInvite:
         raise unknown from None
     org = get_organisation(lookup.org_id)
     if lookup.used_at is not None or account.status == "activated":
-        raise Gone("This invitation has already been used. Sign in with your e-mail address and password.",
+        raise Gone("This invitation has already been used. Sign in with your email address and password.",
                    code="invite_used")
     if account.archived:
         raise Gone(f"This account was archived. Ask {org.name} if you need access again.", code="invite_revoked")
@@ -48,11 +48,11 @@ def open_invite(token: str, now=None) -> PendingInvite:
             raise Gone(f"This invitation was withdrawn by {org.name}. Ask them to send you a new one if you "
                        "still need access.", code="invite_revoked")
         raise Gone("A newer invitation was sent to you after this one, so this link no longer works. "
-                   "Use the link in the most recent e-mail.", code="invite_replaced")
+                   "Use the link in the most recent email.", code="invite_replaced")
     if lookup.valid_until is None or lookup.valid_until <= now:
         expired_on = f" on {lookup.valid_until:%-d %B %Y}" if lookup.valid_until else ""
         raise Gone(f"This invitation expired{expired_on}. Ask {org.name} to send you a new one: "
-                   "the new e-mail will have a fresh link.", code="invite_expired")
+                   "the new email will have a fresh link.", code="invite_expired")
     return PendingInvite(token_hash, lookup, account, org)
 
 
@@ -74,7 +74,7 @@ def accept(token: str, raw_name: str, password: str, ip: str, user_agent: str):
                            check_version=False, name=name, password_hash=passwords.hash_password(password),
                            invite_state="accepted", invite_hash=None)
     except TransactWriteError:
-        raise Gone("This invitation has just been used or changed. Sign in, or use the newest invitation e-mail.",
+        raise Gone("This invitation has just been used or changed. Sign in, or use the newest invitation email.",
                    code="invite_used") from None
     account = Account.get(account.org_id, account.account_id, consistent_read=True)
     timeline.record(account.org_id, account.account_id, "invite_accepted", when=now)

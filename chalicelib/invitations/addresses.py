@@ -1,4 +1,4 @@
-"""E-mail address lists as people type or paste them: pure functions, no AWS.
+"""Email address lists as people type or paste them: pure functions, no AWS.
 
 The chips input (static/invites.js) and the page without JavaScript send what
 the person entered; these functions turn it into checked entries, each
@@ -53,7 +53,7 @@ def check_address(raw: str) -> Entry:
     try:
         return Entry(raw, normalise_email(raw))
     except ValidationError as error:  # one short sentence per problem
-        return Entry(raw, reason=error.message.removeprefix("This is not a valid e-mail address: "))
+        return Entry(raw, reason=error.message.removeprefix("This is not a valid email address: "))
 
 
 def check_addresses(raws: Sequence, limit: int = MAX_ADDRESSES) -> List[Entry]:
@@ -68,7 +68,7 @@ def check_addresses(raws: Sequence, limit: int = MAX_ADDRESSES) -> List[Entry]:
                               "Upload them as a CSV file instead.", "emails", code="too_many_addresses")
     raws = [raw.strip() for raw in raws if raw.strip()]
     if not raws:
-        raise ValidationError("Enter at least one e-mail address.", "emails", code="no_addresses")
+        raise ValidationError("Enter at least one email address.", "emails", code="no_addresses")
     seen, entries = set(), []
     for raw in raws:
         entry = check_address(raw)

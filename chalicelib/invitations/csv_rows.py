@@ -9,7 +9,7 @@ Excel's `sep=;` first line names the delimiter; CR LF, LF and CR-only line
 endings are all read. File-level problems (empty, binary, not UTF-8, an
 unreadable header, a repeated column, too many rows) raise `FileProblem`: the
 import stops before anything is written. Row-level problems (a formula, no
-e-mail, a quote left open) are reported per row and the row is skipped.
+email, a quote left open) are reported per row and the row is skipped.
 """
 import codecs
 import csv

@@ -149,7 +149,7 @@ def job_view(job: Job) -> dict:
 
 
 def _mail_counts(job: Job) -> Optional[dict]:
-    """What became of the import's e-mails: sent, not sent (the people show Not sent; Resend), still queued."""
+    """What became of the import's emails: sent, not sent (the people show Not sent; Resend), still queued."""
     if job.phase != "importing" or not job.params.get("send_email"):
         return None
     invited = int(((job.summary or {}).get("result") or {}).get("invited", 0))
@@ -219,7 +219,7 @@ class Context:
 
     viewer: accounts.Viewer
     groups: Dict[str, str]  # casefolded name -> group_id
-    staff: Dict[str, Account]  # e-mail -> staff account
+    staff: Dict[str, Account]  # email -> staff account
 
     @classmethod
     def load(cls, job: Job) -> "Context":

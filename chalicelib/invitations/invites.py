@@ -1,9 +1,9 @@
-"""Invite Users by e-mail: Provisioned accounts and invitation
-e-mails. What happens to an invitation afterwards is `lifecycle` (state,
+"""Invite Users by email: Provisioned accounts and invitation
+emails. What happens to an invitation afterwards is `lifecycle` (state,
 Resend, Revoke) and `acceptance`.
 
 Invariants:
-- One account per e-mail per organisation: every creation claims
+- One account per email per organisation: every creation claims
   `email#org#addr` in the same transaction as the account, with a condition
   (never read-then-write). The batch read before is only an optimisation that
   reports "already has an account" without a failed transaction.
@@ -14,7 +14,7 @@ Invariants:
   clears it.
 
 Cost of `invite_many` for N new addresses (N ≤ 5,000): ⌈2N/100⌉ BatchGetItem
-(e-mail claims and suppressions), ⌈N/33⌉ TransactWriteItems (3 items each:
+(email claims and suppressions), ⌈N/33⌉ TransactWriteItems (3 items each:
 claim, account, token), ⌈N/50⌉ SendBulkTemplatedEmail, plus a constant (the
 organisation, the chosen group/staff, one audit entry, the SES template once
 per process). The per-person "invited" timeline entry is not written here: it
@@ -49,10 +49,10 @@ MAX_SELECTED = 1000  # rows per Resend / Revoke
 OUTCOMES = ("invited", "exists", "invalid", "suppressed")  # what happened to one entry
 
 MESSAGES = {
-    "invited": "Invited: an e-mail with a sign-up link is on its way.",
-    "invited_no_mail": "Account created (Provisioned); no e-mail sent.",
+    "invited": "Invited: an email with a sign-up link is on its way.",
+    "invited_no_mail": "Account created (Provisioned); no email sent.",
     "exists": "Already has an account: nothing changed.",
-    "suppressed": "Not invited: e-mails to this address bounced or were marked as spam before.",
+    "suppressed": "Not invited: emails to this address bounced or were marked as spam before.",
 }
 
 
@@ -229,7 +229,7 @@ def invite_invitees(org: Organisation, viewer, invitees: List[Invitee], send_ema
 
 def _created_by_job(org, emails: Set[str], job_id: str, by_email: Dict[str, Invitee], viewer) -> Set[str]:
     """Of these existing addresses, those whose account this import job created (an
-    earlier attempt of the same step): marked invited. Their e-mails, if still
+    earlier attempt of the same step): marked invited. Their emails, if still
     queued, get a fresh link and are queued again: the earlier message, if it was
     sent at all, now carries a dead link and is skipped (mailer._current), so each
     person gets exactly one. Two BatchGets per 100, plus the re-queued ones."""
@@ -356,7 +356,7 @@ def _create_chunk(org, viewer, invitees: List[Invitee], send_email: bool, job_id
 
 
 def _claims_lost(items, reasons) -> List[str]:
-    """The addresses whose e-mail claim failed its condition (they have an account now)."""
+    """The addresses whose email claim failed its condition (they have an account now)."""
     lost, index = [], 0
     for email, saved in items:
         reason = reasons[index] if index < len(reasons) else None

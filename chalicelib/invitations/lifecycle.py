@@ -21,7 +21,7 @@ from chalicelib.people.organisations import get_organisation
 
 
 INVITE_STATES = ("queued", "invited", "not_sent", "expired", "bounced", "complained", "revoked")
-QUEUED_TOO_LONG = timedelta(hours=1)  # a queued e-mail not sent by then was lost: shown as Not sent
+QUEUED_TOO_LONG = timedelta(hours=1)  # a queued email not sent by then was lost: shown as Not sent
 # What a Provisioned row's invitation state is called on the page.
 INVITE_LABELS = {"queued": "Invitation queued", "invited": "Invitation sent", "not_sent": "Not sent",
                  "expired": "Invitation expired", "bounced": "Email bounced", "complained": "Marked as spam",
@@ -29,8 +29,8 @@ INVITE_LABELS = {"queued": "Invitation queued", "invited": "Invitation sent", "n
 
 
 def invitation_state(account: Account, now=None) -> Optional[str]:
-    """What a Provisioned row shows: one of INVITE_STATES, or None (not Provisioned, or never e-mailed).
-    queued: the e-mail waits in the mail queue; not_sent: SES did not take it (invite_error says why)."""
+    """What a Provisioned row shows: one of INVITE_STATES, or None (not Provisioned, or never emailed).
+    queued: the email waits in the mail queue; not_sent: SES did not take it (invite_error says why)."""
     if account.status != "provisioned" or account.invite_state in (None, "accepted"):
         return None
     now = now or utcnow()

@@ -1,5 +1,5 @@
 """Sign-up links: the organisation account link (shown again,
-regenerated, turned off, limited to e-mail domains) and extra links tied to a
+regenerated, turned off, limited to email domains) and extra links tied to a
 group and/or staff member, with an expiry and a use limit."""
 import re
 from dataclasses import dataclass
@@ -45,7 +45,7 @@ def set_join_enabled(org: Organisation, enabled: bool, actor=None) -> None:
 
 
 def set_allowed_domains(org: Organisation, raw: str, actor=None) -> list:
-    """Self sign-up limited to these e-mail domains (none: any domain)."""
+    """Self sign-up limited to these email domains (none: any domain)."""
     domains = []
     for part in re.split(r"[\s,;]+", (raw or "").strip().lower()):
         domain = part.lstrip("@")

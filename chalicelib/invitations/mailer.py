@@ -1,4 +1,4 @@
-"""E-mail through SES: invitations rendered by the app, sent in bulk.
+"""Email through SES: invitations rendered by the app, sent in bulk.
 
 Why SendBulkTemplatedEmail rather than one SendEmail per person: one request
 carries up to 50 recipients, so 10,000 invitations cost 200 SES calls instead

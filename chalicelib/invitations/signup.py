@@ -3,7 +3,7 @@ to the address; using it creates the Client (in the link's group and caseload) a
 
 Nothing is created, activated or signed in until the address is proven. The organisation's
 allowed-domains rule is applied to that verified address (again at verification, in case it
-changed). An address that already has an account gets the same page, and an e-mail telling its
+changed). An address that already has an account gets the same page, and an email telling its
 owner to sign in instead: the page never says whether an address is known.
 """
 from dataclasses import dataclass
@@ -47,7 +47,7 @@ def _check_domain(org, email: str) -> None:
 
 
 def start_sign_up(link: links.JoinLink, join_token: str, raw_name: str, raw_email: str, password: str) -> str:
-    """Check the form and e-mail the address: a confirmation link, or (known address) a note to sign in.
+    """Check the form and email the address: a confirmation link, or (known address) a note to sign in.
     Returns the address the page names; the answer is the same whether it is known or not."""
     org = link.org
     name = accounts.clean_name(raw_name)
@@ -90,6 +90,6 @@ def confirm(token: str, ip: str, user_agent: str) -> Tuple[str, Session, Account
     try:
         accounts.create_account(account)
     except Conflict:
-        raise Gone("An account with this e-mail already exists. Sign in instead.", code="email_taken") from None
+        raise Gone("An account with this email already exists. Sign in instead.", code="email_taken") from None
     cookie_value, session = auth.start_session(account, ip, user_agent)
     return cookie_value, session, account

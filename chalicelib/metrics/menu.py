@@ -1,6 +1,6 @@
 """The Clients Table's staff menu, kept by the accounts stream beside the counters: pure, no AWS.
 
-Every live staff member (role staff, not archived) is one attribute `m<account_id>` = "name<TAB>e-mail"
+Every live staff member (role staff, not archived) is one attribute `m<account_id>` = "name<TAB>email"
 of one of MENU_SHARDS items `m#staff#<shard>` in the metrics table. A page reads them in the same
 BatchGetItem as its counters, so the menu costs no request of its own (issue 14: at most 5 requests
 for any filter combination). A shard holds ~1/MENU_SHARDS of the staff: with ~100 bytes a member,

@@ -1,11 +1,11 @@
-"""Accounts: who may see whom, creation with per-organisation unique e-mails,
+"""Accounts: who may see whom, creation with per-organisation unique emails,
 visits, and THE write path for every change to an existing account.
 
 Changing an account (read this before writing one)
 --------------------------------------------------
 Never `account.save()` or `account.update(...)` an existing account by hand:
 the Clients Table's listing keys (`caseload_id`, `p_*`, `s_*`, see
-`Account.derive_keys`) depend on role, status, group, staff, name, e-mail, last
+`Account.derive_keys`) depend on role, status, group, staff, name, email, last
 visit and creation date, and a partial write that forgets one leaves the table,
 filters and boxes silently wrong. Use:
 
@@ -44,7 +44,7 @@ ACTIVE_DAYS_KEPT = 90
 NAME_MAX = 120
 TRANSACTION_ITEMS = 100  # DynamoDB's TransactWriteItems limit
 # What the person sees as changed when an edit loses a race (attribute -> label).
-VISIBLE_FIELDS = {"name": "Name", "email": "E-mail", "phone": "Phone", "role": "Role", "status": "Status",
+VISIBLE_FIELDS = {"name": "Name", "email": "Email", "phone": "Phone", "role": "Role", "status": "Status",
                   "group_id": "Group", "staff_id": "Staff"}
 _FIXED = {"org_id", "account_id", "version", "created_at"} | set(DERIVED_KEYS)
 
@@ -83,9 +83,9 @@ def normalise_email(raw: str, field: str = "email") -> str:
     domain as punycode; a non-ASCII part before the @ (which SES cannot send to) is refused with a reason."""
     raw = (raw or "").strip()
     if not raw:
-        raise ValidationError("Enter an e-mail address.", field)
+        raise ValidationError("Enter an email address.", field)
     if len(raw) > 254 or any(c in raw for c in "\r\n\t\0,;<>"):
-        raise ValidationError("Enter a single e-mail address like name@example.org.", field)
+        raise ValidationError("Enter a single email address like name@example.org.", field)
     if any(ord(c) > 127 for c in raw.partition("@")[0]):
         raise ValidationError("Letters with accents or other scripts before the @ cannot be delivered by our "
                               "mail service. Use an address with plain letters before the @.", field,
@@ -93,7 +93,7 @@ def normalise_email(raw: str, field: str = "email") -> str:
     try:
         checked = validate_email(raw, check_deliverability=False, allow_smtputf8=False)
     except EmailNotValidError as exc:
-        raise ValidationError(f"This is not a valid e-mail address: {exc}", field) from None
+        raise ValidationError(f"This is not a valid email address: {exc}", field) from None
     # Stored and sent in the form SES accepts: ASCII, an international domain in punycode (xn--).
     return (checked.ascii_email or checked.normalized).lower()
 
@@ -145,7 +145,7 @@ def new_account(org_id: str, email: str, name: str = "", role: str = "client", *
 
 
 def create_account(account: Account, actor=None) -> Account:
-    """Save a new account, claiming its e-mail in the same transaction: two
+    """Save a new account, claiming its email in the same transaction: two
     concurrent creations of one address make one account, never two."""
     claim = Lookup(key=email_lookup_key(account.org_id, account.email), org_id=account.org_id,
                    account_id=account.account_id)
@@ -155,7 +155,7 @@ def create_account(account: Account, actor=None) -> Account:
             transaction.save(account, condition=Account.account_id.does_not_exist())
     except TransactWriteError as exc:
         if any(r and r.code == "ConditionalCheckFailed" for r in (exc.cancellation_reasons or [])):
-            raise Conflict("An account with this e-mail already exists.", "email", code="email_taken") from None
+            raise Conflict("An account with this email already exists.", "email", code="email_taken") from None
         raise
     timeline.record(account.org_id, account.account_id, "created", actor, role=account.role)
     return account

@@ -10,7 +10,7 @@ from chalicelib.core.errors import Unauthenticated, ValidationError
 from chalicelib.core.models import Account, Session, Throttle, utcnow
 from chalicelib.people import accounts, passwords, sessions, throttle
 
-WRONG_CREDENTIALS = "The e-mail or password is not right."
+WRONG_CREDENTIALS = "The email or password is not right."
 
 
 def _candidates(email: str, org_id: Optional[str]) -> list:
@@ -21,12 +21,12 @@ def _candidates(email: str, org_id: Optional[str]) -> list:
 
 def sign_in(raw_email: str, password: str, ip: str, user_agent: str,
             org_id: Optional[str] = None, device_cookie: str = "") -> Tuple[str, Session, Account]:
-    """Check the credentials and start a session. Unknown e-mail and wrong
+    """Check the credentials and start a session. Unknown email and wrong
     password answer alike and take the same time (one argon2 verification).
     `device_cookie` is the known-browser cookie (see throttle): it spares the owner the account's delay."""
     if not (raw_email or "").strip():
-        raise ValidationError("Enter your e-mail address and your password." if not password
-                              else "Enter your e-mail address.", "email", code="missing_email")
+        raise ValidationError("Enter your email address and your password." if not password
+                              else "Enter your email address.", "email", code="missing_email")
     if not password:
         raise ValidationError("Enter your password.", "password", code="missing_password")
     try:

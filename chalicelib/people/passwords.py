@@ -12,7 +12,7 @@ MIN_LENGTH = 8
 MAX_LENGTH = 128
 # t=3, m=64 MiB, p=1: above the ASVS floor and still ~50 ms on one Lambda vCPU.
 _hasher = PasswordHasher(time_cost=3, memory_cost=64 * 1024, parallelism=1)
-# A valid hash of nothing in particular: unknown e-mails are verified against it
+# A valid hash of nothing in particular: unknown emails are verified against it
 # so that they cost the same time as a wrong password.
 # Made on first use: hashing costs ~150 ms, too much for every cold start.
 @lru_cache(maxsize=1)

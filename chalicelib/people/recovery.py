@@ -1,4 +1,4 @@
-"""Forgot password: an e-mailed single-use link that expires, stored only as a hash.
+"""Forgot password: an emailed single-use link that expires, stored only as a hash.
 
 Asking answers alike for known and unknown addresses (the page never says which).
 Using the link sets the new password and ends every session of the account, so

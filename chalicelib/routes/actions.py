@@ -291,7 +291,7 @@ def _given(body, names) -> dict:
 
 
 @api.route(bp, "/api/v1/clients/{account_id}", "PATCH", roles=TEAM, body=EditBody, reply=Person,
-           errors=(404, 409), summary="Edit: name, e-mail (unique in the organisation), phone, role")
+           errors=(404, 409), summary="Edit: name, email (unique in the organisation), phone, role")
 def edit_api(account_id, body: EditBody):
     return _person(rows.edit(viewer(), account_id, version=body.version,
                              **_given(body, ("name", "email", "phone", "role"))))

@@ -16,7 +16,7 @@ bp = Blueprint(__name__)
 
 class Activity(Body):
     account_id: Optional[str] = Field(None, description="The person's account id (or give email)")
-    email: Optional[Email] = Field(None, description="The person's e-mail address (or give account_id)")
+    email: Optional[Email] = Field(None, description="The person's email address (or give account_id)")
     kind: str = Field(description="What happened, e.g. course_completed",
                       json_schema_extra={"pattern": platform_api.KIND.pattern})
     description: Optional[str] = Field(None, json_schema_extra={"maxLength": platform_api.MAX_DESCRIPTION})

@@ -49,7 +49,7 @@ def sweep_jobs(event):
 
 @bp.on_sqs_message(queue=MAIL_QUEUE, batch_size=1, maximum_concurrency=mailer.MAIL_CONSUMERS, name="send_mail")
 def send_mail(event):
-    """Invitation e-mails, 50 recipients a message, at SES's sending rate (mailer.deliver)."""
+    """Invitation emails, 50 recipients a message, at SES's sending rate (mailer.deliver)."""
     for record in event:
         mailer.deliver(record.body)
 

@@ -27,7 +27,7 @@ class ExportFilters(Body):
     staff: str = Field(None, description="Staff account id, or - for unassigned (staff: themselves)")
     no_visit: str = Field(None, description="No visit in this many days")
     box: str = Field(None, description="Only the rows a stat box counts: new or engaged")
-    q: str = Field(None, description="Search: a prefix of a word of the name, or of the e-mail")
+    q: str = Field(None, description="Search: a prefix of a word of the name, or of the email")
     sort: str = Field(None, description="name, visit or created")
     dir: str = Field(None, description="asc or desc")
 
@@ -278,7 +278,7 @@ def export_schedules_api_create(body: ScheduleBody):
 
 @api.route(bp, "/api/v1/export-schedules/{schedule_id}", "PUT", roles=("admin",), body=ScheduleBody,
            reply=ScheduleReply, errors=(400, 404, 409),
-           summary="Change a scheduled export: frequency, time, filters, e-mail (admins)")
+           summary="Change a scheduled export: frequency, time, filters, email (admins)")
 def export_schedules_api_update(schedule_id, body: ScheduleBody):
     schedule = schedules.update(viewer(), schedule_id, body.frequency, _params(body.filters), body.email_admins,
                                 body.time, body.weekday)

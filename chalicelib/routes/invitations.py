@@ -62,7 +62,7 @@ class Invite(Body):
     role: Literal[ROLES] = "client"
     group_id: Optional[str] = None
     staff_id: Optional[str] = None
-    send_email: bool = Field(True, description="Send invitation e-mails (else only create the accounts)")
+    send_email: bool = Field(True, description="Send invitation emails (else only create the accounts)")
 
 
 class InviteOutcome(Reply):
@@ -89,7 +89,7 @@ class CheckedAddress(Reply):
     duplicate: bool
     message: Optional[str]
     exists: bool = Field(description="Already has an account in this organisation")
-    suppressed: bool = Field(description="E-mails to this address bounced or were marked as spam before")
+    suppressed: bool = Field(description="Emails to this address bounced or were marked as spam before")
 
 
 class CheckedAddresses(Reply):
@@ -149,12 +149,12 @@ class ImportJob(Reply):
     has_report: bool
     send_email: Optional[bool]
     errors: list[CsvProblem]
-    mail: Optional[MailCounts] = Field(None, description="Once importing with e-mails: what became of them")
+    mail: Optional[MailCounts] = Field(None, description="Once importing with emails: what became of them")
     job: JobStatus = Field(description="The background job: state, progress, a message to show, Cancel/Retry")
 
 
 class Commit(Body):
-    send_email: bool = Field(True, description="Send invitation e-mails")
+    send_email: bool = Field(True, description="Send invitation emails")
 
 
 # --------------------------------------------------------------------------- helpers
@@ -272,7 +272,7 @@ def limit_link_domains():
     except ValidationError as error:
         return _window(400, errors=form_errors(error), link_domains=fields.get("domains", ""))
     return _link_changed(f"Sign-up limited to {', '.join(domains)}." if domains else
-                         "Sign-up through the link is open to any e-mail domain.")
+                         "Sign-up through the link is open to any email domain.")
 
 
 @bp.route("/invite/links", methods=["POST"], content_types=[FORM_TYPE])
@@ -330,7 +330,7 @@ def accept(token):
 # --------------------------------------------------------------------------- JSON API
 
 @api.route(bp, "/api/v1/invites", "POST", roles=TEAM, body=Invite, reply=InviteReport,
-           summary="Invite e-mail addresses: Provisioned accounts and, by default, invitation e-mails")
+           summary="Invite email addresses: Provisioned accounts and, by default, invitation emails")
 def api_invite(body: Invite):
     return invites.invite_many(viewer(), body.emails, body.role, body.group_id, body.staff_id,
                                body.send_email).to_dict()

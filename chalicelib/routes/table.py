@@ -29,7 +29,7 @@ class ClientsQuery(Query):
     no_visit: Literal[NO_VISIT_DAYS] = Field(None, description="No visit in this many days")
     box: Literal[tuple(BOX_SORTS)] = Field(None, description="Only the rows a stat box counts")
     q: str = Field(None, max_length=MAX_QUERY, description="Case-insensitive prefix of a word of the name, "
-                                                          f"or of the e-mail ({MIN_WORD}+ letters)")
+                                                          f"or of the email ({MIN_WORD}+ letters)")
     sort: Literal[tuple(SORTS)] = Field(None, description="Sort key")
     dir: Literal[DIRECTIONS] = Field(None, description="Sort direction")
     size: int = Field(None, description=f"Rows per page, clamped up to one of {', '.join(map(str, PAGE_SIZES))}")

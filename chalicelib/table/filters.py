@@ -115,7 +115,7 @@ def parse_filters(params: dict, viewer: Viewer) -> Filters:
         size=_page_size(params.get("size")),
     )
     if filters.q and not search.anchor(filters.q):
-        raise ValidationError("Type at least 2 letters of a name or e-mail to search.", field="q",
+        raise ValidationError("Type at least 2 letters of a name or email to search.", field="q",
                               code="search_too_short")
     if viewer.role == "staff":
         filters = replace(filters, staff=viewer.account_id, staff_fixed=True)  # their own caseload only

@@ -1,4 +1,4 @@
-"""Search words: every word of a name, and the whole e-mail, as items keyed by
+"""Search words: every word of a name, and the whole email, as items keyed by
 their first two letters, so a prefix search is one Query on `begins_with`.
 
 Each word item carries a copy of what the Clients Table filters and counts
@@ -18,7 +18,7 @@ MAX_QUERY = 100
 MIN_WORD = 2
 _WORD = re.compile(r"\w+", re.UNICODE)
 _APOSTROPHES = re.compile(r"['’`]")
-# A query without spaces holding one of these is an e-mail prefix ("dan.od", "jo_b@").
+# A query without spaces holding one of these is an email prefix ("dan.od", "jo_b@").
 _EMAIL_MARKS = set(".@+_")
 _COPIED = ("org_id", "account_id", "name", "email", "role", "status", "group_id", "caseload_id", "created_at",
            "last_visit", "active_days")
@@ -41,7 +41,7 @@ def _is_email_query(query: str) -> bool:
 
 
 def terms_of(account) -> set:
-    """What a search prefix can match: the name's words, the whole e-mail, and the e-mail from
+    """What a search prefix can match: the name's words, the whole email, and the email from
     each hyphen of its local part on ("jo-annabel@x.org" is also "annabel@x.org"): a query such as
     "jo-annab" is anchored on its longest word, which may be a later part of the address."""
     email = account.email.casefold()
@@ -52,7 +52,7 @@ def terms_of(account) -> set:
 
 
 def anchor(query: str) -> Optional[str]:
-    """The term a search queries on: the e-mail-like query itself, or its longest word."""
+    """The term a search queries on: the email-like query itself, or its longest word."""
     if _is_email_query(query):
         return query if len(query) >= MIN_WORD else None
     words = _WORD.findall(_APOSTROPHES.sub("", query))
@@ -61,7 +61,7 @@ def anchor(query: str) -> Optional[str]:
 
 
 def matches(query: str, account) -> bool:
-    """Every word of the query starts a word of the name, or the query starts the e-mail."""
+    """Every word of the query starts a word of the name, or the query starts the email."""
     email = account.email.casefold()
     if email.startswith(query):
         return True

@@ -28,7 +28,7 @@ def groups(org_id: str) -> list:
 
 def staff_members(org_id: str, items: Optional[dict] = None) -> list:
     """Staff who can hold a caseload, by name: the stream's menu items (read with the page's
-    counters, chalicelib.metrics.menu), or one Query on role_name (it projects name and e-mail,
+    counters, chalicelib.metrics.menu), or one Query on role_name (it projects name and email,
     models.MENU_PROJECTION) for an organisation whose menu is not built yet."""
     found = staff_menu(org_id, items)
     return found if found is not None else list(Account.role_name.query(f"{org_id}#staff#L"))

@@ -203,7 +203,7 @@ def _secure(response: Response, req) -> Response:
     headers = response.headers
     headers.setdefault("Content-Security-Policy", content_security_policy())
     headers["X-Content-Type-Options"] = "nosniff"
-    headers.setdefault("X-Frame-Options", "DENY")  # the local outbox frames its own e-mails (SAMEORIGIN)
+    headers.setdefault("X-Frame-Options", "DENY")  # the local outbox frames its own emails (SAMEORIGIN)
     headers["Referrer-Policy"] = "no-referrer"
     headers["Permissions-Policy"] = "camera=(), microphone=(), geolocation=()"
     headers["Cross-Origin-Opener-Policy"] = "same-origin"

@@ -39,7 +39,7 @@ def human_time(value) -> str:
 def _options(items, value=None, label=None) -> list:
     """(value, text) pairs for the select() macro. `value` and `label` name an attribute
     (or key) of each item; `label` may be a callable (a template macro that writes
-    "name (e-mail)"). Without them, the item itself: zones|options -> [(zone, zone)]."""
+    "name (email)"). Without them, the item itself: zones|options -> [(zone, zone)]."""
     def read(item, name):
         if name is None:
             return item

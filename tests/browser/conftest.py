@@ -63,7 +63,7 @@ def _check_html_after_goto(page) -> None:
 
 def sign_in_as(page, account, password=PASSWORD):
     page.goto("/signin")
-    page.get_by_label("E-mail").fill(account.email)
+    page.get_by_label("Email").fill(account.email)
     page.get_by_label("Password").fill(password)
     page.get_by_role("button", name="Sign in").click()
     page.wait_for_load_state()

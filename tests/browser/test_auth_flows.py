@@ -16,11 +16,11 @@ def test_sign_in_page_looks_right_and_is_accessible(page, live_server):
 
 def test_wrong_password_shows_an_error_and_keeps_the_email(page, org):
     page.goto("/signin")
-    page.get_by_label("E-mail").fill(org.admin.email)
+    page.get_by_label("Email").fill(org.admin.email)
     page.get_by_label("Password").fill("not-the-password")
     page.get_by_role("button", name="Sign in").click()
-    assert page.get_by_role("alert").inner_text() == "The e-mail or password is not right."
-    assert page.get_by_label("E-mail").input_value() == org.admin.email
+    assert page.get_by_role("alert").inner_text() == "The email or password is not right."
+    assert page.get_by_label("Email").input_value() == org.admin.email
     assert_accessible(page)
 
 
@@ -46,7 +46,7 @@ def test_sign_up_through_the_organisation_link(page, org):
     assert "Use at least 8 characters." in page.locator(".field-error").inner_text()
     page.get_by_label("Password").first.fill("a-sturdy-passphrase-7")
     page.get_by_role("button", name="Create account").click()
-    expect(page.get_by_role("heading", name="Check your e-mail")).to_be_visible()
+    expect(page.get_by_role("heading", name="Check your email")).to_be_visible()
     assert_accessible(page)
     screenshot(page, "join-check-email")
     token = mailed_link("maya.newcomer@example.org", r"/signup/confirm/([A-Za-z0-9_-]+)")

@@ -17,7 +17,7 @@ def northside(live_server):
 
 def _signed_in(page, email: str, password: str):
     page.goto("/signin")
-    page.get_by_label("E-mail").fill(email)
+    page.get_by_label("Email").fill(email)
     page.get_by_label("Password").fill(password)
     page.get_by_role("button", name="Sign in").click()
     expect(page).to_have_url(re.compile(r"/clients$"))
@@ -168,7 +168,7 @@ def test_invite_users_opens_from_the_table_and_rows_resend_or_revoke(admin_page,
         re.compile(rf"/join/{northside.join_token}$"))
     dialog.get_by_role("button", name="Copy").click()
     expect(dialog.get_by_role("button", name="Copied")).to_be_visible()
-    dialog.get_by_text("Link settings").click()  # behind a disclosure: inviting by e-mail comes first
+    dialog.get_by_text("Link settings").click()  # behind a disclosure: inviting by email comes first
     dialog.get_by_text("Regenerate link").click()  # asks first: the current link would stop working
     expect(dialog.get_by_text("The current link stops working at once")).to_be_visible()
     screenshot(page, "invite-users-regenerate")
@@ -246,7 +246,7 @@ def test_the_table_fits_the_screen(admin_page, width, height):
 
 def test_search_explains_itself(admin_page, northside):
     page = admin_page
-    expect(page.get_by_text("Start of a name or e-mail; 2+ characters")).to_be_visible()
+    expect(page.get_by_text("Start of a name or email; 2+ characters")).to_be_visible()
     page.get_by_label("Search", exact=True).fill("a")  # one letter: said, not silently ignored
     expect(page.locator("#q-error")).to_contain_text("at least 2 letters")
     expect(page.locator("[data-results-status]")).to_contain_text("at least 2 letters")

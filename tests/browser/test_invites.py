@@ -1,5 +1,5 @@
 """Invite Users in a real browser: chips typed with comma, space and Enter, the
-e-mail in the local outbox, accepting it, and the modal window."""
+email in the local outbox, accepting it, and the modal window."""
 import re
 
 import pytest

@@ -66,14 +66,14 @@ def test_the_actions_menu_by_keyboard_only(page, sign_in, org):
 def test_edit_shows_errors_next_to_fields(page, sign_in, org):
     _clients(page, sign_in, org)
     page.goto(f"/clients/{org.client.account_id}/edit")
-    page.get_by_label("E-mail").fill(org.staff.email)
+    page.get_by_label("Email").fill(org.staff.email)
     page.get_by_label("Name").fill("")
     page.get_by_role("button", name="Save changes").click()
     expect(page.locator("#f-name-error")).to_have_text("Enter a name.")
     page.get_by_label("Name").fill("Cleo Client")
     page.get_by_role("button", name="Save changes").click()
-    expect(page.locator("#f-email-error")).to_contain_text("already has this e-mail")
-    expect(page.get_by_label("E-mail")).to_have_value(org.staff.email)  # refilled
+    expect(page.locator("#f-email-error")).to_contain_text("already has this email")
+    expect(page.get_by_label("Email")).to_have_value(org.staff.email)  # refilled
     assert_accessible(page)
     screenshot(page, "edit-error")
 
@@ -153,7 +153,7 @@ def test_row_actions_work_without_javascript(browser, live_server, org):
     context = browser.new_context(base_url=live_server, java_script_enabled=False)
     page = context.new_page()
     page.goto("/signin")
-    page.get_by_label("E-mail").fill(org.admin.email)
+    page.get_by_label("Email").fill(org.admin.email)
     page.get_by_label("Password").fill(PASSWORD)
     page.get_by_role("button", name="Sign in").click()
     row = page.locator("table.clients tbody tr", has_text="Cleo Client")

@@ -1,5 +1,5 @@
 """Issue 13, item 11 (CSV) and the CSV cases of "Keep it fixed" at the parser: Excel's sep= line,
-CR-only endings, one unclosed quote is a row error, formulas, CR/LF in e-mails, binary, BOM,
+CR-only endings, one unclosed quote is a row error, formulas, CR/LF in emails, binary, BOM,
 duplicate headers, too many rows."""
 import pytest
 

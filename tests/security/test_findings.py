@@ -145,7 +145,7 @@ def test_a_non_ascii_local_part_is_refused_with_a_reason():
     assert "before the @" in caught.value.message and caught.value.code == "unsupported_address"
 
 
-# ------------------------------------------------------------------ 11: a hyphenated e-mail found by its prefix
+# ------------------------------------------------------------------ 11: a hyphenated email found by its prefix
 
 def test_a_hyphenated_email_is_found_when_a_later_part_is_the_longest_word(http, org, pump):
     make_account(org.org_id, name="Jo Bloggs", email=f"jo-annabel@{org.org_id[:8]}.example.org")

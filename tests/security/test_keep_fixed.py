@@ -70,7 +70,7 @@ def test_a_script_name_is_escaped_on_every_html_page(http, org, evil):
 
 
 def test_every_get_route_answers_with_the_security_headers(http, org, evil):
-    """HTML and JSON alike, every GET of the route table (the outbox's framed e-mail has its own
+    """HTML and JSON alike, every GET of the route table (the outbox's framed email has its own
     sandboxed policy and may be framed by the outbox page only)."""
     http.sign_in(org.admin)
     for path, _method in routes({"GET"}):

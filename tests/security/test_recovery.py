@@ -1,4 +1,4 @@
-"""Issue 15's sign-in page: empty fields say what is missing, and Forgot password? (an e-mailed
+"""Issue 15's sign-in page: empty fields say what is missing, and Forgot password? (an emailed
 single-use expiring link stored as a hash, the same answer for known and unknown addresses,
 every session of the account ended on reset)."""
 from datetime import timedelta
@@ -14,9 +14,9 @@ NEW = "a-brand-new-passphrase-4"
 
 def test_empty_sign_in_fields_say_what_is_missing(http):
     both = http.post_form("/signin", {"email": "", "password": ""})
-    assert both.status_code == 400 and "Enter your e-mail address and your password." in both.body.decode()
+    assert both.status_code == 400 and "Enter your email address and your password." in both.body.decode()
     email = http.post_form("/signin", {"email": " ", "password": "x"})
-    assert "Enter your e-mail address." in email.body.decode() and 'aria-invalid="true"' in email.body.decode()
+    assert "Enter your email address." in email.body.decode() and 'aria-invalid="true"' in email.body.decode()
     password = http.post_form("/signin", {"email": "a@example.org", "password": ""})
     assert "Enter your password." in password.body.decode()
 

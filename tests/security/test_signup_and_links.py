@@ -22,7 +22,7 @@ def _accounts(org_id, email):
 def test_signing_up_someone_elses_address_creates_nothing_and_mails_only_them(http, org):
     victim = f"victim-{new_id()[:6]}@example.org"
     response = http.post_form(f"/join/{org.join_token}", {**FIELDS, "email": victim})
-    assert response.status_code == 200 and "Check your e-mail" in response.body.decode()
+    assert response.status_code == 200 and "Check your email" in response.body.decode()
     assert "caseload_session" not in http.cookies and not _accounts(org.org_id, victim)
     assert mailed_link(victim, CONFIRM)  # the link went to the address, not to the person who typed it
 

@@ -101,7 +101,7 @@ def seed(clients: int = 500, seed_value: int = 2026, org_name: str = "Northside 
             history.append(timeline.new_activity(org.org_id, person.account_id, "signed_in", when=start))
         if person.last_visit:
             person.last_visit = max(person.last_visit, person.created_at)
-    # Accounts last: their stream records find groups and e-mail claims in place.
+    # Accounts last: their stream records find groups and email claims in place.
     _write(Group, groups)
     _write(Lookup, [Lookup(key=accounts.email_lookup_key(org.org_id, p.email), org_id=org.org_id,
                            account_id=p.account_id) for p in people])

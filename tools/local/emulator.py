@@ -3,7 +3,7 @@ as Lambda does it (DynamoDB stream records, SQS messages, schedules), calling
 the app's handlers through `app.handler_map` with Lambda-shaped events.
 
 Resources come from the same definitions as production: tables from
-`chalicelib.core.models`, the bucket, queue and e-mail identity from the settings.
+`chalicelib.core.models`, the bucket, queue and email identity from the settings.
 """
 import json
 import logging

@@ -5,7 +5,7 @@ Invitations go out with SendBulkTemplatedEmail (see chalicelib.invitations.maile
 and moto keeps those as template name + data, never rendered. The outbox
 renders each recipient's message from the stored template with
 `mailer.render_message` (the same substitution SES does), so it shows the
-app-rendered e-mail a person would receive, one entry per recipient.
+app-rendered email a person would receive, one entry per recipient.
 """
 import json
 import os
@@ -30,7 +30,7 @@ def local_outbox():
     return page("dev/outbox.html", messages=sent_messages())
 
 
-# One e-mail's HTML, shown in a sandboxed frame of the outbox page: e-mails style themselves inline,
+# One email's HTML, shown in a sandboxed frame of the outbox page: emails style themselves inline,
 # which the app's own policy (style-src 'self') forbids, so this response has a policy of its own
 # that allows inline styles and nothing else (no script, no requests, framed only by the outbox).
 MAIL_CSP = ("default-src 'none'; style-src 'unsafe-inline'; img-src data:; frame-ancestors 'self'; "
@@ -44,7 +44,7 @@ def local_outbox_message(number):
         raise NotFound("No such page.")
     messages = sent_messages()
     if not number.isdigit() or int(number) >= len(messages):
-        raise NotFound("No such e-mail.")
+        raise NotFound("No such email.")
     from chalice import Response
 
     return Response(messages[int(number)]["html"] or "", status_code=200,

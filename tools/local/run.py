@@ -42,7 +42,7 @@ Caseload is running at http://{host}:{port}
   Staff:   {seeded.staff_email}
   Password (both): {seeded.password}
   Organisation sign-up link: http://{host}:{port}/join/{seeded.join_token}
-  Local outbox (e-mails "sent"): http://{host}:{port}/dev/outbox
+  Local outbox (emails "sent"): http://{host}:{port}/dev/outbox
   AWS emulator (moto): {endpoint}
 Press Ctrl-C to stop.
 """, flush=True)
