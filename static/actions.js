@@ -99,6 +99,50 @@ Caseload.ready(() => {
   document.addEventListener('click', (event) => {
     if (open && !open.list.contains(event.target) && !open.button.contains(event.target)) close(false);
   });
+
+  // ---------------------------------------------------------------- Resend / Revoke: ask, then answer in place
+  // The item's link is the question's own page (no JavaScript); here its part opens in a
+  // <dialog> over the table, the answer is a toast and the table reloads (caseload:changed).
+  document.addEventListener('click', async (event) => {
+    const link = event.target.closest('a[data-confirm]');
+    if (!link || typeof HTMLDialogElement !== 'function' || event.metaKey || event.ctrlKey || event.shiftKey) return;
+    event.preventDefault();
+    const menuButton = open ? open.button : null;
+    close(false);
+    let part;
+    try {
+      const { reply, html } = await Caseload.fragment(link.href);
+      if (!reply.ok) throw new Error(reply.statusText);
+      part = html;
+    } catch (error) {
+      window.location = link.href;
+      return;
+    }
+    const dialog = Caseload.el('dialog', { class: 'confirm-dialog', 'aria-labelledby': 'confirm-title' });
+    dialog.innerHTML = part;
+    document.body.appendChild(dialog);
+    const back = () => {
+      dialog.close();
+      dialog.remove();
+      if (menuButton && document.contains(menuButton)) menuButton.focus();
+    };
+    dialog.addEventListener('cancel', (e) => { e.preventDefault(); back(); });
+    dialog.querySelector('[data-cancel]').addEventListener('click', (e) => { e.preventDefault(); back(); });
+    const form = dialog.querySelector('[data-confirm-form]');
+    form.addEventListener('submit', async (e) => {
+      e.preventDefault();
+      const submit = form.querySelector('button[type="submit"]');
+      submit.disabled = true;
+      const notice = await Caseload.postForNotice(form.action, new FormData(form));
+      dialog.close();
+      dialog.remove();
+      Caseload.toast(notice);
+      const id = form.elements.account_id.value;
+      document.dispatchEvent(new CustomEvent('caseload:changed', { detail: { focus: `[aria-controls="menu-${id}"]` } }));
+    });
+    dialog.showModal();
+    dialog.querySelector('[data-cancel]').focus(); // a destructive question starts on the safe answer
+  });
   window.addEventListener('resize', () => { if (open) place(open.button, open.list); });
   document.addEventListener('scroll', () => { if (open) place(open.button, open.list); }, true);
 });

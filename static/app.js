@@ -39,6 +39,23 @@ window.Caseload = {
     return json;
   },
 
+  // A form posted by a script (X-Fragment: 1): the server's one-line answer ([data-notice]).
+  async postForNotice(url, data) {
+    const failed = 'That did not go through. Reload the page and try again.';
+    try {
+      const reply = await fetch(url, {
+        method: 'POST', credentials: 'same-origin', body: new URLSearchParams(data),
+        headers: { [Caseload.FRAGMENT_HEADER]: '1' },
+      });
+      const answer = Caseload.el('div');
+      answer.innerHTML = await reply.text();
+      const notice = answer.querySelector('[data-notice]');
+      return notice ? notice.textContent.trim() : failed;
+    } catch (error) {
+      return failed;
+    }
+  },
+
   // One polite line for screen readers (cleared first so a repeat is read again).
   announce(region, message) {
     if (!region) return;

@@ -140,8 +140,27 @@ Caseload.ready(() => {
     refresh();
   }
 
-  // After Invite in the window: fresh rows and boxes.
-  document.addEventListener('caseload:invited', () => load(window.location.pathname + window.location.search, false));
+  // After Invite in the window, Resend or Revoke: fresh rows and boxes; focus back where it was.
+  const reload = () => load(window.location.pathname + window.location.search, false);
+  document.addEventListener('caseload:invited', reload);
+  document.addEventListener('caseload:changed', async (event) => {
+    await reload();
+    window.setTimeout(() => {
+      const target = event.detail && event.detail.focus && results.querySelector(event.detail.focus);
+      if (target) target.focus();
+    }, 0);
+  });
+
+  // The bulk bar's Resend and Revoke (confirmed in their panel): answered on the table.
+  results.addEventListener('submit', async (event) => {
+    const submit = event.submitter;
+    if (!submit || !submit.hasAttribute('data-in-place')) return;
+    event.preventDefault();
+    submit.disabled = true;
+    const notice = await Caseload.postForNotice(submit.formAction, new FormData(event.target, submit));
+    Caseload.toast(notice);
+    document.dispatchEvent(new CustomEvent('caseload:changed', { detail: { focus: '[data-select-all]' } }));
+  });
 
   bindSelection();
   const first = results.querySelector('.results-body');

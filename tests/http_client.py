@@ -60,7 +60,7 @@ class Http:
         if csrf and "csrf_token" not in fields:
             fields = {**fields, "csrf_token": self.csrf(path if path.startswith("/join") else "/signin")
                       if not self.cookies.get("caseload_session") else self.csrf("/home")}
-        return self.request("POST", path, urlencode(fields).encode(),
+        return self.request("POST", path, urlencode(fields, doseq=True).encode(),
                             {"content-type": "application/x-www-form-urlencoded", **(headers or {})})
 
     def json(self, method, path, body=None, csrf: bool = True, headers=None):

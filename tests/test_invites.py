@@ -447,12 +447,44 @@ def test_resend_and_revoke_forms_take_selected_rows(http, org):
     http.sign_in(org.admin)
     response = http.post_form("/invites/resend", {"account_id": account.account_id, "next": "/clients?status=p"})
     assert response.status_code == 303 and response.headers["Location"] == "/clients?status=p"
-    assert "Resent 1 of 1 invitation." in http.get("/clients?status=p").body.decode()  # a one-shot banner
-    assert "Resent 1 of 1" not in http.get("/clients?status=p").body.decode()
+    sent = "A new invitation is on its way; the previous link no longer works."
+    assert sent in http.get("/clients?status=p").body.decode()  # a one-shot banner
+    assert sent not in http.get("/clients?status=p").body.decode()
     response = http.post_form("/invites/revoke", {"account_id": account.account_id, "next": "https://evil.example"})
-    assert response.status_code == 200 and "Revoked 1 of 1 invitation." in response.body.decode()
+    assert response.status_code == 200 and "Invitation revoked: its link no longer works." in response.body.decode()
     response = http.post_form("/invites/revoke", {})
     assert response.status_code == 400 and "Choose at least one person." in response.body.decode()
+    two = [account.account_id, accounts_for(org.org_id, invited(org)[0])[0].account_id]
+    response = http.post_form("/invites/revoke", {"account_id": two, "next": "/clients"})
+    assert "Revoked 2 of 2 invitations." in http.get("/clients").body.decode()
+
+
+def test_resend_and_revoke_ask_first_then_answer_where_the_admin_is(http, org, other_org):
+    email, _token = invited(org)
+    account = accounts_for(org.org_id, email)[0]
+    http.sign_in(org.admin)
+    # Without JavaScript: the question is a page of its own, its Cancel goes back to the table.
+    page = http.get(f"/invites/revoke?account_id={account.account_id}&next=/clients%3Fstatus%3Dprovisioned")
+    body = page.body.decode()
+    assert page.status_code == 200 and f"Revoke the invitation of {email}?" in body
+    assert 'class="btn btn-danger" type="submit">Revoke invite</button>' in body
+    assert 'href="/clients?status=provisioned" data-cancel>Cancel</a>' in body
+    assert "The link in earlier invitation emails stops working at once." in http.get(
+        f"/invites/resend?account_id={account.account_id}").body.decode()
+    # The table's dialog asks for the part only.
+    part = http.get(f"/invites/resend?account_id={account.account_id}", headers={"X-Fragment": "1"})
+    assert part.status_code == 200 and "<html" not in part.body.decode()
+    assert f"Resend the invitation to {email}?" in part.body.decode()
+    # Another organisation's person, or nobody: not found, like any unknown id.
+    for missing in (other_org.client.account_id, "nope", ""):
+        assert http.get(f"/invites/revoke?account_id={missing}").status_code == 404
+    # A script's POST gets the notice alone (shown as a toast on the table), a refusal too.
+    done = http.post_form("/invites/revoke", {"account_id": account.account_id, "next": "/clients"},
+                          headers={"X-Fragment": "1"})
+    assert done.status_code == 200 and "<html" not in done.body.decode()
+    assert 'data-notice>Invitation revoked: its link no longer works.</div>' in done.body.decode()
+    refused = http.post_form("/invites/resend", {"next": "/clients"}, headers={"X-Fragment": "1"})
+    assert refused.status_code == 400 and 'data-notice>Choose at least one person.</div>' in refused.body.decode()
 
 
 def test_staff_resend_only_in_their_caseload(http, org):

@@ -8,6 +8,7 @@ from chalice import Blueprint
 from pydantic import Field
 
 from chalicelib import jobs
+from chalicelib.actions import rows
 from chalicelib.core import config, urls
 from chalicelib.core.errors import Gone, NotFound, ValidationError
 from chalicelib.core.models import ROLES
@@ -38,6 +39,7 @@ from chalicelib.web.guard import (
     take_notice,
     view,
     viewer,
+    wants_fragment,
 )
 from chalicelib.web.requests import (
     FORM_TYPE,
@@ -210,33 +212,77 @@ def _back_with(target: str, notice: str):
     return render.redirect(target)
 
 
-def _selection_done(action, verb: str):
+# Resend and Revoke ask first (a GET page, or the table's own dialog with JavaScript): both stop
+# the link already sent from working.
+CONFIRMS = {
+    "resend": {"verb": "Resent", "button": "Resend invite", "action": lifecycle.resend,
+               "question": "Resend the invitation to {who}?",
+               "consequences": ["A new email with a fresh sign-up link goes to {email}.",
+                                "The link in earlier invitation emails stops working at once."]},
+    "revoke": {"verb": "Revoked", "button": "Revoke invite", "action": lifecycle.revoke,
+               "question": "Revoke the invitation of {who}?",
+               "consequences": ["The link in their invitation email stops working at once.",
+                                "Their account stays Provisioned: Resend invite sends a new link."]},
+}
+
+
+def _selection_done(what: str):
     """Resend/Revoke from a page: back to it with a notice (a refusal too, such as
-    an empty selection: never a separate error page), or a page that says what happened."""
+    an empty selection: never a separate error page), or a page that says what happened.
+    A script (X-Fragment: 1) gets the notice alone, to show where the admin is."""
     target = safe_next(form(request()).get("next", ""))
     try:
-        results = action(viewer(), form_list(request(), "account_id"))
+        results = CONFIRMS[what]["action"](viewer(), form_list(request(), "account_id"))
     except ValidationError as error:
+        if wants_fragment():
+            return page_or_fragment("invites/done.html", "invites/_done.html", error.status,
+                                    notice=error.message, results=[])
         if target:
             return _back_with(target, error.message)
         raise
-    done = sum(1 for r in results if r["status"] in ("sent", "revoked"))
-    notice = f"{verb} {done} of {len(results)} invitation{'s' if len(results) != 1 else ''}."
-    if target:
+    if len(results) == 1:
+        notice = results[0]["message"]
+    else:
+        done = sum(1 for r in results if r["status"] in ("sent", "revoked"))
+        notice = f"{CONFIRMS[what]['verb']} {done} of {len(results)} invitations."
+    if target and not wants_fragment():
         return _back_with(target, notice)
-    return page("invites/done.html", notice=notice, results=results)
+    return page_or_fragment("invites/done.html", "invites/_done.html", notice=notice, results=results)
+
+
+def _confirm_page(what: str):
+    """The question before Resend or Revoke, for a page without JavaScript."""
+    person = rows.target(viewer(), query(request()).get("account_id", ""))
+    words = CONFIRMS[what]
+    who = person.name or person.email
+    return page_or_fragment("invites/confirm.html", "invites/_confirm.html", person=person, errors={}, action=what, button=words["button"],
+                question=words["question"].format(who=who),
+                consequences=[c.format(email=person.email) for c in words["consequences"]],
+                back=safe_next(query(request()).get("next", "")) or render.url("/clients"))
+
+
+@bp.route("/invites/resend", methods=["GET"])
+@view(*TEAM)
+def resend_confirm():
+    return _confirm_page("resend")
+
+
+@bp.route("/invites/revoke", methods=["GET"])
+@view(*TEAM)
+def revoke_confirm():
+    return _confirm_page("revoke")
 
 
 @bp.route("/invites/resend", methods=["POST"], content_types=[FORM_TYPE])
 @view(*TEAM)
 def resend_form():
-    return _selection_done(lifecycle.resend, "Resent")
+    return _selection_done("resend")
 
 
 @bp.route("/invites/revoke", methods=["POST"], content_types=[FORM_TYPE])
 @view(*TEAM)
 def revoke_form():
-    return _selection_done(lifecycle.revoke, "Revoked")
+    return _selection_done("revoke")
 
 
 # --------------------------------------------------------------------------- the organisation account link

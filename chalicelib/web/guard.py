@@ -297,12 +297,16 @@ def page(template: str, status: int = 200, **context) -> Response:
 FRAGMENT_HEADER = "X-Fragment"  # the one partial-page request header: `X-Fragment: 1`
 
 
+def wants_fragment() -> bool:
+    """A script asked for the page's part only (`X-Fragment: 1`)."""
+    return request().headers.get(FRAGMENT_HEADER.lower()) == "1"
+
+
 def page_or_fragment(whole: str, part: str, status: int = 200, **context) -> Response:
     """The whole page, or only its swappable part when a script asks with
     `X-Fragment: 1` (the Clients Table's results, the Invite Users window).
     `Vary` keeps caches from mixing the two answers."""
-    wanted = request().headers.get(FRAGMENT_HEADER.lower()) == "1"
-    response = page(part if wanted else whole, status, **context)
+    response = page(part if wants_fragment() else whole, status, **context)
     response.headers["Vary"] = FRAGMENT_HEADER
     return response
 

@@ -190,13 +190,37 @@ def test_invite_users_opens_from_the_table_and_rows_resend_or_revoke(admin_page,
     expect(bar).to_contain_text("2 selected")
     bar.get_by_text("Revoke invite").click()  # destructive: asks first, in danger colours
     expect(bar.get_by_text("Revoke the selected invitations?")).to_be_visible()
+    url_before = page.url
     bar.get_by_role("button", name="Revoke invitations").click()
-    expect(page.get_by_role("status").filter(has_text="Revoked 2 of 2 invitations.")).to_be_visible()
+    # Answered on the table: a toast, the rows refreshed, no other page.
+    expect(page.locator(".toast").filter(has_text="Revoked 2 of 2 invitations.")).to_be_visible()
     expect(page.locator(".invite-state").first).to_have_text("Invitation revoked")
+    assert page.url == url_before
+    expect(page.get_by_label("Select every row on this page")).to_be_focused()
+    # The row menu's Resend and Revoke ask first too, in a dialog over the table, in danger colours.
     row = page.locator("table.clients tbody tr").first
-    row.get_by_label(re.compile("Actions for")).click()
+    menu_button = row.get_by_label(re.compile("Actions for"))
+    menu_button.click()
+    row.get_by_role("menuitem", name="Revoke invite").click()
+    question = page.get_by_role("dialog", name=re.compile(r"Revoke the invitation of aaron\.aa"))
+    expect(question).to_be_visible()
+    expect(question.get_by_role("link", name="Cancel")).to_be_focused()  # starts on the safe answer
+    page.keyboard.press("Escape")
+    expect(question).to_have_count(0)
+    expect(menu_button).to_be_focused()
+    menu_button.press("Enter")
     row.get_by_role("menuitem", name="Resend invite").click()
-    expect(page.get_by_role("status").filter(has_text="Resent 1 of 1 invitation.")).to_be_visible()
+    question = page.get_by_role("dialog", name=re.compile("Resend the invitation to"))
+    expect(question.get_by_text("The link in earlier invitation emails stops working at once.")).to_be_visible()
+    danger = question.get_by_role("button", name="Resend invite")
+    assert "btn-danger" in danger.get_attribute("class")
+    assert_accessible(page)
+    screenshot(page, "clients-resend-confirm")
+    danger.click()
+    expect(page.locator(".toast").filter(has_text="A new invitation is on its way")).to_be_visible()
+    expect(page.locator(".invite-state").first).to_have_text(re.compile("Invitation (queued|sent)"))
+    expect(page.locator("table.clients tbody tr").first.get_by_label(re.compile("Actions for"))).to_be_focused()
+    assert page.url == url_before
     assert_accessible(page)
     screenshot(page, "clients-invitations")
 
@@ -317,7 +341,8 @@ def test_empty_selection_without_javascript_stays_on_the_table(browser, live_ser
     page = _signed_in(context.new_page(), northside.admin_email, northside.password)
     page.get_by_label("Status", exact=True).select_option("provisioned")
     page.get_by_role("button", name="Apply").click()
-    page.locator("[data-bulk-bar]").get_by_role("button", name="Resend invite").click()
+    page.locator("[data-bulk-bar]").get_by_text("Resend invite").click()  # asks first
+    page.locator("[data-bulk-bar]").get_by_role("button", name="Resend invitations").click()
     expect(page).to_have_url(re.compile(r"/clients\?"))
     expect(page.get_by_role("status").filter(has_text="Choose at least one person.")).to_be_visible()
     expect(page.get_by_role("heading", name="View Clients")).to_be_visible()
