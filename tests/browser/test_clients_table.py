@@ -235,6 +235,20 @@ def _fits(page, width: int, height: int, primary) -> None:
     assert box and box["x"] >= 0 and box["x"] + box["width"] <= width and box["y"] + box["height"] <= height
 
 
+def _every_column_shows(page, width: int) -> None:
+    wrap = page.locator(".table-wrap").first
+    sizes = wrap.evaluate("(el) => [el.scrollWidth, el.clientWidth]")
+    widths = page.locator("table.clients thead th").evaluate_all(
+        "(cells) => cells.map((c) => [c.textContent.trim(), Math.round(c.getBoundingClientRect().width)])")
+    assert sizes[0] <= sizes[1], (sizes, widths)
+    right = wrap.bounding_box()["x"] + wrap.bounding_box()["width"]
+    for header in ("Date created", "Last visit", "Assigned staff email"):
+        box = page.locator("table.clients thead th").filter(has_text=header).bounding_box()
+        assert box["x"] + box["width"] <= right, (header, widths)
+    dots = page.locator("table.clients tbody tr").first.get_by_label(re.compile("Actions for")).bounding_box()
+    assert dots["x"] + dots["width"] <= min(right, width)
+
+
 @pytest.mark.parametrize("width,height", VIEWPORTS)
 def test_the_table_fits_the_screen(admin_page, width, height):
     page = admin_page
@@ -247,6 +261,11 @@ def test_the_table_fits_the_screen(admin_page, width, height):
         # The boxes and at least 8 rows above the fold.
         assert page.locator(".stats").bounding_box()["y"] < height
         assert rows.nth(7).bounding_box()["y"] + rows.nth(7).bounding_box()["height"] <= height
+        # Every column, Date created and the three dots included, without sideways scroll in the
+        # table either: on the default page and on invitations (two badges in Status).
+        for query in ("", "?status=provisioned"):
+            page.goto(f"/clients{query}")
+            _every_column_shows(page, width)
     else:
         # Rows are cards: name, status and the menu button side by side, all on screen.
         first = rows.first
