@@ -1,0 +1,44 @@
+"""Issue 15's walk: every page an admin reaches from the help-centre article, at 1280x800 and at
+390x844. Each fits the window (no sideways page scroll), shows its primary action without
+scrolling, has no serious or critical axe violation, and leaves a screenshot to look at."""
+import pytest
+from playwright.sync_api import expect
+
+from tests.browser.conftest import assert_accessible, screenshot, sign_in_as
+
+VIEWPORTS = [(1280, 800), (390, 844)]
+
+# (screenshot name, path, the primary action: (role, accessible name)); {client} is a client's id,
+# {token} the organisation's sign-up link. None: signed out.
+PAGES = [
+    ("forgot-password", "/forgot", ("button", "Send reset link"), None),
+    ("join", "/join/{token}", ("button", "Create account"), None),
+    ("invite-page", "/invite", ("button", "Invite"), "admin"),
+    ("manage-groups", "/groups", ("button", "+ Add group"), "admin"),
+    ("edit", "/clients/{client}/edit", ("button", "Save changes"), "admin"),
+    ("assign", "/clients/{client}/assign", ("button", "Save assignment"), "admin"),
+    ("archive", "/clients/{client}/archive", ("button", "Archive"), "admin"),
+    ("revoke-confirm", "/invites/revoke?account_id={client}", ("button", "Revoke invite"), "admin"),
+    ("exports", "/exports", ("link", "View Clients"), "admin"),
+    ("audit-log", "/audit", ("button", "Apply"), "admin"),
+    ("api-keys", "/settings/api-keys", ("button", "Create key"), "admin"),
+    ("my-profile", "/home", ("button", "Save name"), "admin"),
+]
+
+
+@pytest.mark.parametrize("width,height", VIEWPORTS)
+@pytest.mark.parametrize("name,path,primary,who", PAGES, ids=[p[0] for p in PAGES])
+def test_the_page_fits_and_explains_itself(page, org, name, path, primary, who, width, height):
+    page.set_viewport_size({"width": width, "height": height})
+    if who:
+        sign_in_as(page, org.admin)
+    page.goto(path.format(client=org.client.account_id, token=org.join_token))
+    role, label = primary
+    action = page.get_by_role(role, name=label, exact=True).first
+    expect(action).to_be_visible()
+    screenshot(page, f"page-{name}-{width}")
+    assert page.evaluate("document.documentElement.scrollWidth") <= width, "the page scrolls sideways"
+    box = action.bounding_box()
+    assert box["x"] >= 0 and box["x"] + box["width"] <= width and box["y"] + box["height"] <= height, \
+        f"{label} is not in the first screen: {box}"
+    assert_accessible(page)
