@@ -471,6 +471,9 @@ def test_resend_and_revoke_ask_first_then_answer_where_the_admin_is(http, org, o
     assert 'href="/clients?status=provisioned" data-cancel>Cancel</a>' in body
     assert "The link in earlier invitation emails stops working at once." in http.get(
         f"/invites/resend?account_id={account.account_id}").body.decode()
+    signed_in = http.get(f"/invites/revoke?account_id={org.client.account_id}").body.decode()
+    assert "has already signed in: there is no invitation to revoke." in signed_in
+    assert "btn-danger" not in signed_in
     # The table's dialog asks for the part only.
     part = http.get(f"/invites/resend?account_id={account.account_id}", headers={"X-Fragment": "1"})
     assert part.status_code == 200 and "<html" not in part.body.decode()

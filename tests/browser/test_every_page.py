@@ -5,11 +5,12 @@ import pytest
 from playwright.sync_api import expect
 
 from tests.browser.conftest import assert_accessible, screenshot, sign_in_as
+from tests.conftest import make_account
 
 VIEWPORTS = [(1280, 800), (390, 844)]
 
 # (screenshot name, path, the primary action: (role, accessible name)); {client} is a client's id,
-# {token} the organisation's sign-up link. None: signed out.
+# {invitee} a Provisioned person's, {token} the organisation's sign-up link. None: signed out.
 PAGES = [
     ("forgot-password", "/forgot", ("button", "Send reset link"), None),
     ("join", "/join/{token}", ("button", "Create account"), None),
@@ -18,7 +19,7 @@ PAGES = [
     ("edit", "/clients/{client}/edit", ("button", "Save changes"), "admin"),
     ("assign", "/clients/{client}/assign", ("button", "Save assignment"), "admin"),
     ("archive", "/clients/{client}/archive", ("button", "Archive"), "admin"),
-    ("revoke-confirm", "/invites/revoke?account_id={client}", ("button", "Revoke invite"), "admin"),
+    ("revoke-confirm", "/invites/revoke?account_id={invitee}", ("button", "Revoke invite"), "admin"),
     ("exports", "/exports", ("link", "View Clients"), "admin"),
     ("audit-log", "/audit", ("button", "Apply"), "admin"),
     ("api-keys", "/settings/api-keys", ("button", "Create key"), "admin"),
@@ -32,7 +33,9 @@ def test_the_page_fits_and_explains_itself(page, org, name, path, primary, who, 
     page.set_viewport_size({"width": width, "height": height})
     if who:
         sign_in_as(page, org.admin)
-    page.goto(path.format(client=org.client.account_id, token=org.join_token))
+    invitee = make_account(org.org_id, "client", status="provisioned", name="Ivy Invitee") if "{invitee}" in path else None
+    page.goto(path.format(client=org.client.account_id, token=org.join_token,
+                          invitee=invitee.account_id if invitee else ""))
     role, label = primary
     action = page.get_by_role(role, name=label, exact=True).first
     expect(action).to_be_visible()
