@@ -84,6 +84,47 @@
     d.close();
   }
 
+  // A group name typed and not saved: closing asks first (the bar of the Invite Users window).
+  function typedName(d) {
+    return Array.prototype.filter.call(d.querySelectorAll('input[type=text]'), function (input) {
+      return input.id === 'f-new-group' ? input.value.trim() : input.value !== input.defaultValue;
+    })[0];
+  }
+
+  function askBeforeClosing(d) {
+    var typed = typedName(d);
+    if (!typed) return false;
+    var bar = d.querySelector('[data-discard]');
+    if (!bar) {
+      bar = document.createElement('div');
+      bar.className = 'discard-bar';
+      bar.setAttribute('role', 'alertdialog');
+      bar.setAttribute('aria-labelledby', 'groups-discard-question');
+      bar.setAttribute('data-discard', '');
+      var question = document.createElement('p');
+      question.id = 'groups-discard-question';
+      question.textContent = 'Discard the group name you typed?';
+      var discard = document.createElement('button');
+      discard.type = 'button';
+      discard.className = 'btn btn-danger';
+      discard.textContent = 'Discard';
+      var keep = document.createElement('button');
+      keep.type = 'button';
+      keep.className = 'btn btn-secondary';
+      keep.textContent = 'Keep editing';
+      discard.addEventListener('click', function () { bar.remove(); typed.value = ''; close(); });
+      keep.addEventListener('click', function () { bar.remove(); typed.focus(); });
+      bar.append(question, discard, keep);
+      d.querySelector('.dialog-head').after(bar);
+    }
+    bar.querySelector('.btn-secondary').focus();
+    return true;
+  }
+
+  document.addEventListener('cancel', function (event) {
+    if (event.target.id === 'groups-dialog' && askBeforeClosing(event.target)) event.preventDefault();
+  }, true);
+
   document.addEventListener('click', function (event) {
     if (!event.target.closest) return;
     var opener = event.target.closest('[data-open-groups]');
@@ -93,7 +134,7 @@
       open(opener);
       return;
     }
-    if (event.target.closest('[data-close-groups]')) { close(); return; }
+    if (event.target.closest('[data-close-groups]')) { if (!askBeforeClosing(d)) close(); return; }
     var link = event.target.closest('[data-groups-body] [data-window-link]');
     if (link) {
       event.preventDefault();

@@ -199,3 +199,28 @@ def test_a_stopped_group_delete_says_so_and_continue_ungrouping_finishes_it(page
     assert Group.count(org.org_id) == 0
     from chalicelib.core.models import Account
     assert all(Account.get(org.org_id, m.account_id).group_id is None for m in members)
+
+
+def test_escape_asks_before_a_typed_group_name_is_lost(page, org, sign_in):
+    sign_in(org.admin)
+    page.goto("/clients")
+    page.get_by_role("link", name="Manage Groups").click()
+    dialog = page.get_by_role("dialog", name="Manage Groups")
+    name = dialog.get_by_label("New group name")
+    expect(name).to_be_focused()
+    page.keyboard.type("Half typed")
+    page.keyboard.press("Escape")
+    expect(dialog).to_be_visible()
+    question = dialog.get_by_role("alertdialog", name="Discard the group name you typed?")
+    expect(question.get_by_role("button", name="Keep editing")).to_be_focused()
+    page.keyboard.press("Enter")
+    expect(name).to_be_focused()
+    expect(name).to_have_value("Half typed")
+    dialog.get_by_role("button", name="Close Manage Groups").click()
+    question.get_by_role("button", name="Discard").click()
+    expect(dialog).to_be_hidden()
+    # Nothing typed: Escape simply closes.
+    page.get_by_role("link", name="Manage Groups").click()
+    expect(dialog.get_by_label("New group name")).to_be_focused()
+    page.keyboard.press("Escape")
+    expect(dialog).to_be_hidden()
