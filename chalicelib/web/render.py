@@ -27,13 +27,22 @@ def _printable(value):
     return value
 
 
-def human_time(value) -> str:
-    """The pages' one date format, with the year: 30 Nov 2026, 14:05 UTC (ISO text or datetime)."""
+def _as_moment(value, pattern: str) -> str:
     try:
         moment = datetime.fromisoformat(str(value)) if not isinstance(value, datetime) else value
     except ValueError:
         return str(value)
-    return moment.strftime("%-d %b %Y, %H:%M UTC")
+    return moment.strftime(pattern)
+
+
+def human_time(value) -> str:
+    """The pages' one date format, with the year: 30 Nov 2026, 14:05 UTC (ISO text or datetime)."""
+    return _as_moment(value, "%-d %b %Y, %H:%M UTC")
+
+
+def human_date(value) -> str:
+    """The same format without the time, for days: 30 Nov 2026."""
+    return _as_moment(value, "%-d %b %Y")
 
 
 def _options(items, value=None, label=None) -> list:
@@ -57,7 +66,7 @@ def environment() -> Environment:
         trim_blocks=True,
         lstrip_blocks=True,
     )
-    env.filters.update(options=_options, human_time=human_time)
+    env.filters.update(options=_options, human_time=human_time, human_date=human_date)
     env.globals.update(ROLE_LABELS=ROLE_LABELS, STATUS_LABELS=STATUS_LABELS, url=url,
                        stage=lambda: os.environ.get("CASELOAD_STAGE", "local"))
     return env
