@@ -274,6 +274,10 @@ def test_the_table_fits_the_screen(admin_page, width, height):
             box = part.bounding_box()
             assert box["x"] >= 0 and box["x"] + box["width"] <= width
         expect(first.locator(".c-created")).to_be_hidden()
+        # A card shows the whole name and email (wrapped, never cut off with an ellipsis).
+        cut = page.locator("table.clients .person-name, table.clients .person-email").evaluate_all(
+            "(spans) => spans.filter((s) => s.scrollWidth > s.clientWidth + 1).map((s) => s.textContent)")
+        assert not cut, cut
         # The filters wait behind one button that opens a sheet.
         expect(page.get_by_label("Role", exact=True)).to_be_hidden()
         page.get_by_role("button", name="Filters").click()
