@@ -238,8 +238,8 @@ def sweeper_cost() -> dict:
 
 def main(argv=None) -> None:
     """Invites of N addresses (measured), a CSV import measured end to end (default 2,000 rows:
-    requests per 1,000 rows, its e-mails through the real mail queue at a simulated rate), and the
-    50,000-row import's e-mail pacing computed with the real pacer on a simulated clock."""
+    requests per 1,000 rows, its emails through the real mail queue at a simulated rate), and the
+    50,000-row import's email pacing computed with the real pacer on a simulated clock."""
     args = list(argv if argv is not None else sys.argv[1:])
     csv_rows = [int(a.split("=", 1)[1]) for a in args if a.startswith("csv=")] or [2_000]
     sizes = [int(a) for a in args if not a.startswith("csv=")] or [100, 10_000]
@@ -261,7 +261,7 @@ def main(argv=None) -> None:
               f"mail-queue requests per 1,000 rows {r['mail_per_1000']}", flush=True)
     for recipients in (csv_rows[-1], 50_000):
         m = simulate_mail(recipients)
-        print(f"  {m['recipients']:,}-row import's e-mails at a simulated MaxSendRate of {m['rate']:g}/s, computed from "
+        print(f"  {m['recipients']:,}-row import's emails at a simulated MaxSendRate of {m['rate']:g}/s, computed from "
               f"the pacing ({m['consumers']} consumers at {m['rate'] / m['consumers']:g}/s each): all sent after "
               f"{m['seconds']:,} s ({m['recipients'] / m['rate']:,.0f} s is the floor); SES requests "
               f"{m['ses_requests']:,}; largest burst in any 1 s {m['largest_burst']} recipients "

@@ -1,6 +1,6 @@
 """Issue 10 on the jobs machinery (issue 12): bulk actions over more than a page,
 "all N matching" whatever N, a large caseload's transfer, a group delete and a
-staff member's new e-mail on their clients' rows run as background jobs with
+staff member's new email on their clients' rows run as background jobs with
 progress, a summary, Cancel and Retry. Sizes are made small by lowering the
 limits (INLINE, PART), so every path runs with a handful of accounts."""
 import pytest

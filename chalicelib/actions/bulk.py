@@ -13,7 +13,7 @@ Retry), whose page shows the progress and then the summary:
   step applies the action to one part (`applying`). Selected ids ride in the
   job's parameters.
 - `caseload`: Transfer caseload, and refreshing the clients' copy of a staff
-  member's e-mail after it changed; each step reads a page of the staff
+  member's email after it changed; each step reads a page of the staff
   member's index partition (live, then archived) and changes those clients.
 
 `apply_chunk` is what every step and the request run (safe to run twice: an
@@ -77,7 +77,7 @@ def _plan(viewer: Viewer, action: str, account: Account, params: dict) -> dict:
     if "staff" in params and account.role == "client":
         staff = params["staff"]
         staff_id, staff_email = (staff.account_id, staff.email) if staff else (None, None)
-        if (staff_id, staff_email) != (account.staff_id, account.staff_email):  # also a changed e-mail's copy
+        if (staff_id, staff_email) != (account.staff_id, account.staff_email):  # also a changed email's copy
             fields.update(staff_id=staff_id, staff_email=staff_email)
     return fields
 
@@ -120,7 +120,7 @@ def apply_chunk(viewer: Viewer, action: str, account_ids: Sequence[str], params:
     `params` comes from `check_params`. Returns {account_id: {status, message}}
     with status changed | unchanged | not_found | refused | conflict.
     `audit`: one audit-log entry for what changed (a job writes its own at the end);
-    `record`: a timeline event per account (not for refreshing a copied e-mail)."""
+    `record`: a timeline event per account (not for refreshing a copied email)."""
     results: Dict[str, dict] = {}
     ids = list(dict.fromkeys(account_ids))
     found = {a.account_id: a for a in Account.batch_get([(viewer.org_id, i) for i in ids])} if ids else {}
@@ -297,7 +297,7 @@ def _apply(job: Job, viewer: Viewer, action: str, clean: dict) -> jobs.Step:
                      summary={**(job.summary or {}), "counts": counts})
 
 
-# --- Transfer caseload (and a staff member's new e-mail on their clients) -------------------------------------
+# --- Transfer caseload (and a staff member's new email on their clients) -------------------------------------
 
 def caseload_ids(org_id: str, staff_id: str) -> Iterator[str]:
     """Every client (live, then archived) whose staff member this is, from the staff index."""
@@ -363,7 +363,7 @@ def _audit_transfer(viewer: Viewer, source: Account, staff: Account, changed: in
 
 
 def refresh_staff_email(viewer: Viewer, staff: Account) -> Outcome:
-    """After a staff member's e-mail changed: the copy on each of their clients' rows
+    """After a staff member's email changed: the copy on each of their clients' rows
     (Assigned staff email: the table, its filters and exports) follows, within the
     request for a small caseload, else as a background job."""
     ids, more = _caseload_page(staff.org_id, staff.account_id, {}, INLINE + 1)
@@ -378,7 +378,7 @@ def refresh_staff_email(viewer: Viewer, staff: Account) -> Outcome:
 
 @jobs.step(CASELOAD_KIND)
 def caseload_step(job: Job) -> jobs.Step:
-    """A page of the staff member's clients moved to `to_id` (or given its new e-mail)."""
+    """A page of the staff member's clients moved to `to_id` (or given its new email)."""
     params = job.params
     try:
         viewer = _starter(job)

@@ -1,4 +1,4 @@
-"""E-mailed single-use links (a sign-up's confirmation, a password reset): a random
+"""Emailed single-use links (a sign-up's confirmation, a password reset): a random
 token in the link, only its hash kept (the Lookup key `kind#hash`), valid for a
 while, used once (a conditional write, so two clicks cannot both use it).
 Each flow brings its own words for a link that is unknown, used or expired."""
