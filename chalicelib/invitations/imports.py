@@ -58,9 +58,9 @@ _KEY = re.compile(r"^uploads/([0-9a-f]{32})/([0-9a-f]{32})\.csv$")
 # page, and invites.js through the window's data-labels).
 COUNT_LABELS = {"rows": "rows in the file", "would_invite": "would be invited", "exists": "already have an account",
                 "duplicates": "duplicates within the file", "invalid": "invalid",
-                "suppressed": "suppressed (bounced before)"}
+                "suppressed": "not invited: emails bounced before"}
 DONE_LABELS = {"invited": "invited", "exists": "already had an account", "duplicates": "duplicates within the file",
-               "invalid": "invalid", "suppressed": "suppressed (bounced before)"}
+               "invalid": "invalid", "suppressed": "not invited: emails bounced before"}
 COUNTS, DONE_COUNTS = tuple(COUNT_LABELS), tuple(DONE_LABELS)
 
 
