@@ -43,6 +43,8 @@ STATUSES = ("provisioned", "activated", "archived")
 # What pages, emails and exports call them (templates read these: the `ROLE_LABELS` global).
 ROLE_LABELS = {"admin": "Admin", "staff": "Staff", "client": "Client"}
 STATUS_LABELS = {"activated": "Activated", "provisioned": "Provisioned", "archived": "Archived"}
+# The Status filter's default (no status chosen: archived accounts left out), in the article's words.
+STATUS_DEFAULT_LABEL = "Activated and Provisioned"
 # Filter dimensions of the Clients Table and the account attribute behind each.
 DIMENSIONS = ("all", "role", "status", "group", "staff")
 SORTS = ("name", "visit", "created")

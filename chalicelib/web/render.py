@@ -10,7 +10,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from markupsafe import Markup
 
 from chalicelib.core.assets import asset_dir
-from chalicelib.core.models import ROLE_LABELS, STATUS_LABELS
+from chalicelib.core.models import ROLE_LABELS, STATUS_DEFAULT_LABEL, STATUS_LABELS
 from chalicelib.core.urls import url
 
 
@@ -67,7 +67,8 @@ def environment() -> Environment:
         lstrip_blocks=True,
     )
     env.filters.update(options=_options, human_time=human_time, human_date=human_date)
-    env.globals.update(ROLE_LABELS=ROLE_LABELS, STATUS_LABELS=STATUS_LABELS, url=url,
+    env.globals.update(ROLE_LABELS=ROLE_LABELS, STATUS_LABELS=STATUS_LABELS, STATUS_DEFAULT_LABEL=STATUS_DEFAULT_LABEL,
+                       url=url,
                        stage=lambda: os.environ.get("CASELOAD_STAGE", "local"))
     return env
 
