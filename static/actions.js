@@ -46,16 +46,12 @@ Caseload.ready(() => {
     const summary = details.querySelector('summary');
     const list = details.querySelector('ul');
     if (!summary || !list) return;
-    const wrapper = document.createElement('div');
-    wrapper.className = 'menu menu-js';
-    const button = document.createElement('button');
-    button.type = 'button';
-    button.className = 'menu-button';
+    const wrapper = Caseload.el('div', { class: 'menu menu-js' });
+    const button = Caseload.el('button', {
+      type: 'button', class: 'menu-button', 'aria-label': summary.getAttribute('aria-label') || 'Actions',
+      'aria-haspopup': 'menu', 'aria-expanded': 'false', 'aria-controls': list.id,
+    });
     button.innerHTML = summary.innerHTML;
-    button.setAttribute('aria-label', summary.getAttribute('aria-label') || 'Actions');
-    button.setAttribute('aria-haspopup', 'menu');
-    button.setAttribute('aria-expanded', 'false');
-    button.setAttribute('aria-controls', list.id);
     list.setAttribute('role', 'menu');
     list.hidden = true;
     for (const li of list.children) li.setAttribute('role', 'none');

@@ -214,140 +214,144 @@
 
   // ------------------------------------------------------------------ CSV upload: S3, dry run, import
   // Limits and labels come from the server (data-max-bytes, data-labels on the section).
-  var api = Caseload.api;
+  const { api } = Caseload;
 
-  function Upload(section) {
-    var self = this;
-    this.section = section;
-    this.base = section.getAttribute('data-start');
-    this.maxBytes = Number(section.dataset.maxBytes);
-    this.labels = JSON.parse(section.dataset.labels);
-    this.status = section.querySelector('[data-csv-status]');
-    this.progress = section.querySelector('[data-csv-progress]');
-    this.summary = section.querySelector('[data-csv-summary]');
-    this.actions = section.querySelector('[data-csv-actions]');
-    this.file = section.querySelector('[data-csv-file]');
-    section.querySelector('[data-csv-nojs]').hidden = true;
-    section.querySelector('[data-csv-ui]').hidden = false;
-    this.file.addEventListener('change', function () { self.start(); });
-    section.querySelector('[data-csv-commit]').addEventListener('click', function () { self.commit(); });
-    section.querySelector('[data-csv-cancel]').addEventListener('click', function () { self.cancel(); });
-  }
-
-  Upload.prototype.say = function (text, problem) {
-    this.status.textContent = text;
-    this.status.setAttribute('role', problem ? 'alert' : 'status');
-    this.status.classList.toggle('csv-problem', !!problem);
-  };
-
-  Upload.prototype.start = function () {
-    var self = this, file = this.file.files[0];
-    if (!file) return;
-    this.summary.textContent = '';
-    this.actions.hidden = true;
-    this.progress.hidden = true;
-    if (file.size > this.maxBytes) {
-      this.say('The file is larger than ' + Math.round(this.maxBytes / 1048576) + ' MB. Split it into smaller files.', true);
-      return;
+  class Upload {
+    constructor(section) {
+      this.section = section;
+      this.base = section.dataset.start;
+      this.maxBytes = Number(section.dataset.maxBytes);
+      this.labels = JSON.parse(section.dataset.labels);
+      this.status = section.querySelector('[data-csv-status]');
+      this.progress = section.querySelector('[data-csv-progress]');
+      this.summary = section.querySelector('[data-csv-summary]');
+      this.actions = section.querySelector('[data-csv-actions]');
+      this.file = section.querySelector('[data-csv-file]');
+      section.querySelector('[data-csv-nojs]').hidden = true;
+      section.querySelector('[data-csv-ui]').hidden = false;
+      this.file.addEventListener('change', () => this.start());
+      section.querySelector('[data-csv-commit]').addEventListener('click', () => this.commit());
+      section.querySelector('[data-csv-cancel]').addEventListener('click', () => this.cancel());
     }
-    if (!file.size) { this.say('The file is empty.', true); return; }
-    this.say('Uploading ' + file.name + '…');
-    api('POST', this.base, { filename: file.name }).then(function (started) {
-      self.jobId = started.job_id;
-      var form = new FormData();
-      Object.keys(started.upload.fields).forEach(function (name) { form.append(name, started.upload.fields[name]); });
-      form.append('file', file); // S3 wants the file last
-      return fetch(started.upload.url, { method: 'POST', body: form }).then(function (reply) {
+
+    say(text, problem) {
+      this.status.textContent = text;
+      this.status.setAttribute('role', problem ? 'alert' : 'status');
+      this.status.classList.toggle('csv-problem', !!problem);
+    }
+
+    async start() {
+      const file = this.file.files[0];
+      if (!file) return;
+      this.summary.textContent = '';
+      this.actions.hidden = true;
+      this.progress.hidden = true;
+      if (file.size > this.maxBytes) {
+        this.say(`The file is larger than ${Math.round(this.maxBytes / 1048576)} MB. Split it into smaller files.`, true);
+        return;
+      }
+      if (!file.size) { this.say('The file is empty.', true); return; }
+      this.say(`Uploading ${file.name}…`);
+      try {
+        const started = await api('POST', this.base, { filename: file.name });
+        this.jobId = started.job_id;
+        const form = new FormData();
+        for (const [name, value] of Object.entries(started.upload.fields)) form.append(name, value);
+        form.append('file', file); // S3 wants the file last
+        const reply = await fetch(started.upload.url, { method: 'POST', body: form });
         if (!reply.ok) throw new Error('The upload did not go through. Try again.');
-        self.say('Checking ' + file.name + '… nobody is invited yet.');
-        self.poll();
-      });
-    }).catch(function (error) { self.say(error.message, true); });
-  };
-
-  Upload.prototype.poll = function () {
-    var self = this;
-    window.clearTimeout(this.timer);
-    if (!document.contains(this.section)) return; // the window was closed or replaced
-    api('GET', this.base + '/' + this.jobId).then(function (job) { self.show(job); })
-      .catch(function (error) { self.say(error.message, true); });
-  };
-
-  Upload.prototype.later = function () {
-    var self = this;
-    this.timer = window.setTimeout(function () { self.poll(); }, 700);
-  };
-
-  Upload.prototype.counts = function (title, counts, labels) {
-    var box = el('div', { 'class': 'csv-counts' });
-    box.appendChild(el('h3', {}, title));
-    var list = el('dl', { 'class': 'csv-count-list' });
-    labels.forEach(function (pair) {
-      var item = el('div');
-      item.appendChild(el('dt', {}, pair[1]));
-      item.appendChild(el('dd', { 'data-count': pair[0] }, String(counts[pair[0]] || 0)));
-      list.appendChild(item);
-    });
-    box.appendChild(list);
-    return box;
-  };
-
-  Upload.prototype.details = function (job) {
-    if (job.errors && job.errors.length) {
-      var list = el('ul', { 'class': 'csv-errors', 'aria-label': 'Rows with problems' });
-      job.errors.forEach(function (error) {
-        list.appendChild(el('li', {}, 'Row ' + error.row + (error.email ? ' (' + error.email + ')' : '') + ': ' + error.problem));
-      });
-      this.summary.appendChild(list);
+        this.say(`Checking ${file.name}… nobody is invited yet.`);
+        this.poll();
+      } catch (error) {
+        this.say(error.message, true);
+      }
     }
-    if (job.has_report) {
-      var link = el('a', { href: this.section.getAttribute('data-report') + job.job_id + '/errors.csv', 'class': 'csv-report' },
-        'Download the error report (CSV)');
-      this.summary.appendChild(el('p')).appendChild(link);
+
+    // One call to the job's API; its answer is shown, a refusal is said.
+    async call(method, path, body) {
+      try {
+        this.show(await api(method, `${this.base}/${this.jobId}${path}`, body));
+      } catch (error) {
+        this.say(error.message, true);
+      }
     }
-  };
 
-  Upload.prototype.show = function (job) {
-    var rows = job.planned || 0; // the import goes through the rows the dry run found to invite
-    this.summary.textContent = '';
-    this.actions.hidden = job.status !== 'ready';
-    this.progress.hidden = ['importing', 'done'].indexOf(job.status) < 0;
-    if (job.status === 'waiting' || job.status === 'checking') {
-      this.later();
-    } else if (job.status === 'failed') {
-      this.say(job.message || 'The file cannot be imported.', true);
-    } else if (job.status === 'ready') {
-      this.say('Dry run of ' + job.filename + ': nobody has been invited yet. Invite, or Cancel.');
-      this.summary.appendChild(this.counts('Dry run', job.dry_run, this.labels.dry_run));
-      this.details(job);
-    } else if (job.status === 'importing') {
-      this.progress.value = rows ? Math.round(100 * job.rows_done / rows) : 0;
-      this.say('Importing: ' + job.rows_done + ' of ' + rows + ' people done.');
-      this.later();
-    } else if (job.status === 'done') {
-      this.progress.value = 100;
-      this.say('Import finished: ' + (job.result.invited || 0) + ' invited.');
-      this.summary.appendChild(this.counts('Summary', job.result, this.labels.result));
-      this.details(job);
-    } else if (job.status === 'cancelled') {
-      this.say('Cancelled: nobody was invited from ' + job.filename + '.');
+    poll() {
+      window.clearTimeout(this.timer);
+      if (!document.contains(this.section)) return; // the window was closed or replaced
+      this.call('GET', '');
     }
-  };
 
-  Upload.prototype.commit = function () {
-    var self = this;
-    var toggle = document.querySelector('#f-send-email');
-    this.actions.hidden = true;
-    api('POST', this.base + '/' + this.jobId + '/commit', { send_email: toggle ? toggle.checked : true })
-      .then(function (job) { self.show(job); }).catch(function (error) { self.say(error.message, true); });
-  };
+    later() {
+      this.timer = window.setTimeout(() => this.poll(), 700);
+    }
 
-  Upload.prototype.cancel = function () {
-    var self = this;
-    api('POST', this.base + '/' + this.jobId + '/cancel').then(function (job) { self.show(job); })
-      .catch(function (error) { self.say(error.message, true); });
-  };
+    counts(title, counts, labels) {
+      const box = el('div', { class: 'csv-counts' });
+      box.appendChild(el('h3', {}, title));
+      const list = el('dl', { class: 'csv-count-list' });
+      for (const [key, label] of labels) {
+        const item = el('div');
+        item.appendChild(el('dt', {}, label));
+        item.appendChild(el('dd', { 'data-count': key }, String(counts[key] || 0)));
+        list.appendChild(item);
+      }
+      box.appendChild(list);
+      return box;
+    }
 
+    details(job) {
+      if (job.errors && job.errors.length) {
+        const list = el('ul', { class: 'csv-errors', 'aria-label': 'Rows with problems' });
+        for (const error of job.errors) {
+          list.appendChild(el('li', {}, `Row ${error.row}${error.email ? ` (${error.email})` : ''}: ${error.problem}`));
+        }
+        this.summary.appendChild(list);
+      }
+      if (job.has_report) {
+        const link = el('a', { href: `${this.section.dataset.report}${job.job_id}/errors.csv`, class: 'csv-report' },
+          'Download the error report (CSV)');
+        this.summary.appendChild(el('p')).appendChild(link);
+      }
+    }
+
+    show(job) {
+      const rows = job.planned || 0; // the import goes through the rows the dry run found to invite
+      this.summary.textContent = '';
+      this.actions.hidden = job.status !== 'ready';
+      this.progress.hidden = !['importing', 'done'].includes(job.status);
+      if (job.status === 'waiting' || job.status === 'checking') {
+        this.later();
+      } else if (job.status === 'failed') {
+        this.say(job.message || 'The file cannot be imported.', true);
+      } else if (job.status === 'ready') {
+        this.say(`Dry run of ${job.filename}: nobody has been invited yet. Invite, or Cancel.`);
+        this.summary.appendChild(this.counts('Dry run', job.dry_run, this.labels.dry_run));
+        this.details(job);
+      } else if (job.status === 'importing') {
+        this.progress.value = rows ? Math.round(100 * job.rows_done / rows) : 0;
+        this.say(`Importing: ${job.rows_done} of ${rows} people done.`);
+        this.later();
+      } else if (job.status === 'done') {
+        this.progress.value = 100;
+        this.say(`Import finished: ${job.result.invited || 0} invited.`);
+        this.summary.appendChild(this.counts('Summary', job.result, this.labels.result));
+        this.details(job);
+      } else if (job.status === 'cancelled') {
+        this.say(`Cancelled: nobody was invited from ${job.filename}.`);
+      }
+    }
+
+    commit() {
+      const toggle = document.querySelector('#f-send-email');
+      this.actions.hidden = true;
+      this.call('POST', '/commit', { send_email: toggle ? toggle.checked : true });
+    }
+
+    cancel() {
+      this.call('POST', '/cancel');
+    }
+  }
 
   function enhance(root) {
     for (const textarea of root.querySelectorAll('textarea[data-chips]')) if (!textarea.chips) textarea.chips = new Chips(textarea);
