@@ -266,6 +266,8 @@ class EventPump:
         """Deliver until nothing is pending (or `rounds` passes); returns records delivered."""
         total = 0
         for _ in range(rounds):
+            if self._stop.is_set() and threading.current_thread().name == "event-pump":
+                break
             delivered = self._pump_streams() + self._pump_queues()
             total += delivered
             if not delivered:
@@ -366,12 +368,16 @@ class EventPump:
                     log.exception("event pump round failed")
                 self._stop.wait(self.interval)
 
-        thread = threading.Thread(target=loop, name="event-pump", daemon=True)
-        thread.start()
-        return thread
+        self._thread = threading.Thread(target=loop, name="event-pump", daemon=True)
+        self._thread.start()
+        return self._thread
 
-    def stop(self) -> None:
+    def stop(self, wait: float = 120) -> None:
+        """Stop after the round in flight: a pump still delivering after stop() would race whoever runs next."""
         self._stop.set()
+        thread = getattr(self, "_thread", None)
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(wait)
 
 
 def _schedule_text(source) -> str:
