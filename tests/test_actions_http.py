@@ -21,7 +21,7 @@ def _notice(http, reply) -> str:
     import re
     assert reply.status_code == 303, reply.body
     page = _page(http, reply.headers["Location"])
-    found = re.search(r'<div class="alert alert-success" role="status">(.*?)</div>', page, re.S)
+    found = re.search(r'<div class="alert alert-success" role="status"[^>]*>(.*?)</div>', page, re.S)
     return html.unescape(found.group(1)) if found else ""
 
 

@@ -16,6 +16,7 @@ from chalicelib.table import listing
 from chalicelib.table.filters import parse_filters
 from tests.conftest import make_account
 from tools.local import emulator
+from tests.test_jobs import purge_jobs_queue
 
 TODAY = datetime.now(timezone.utc).date().toordinal()
 GROUPS = ["g1", "g2"]
@@ -338,6 +339,9 @@ def test_the_hourly_reconciliation_runs_as_lambda_calls_it(org, pump, monkeypatc
     assert org.org_id in {o.org_id for o in Organisation.every_org.query(ORG_LIST)}
     # Only this test's organisation (the session's others would queue a job each).
     monkeypatch.setattr(Organisation, "every_org", SimpleNamespace(query=lambda *_a, **_k: [org]))
+    # Steps that earlier tests in this process left queued would run first (the sweeper
+    # re-queues them if they matter): this test's drains serve this organisation's job only.
+    purge_jobs_queue()
     pump.drain()
     for index in range(5):
         make_account(org.org_id, name=f"Counted {index}")
@@ -347,6 +351,7 @@ def test_the_hourly_reconciliation_runs_as_lambda_calls_it(org, pump, monkeypatc
         "can": {"N": "1"}, "rev": {"N": "0"}})
     assert store.read_counters(org.org_id, counters.combo_key())["n"] == 1
     monkeypatch.setattr(reconcile, "ACCOUNTS_PER_STEP", 3)
+    purge_jobs_queue()
     scheduler = emulator.EventPump(__import__("app").app)
     # Only this schedule: the session's other schedules (sweeper, exports) serve every test's organisation.
     assert scheduler.run_schedules(only={"reconcile_metrics"}) == ["reconcile_metrics"]
@@ -355,7 +360,7 @@ def test_the_hourly_reconciliation_runs_as_lambda_calls_it(org, pump, monkeypatc
     def this_job():
         return next(j for j in Job.scan(Job.org_id == org.org_id) if j.kind == reconcile.KIND)
 
-    for _ in range(50):  # the queue also holds jobs other tests in this process left behind
+    for _ in range(10):
         pump.drain()
         if this_job().status == "done":
             break
