@@ -173,13 +173,8 @@ def _added(counts: Dict[str, int], more: Dict[str, int]) -> Dict[str, int]:
 
 def _starter(job: Job) -> Viewer:
     """Who started the job, as they are now: their rights apply to every step."""
-    try:
-        account = Account.get(job.org_id, job.owner_id)
-    except DoesNotExist:
-        account = None
-    if account is None or account.archived or account.role not in ("admin", "staff"):
-        raise Forbidden("The person who started this can no longer change accounts.", code="starter_gone")
-    return Viewer.of(account)
+    return accounts.team_member_now(job.org_id, job.owner_id,
+                                    "The person who started this can no longer change accounts.", "starter_gone")
 
 
 # --- Bulk actions ----------------------------------------------------------------------------------------------

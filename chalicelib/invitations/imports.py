@@ -38,7 +38,6 @@ from typing import Dict, Iterator, List, Optional
 from urllib.parse import unquote_plus
 
 from botocore.exceptions import ClientError
-from pynamodb.exceptions import DoesNotExist
 
 from chalicelib import jobs
 from chalicelib.core import aws, config
@@ -195,13 +194,8 @@ def may_invite(uploader: accounts.Viewer, role: str) -> bool:
 
 def _uploader(job: Job) -> accounts.Viewer:
     """Who started the import, as they are now: their rights apply to every row."""
-    try:
-        account = Account.get(job.org_id, job.owner_id)
-    except DoesNotExist:
-        account = None
-    if account is None or account.archived or account.role not in ("admin", "staff"):
-        raise Forbidden("The person who uploaded this file can no longer invite people.", code="uploader_gone")
-    return accounts.Viewer.of(account)
+    return accounts.team_member_now(job.org_id, job.owner_id,
+                                    "The person who uploaded this file can no longer invite people.", "uploader_gone")
 
 
 # --------------------------------------------------------------------------- reading the file

@@ -36,7 +36,7 @@ from pynamodb.transactions import TransactWrite
 
 from chalicelib.activity import timeline
 from chalicelib.core import aws
-from chalicelib.core.errors import Conflict, NotFound, StaleVersion, ValidationError
+from chalicelib.core.errors import Conflict, Forbidden, NotFound, StaleVersion, ValidationError
 from chalicelib.core.models import DERIVED_KEYS, ROLES, Account, Lookup, utcnow
 from chalicelib.core.tokens import new_id
 
@@ -166,6 +166,18 @@ def get_account(org_id: str, account_id: str, consistent: bool = False) -> Accou
         return Account.get(org_id, account_id, consistent_read=consistent)
     except DoesNotExist:
         raise NotFound("No such account.") from None
+
+
+def team_member_now(org_id: str, account_id: str, refusal: str, code: str) -> Viewer:
+    """The staff member or admin `account_id` as they are now (work they started runs on
+    their current rights); `refusal` with `code` once they are archived, demoted or gone."""
+    try:
+        account = Account.get(org_id, account_id)
+    except DoesNotExist:
+        account = None
+    if account is None or account.archived or account.role not in ("admin", "staff"):
+        raise Forbidden(refusal, code=code)
+    return Viewer.of(account)
 
 
 def can_see(viewer: Viewer, account: Account) -> bool:

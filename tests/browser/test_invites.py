@@ -143,9 +143,7 @@ def test_bulk_csv_dry_run_then_import(page, org, sign_in):
     from app import app
     from tools.local import emulator
 
-    pump = emulator.EventPump(app, interval=0.2)  # S3 → SQS → handler, as Lambda would
-    pump.start()
-    try:
+    with emulator.EventPump(app, interval=0.2).running() as pump:  # S3 → SQS → handler, as Lambda would
         tag = new_id()[:8]
         emails = [f"csv{i}.{tag}@example.org" for i in range(3)]
         content = ("Email,First name,Last name\n" + "".join(f"{e},Person,{i}\n" for i, e in enumerate(emails))
@@ -174,8 +172,6 @@ def test_bulk_csv_dry_run_then_import(page, org, sign_in):
         screenshot(page, "invite-csv-done")
         assert all(_accounts(org.org_id, e)[0].status == "provisioned" for e in emails)
         assert not pump.errors
-    finally:
-        pump.stop()
 
 
 def _assert_accessible_with_script(browser, live_server, org, url):

@@ -25,9 +25,7 @@ def test_a_job_page_follows_the_job_to_done(page, org, sign_in):
     assert_accessible(page)
     screenshot(page, "job-working")
     runner.sweep(now=utcnow() + timedelta(minutes=5))  # the lost first message, re-queued
-    pump = emulator.EventPump(app, interval=0.2)
-    pump.start()
-    try:
+    with emulator.EventPump(app, interval=0.2).running() as pump:
         expect(page.get_by_role("status")).to_have_text("Done.", timeout=20_000)
         expect(page.locator("progress")).to_have_attribute("value", "100")
         expect(page.get_by_role("button", name="Cancel")).to_have_count(0)
@@ -36,8 +34,6 @@ def test_a_job_page_follows_the_job_to_done(page, org, sign_in):
         assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
         screenshot(page, "job-done-phone")
         assert not pump.errors
-    finally:
-        pump.stop()
 
 
 def test_a_failed_job_says_why_and_retry_continues_it(page, org, sign_in):
@@ -59,11 +55,7 @@ def test_a_failed_job_says_why_and_retry_continues_it(page, org, sign_in):
     expect(page.get_by_role("alert")).to_contain_text("Retry continues from where it stopped")
     assert_accessible(page)
     screenshot(page, "job-failed")
-    pump = emulator.EventPump(app, interval=0.2)
-    pump.start()
-    try:
+    with emulator.EventPump(app, interval=0.2).running() as pump:
         page.get_by_role("button", name="Retry").focus()
         page.keyboard.press("Enter")
         expect(page.get_by_role("status")).to_have_text("Done.", timeout=20_000)
-    finally:
-        pump.stop()

@@ -193,9 +193,7 @@ def test_bulk_archive_of_all_matching_runs_as_a_job_with_progress_and_a_summary(
     from chalicelib.core.models import utcnow
     from chalicelib.jobs import runner
     runner.sweep(now=utcnow() + timedelta(minutes=5))  # the purged first message, re-queued
-    pump = emulator.EventPump(app, interval=0.2)
-    pump.start()
-    try:
+    with emulator.EventPump(app, interval=0.2).running() as pump:
         expect(page.locator("[data-job-message]")).to_have_text("Done.", timeout=30_000)
         summary = page.locator("[data-job-summary]")
         expect(summary).to_contain_text("Changed")
@@ -207,5 +205,3 @@ def test_bulk_archive_of_all_matching_runs_as_a_job_with_progress_and_a_summary(
         screenshot(page, "bulk-job-done-phone")
         page.get_by_role("link", name="Back to the Clients Table").click()
         expect(page).to_have_url(re.compile(r"/clients"))
-    finally:
-        pump.stop()

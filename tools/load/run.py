@@ -21,7 +21,7 @@ from typing import Optional
 
 import requests
 
-from tools.local import emulator
+from tools.local.run import start_demo
 
 USERS = int(os.environ.get("LOAD_USERS", "20"))
 SECONDS = int(os.environ.get("LOAD_SECONDS", "60"))
@@ -119,20 +119,7 @@ def _check_boxes(url: str, plan: dict, org_id: str) -> list:
 def main() -> Optional[int]:
     port = _free_port()
     url = f"http://127.0.0.1:{port}"
-    moto, endpoint = emulator.start_moto_server()
-    emulator.configure_environment(url, endpoint)
-    emulator.create_resources()
-
-    from app import app
-    from tools.local import demo, outbox
-
-    outbox.install(app)
-    print(f"Seeding a demo organisation with {CLIENTS} clients...", flush=True)
-    seeded = demo.seed(CLIENTS)
-    pump = emulator.EventPump(app)
-    pump.drain(rounds=1000)
-    pump.start()
-    server, _thread = emulator.local_server(app, "127.0.0.1", port, threaded=True)
+    moto, _endpoint, seeded, pump, server = start_demo("127.0.0.1", port, CLIENTS, threaded=True)
     plan = _plan(seeded, seeded.org_id)
     with tempfile.TemporaryDirectory(prefix="caseload-load-") as work:
         plan_path = os.path.join(work, "plan.json")

@@ -11,9 +11,10 @@ import os
 import sys
 import threading
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
-from typing import Optional
+from typing import Iterator, Optional
 
 log = logging.getLogger("caseload.local")
 
@@ -371,6 +372,15 @@ class EventPump:
         self._thread = threading.Thread(target=loop, name="event-pump", daemon=True)
         self._thread.start()
         return self._thread
+
+    @contextmanager
+    def running(self) -> Iterator["EventPump"]:
+        """Delivering in the background for the block's length, as Lambda would."""
+        self.start()
+        try:
+            yield self
+        finally:
+            self.stop()
 
     def stop(self, wait: float = 120) -> None:
         """Stop after the round in flight: a pump still delivering after stop() would race whoever runs next."""

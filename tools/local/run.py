@@ -12,6 +12,26 @@ import threading
 from tools.local import emulator
 
 
+def start_demo(host: str, port: int, clients: int, moto_port: int = 0, threaded: bool = False):
+    """moto, the demo organisation (seeded, its stream delivered), the event pump and the
+    app's server: returns (moto, endpoint, seeded, pump, server)."""
+    moto, endpoint = emulator.start_moto_server(moto_port)
+    emulator.configure_environment(f"http://{host}:{port}", endpoint)
+    emulator.create_resources()
+
+    from app import app
+    from tools.local import demo, outbox
+
+    outbox.install(app)
+    print(f"Seeding a demo organisation with {clients} clients...", flush=True)
+    seeded = demo.seed(clients)
+    pump = emulator.EventPump(app)
+    pump.drain(rounds=1000)
+    pump.start()
+    server, _thread = emulator.local_server(app, host, port, threaded=threaded)
+    return moto, endpoint, seeded, pump, server
+
+
 def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     for noisy in ("werkzeug", "botocore", "pynamodb"):
@@ -21,21 +41,7 @@ def main() -> None:
     moto_port = int(os.environ.get("CASELOAD_MOTO_PORT", "0"))
     clients = int(os.environ.get("CASELOAD_DEMO_CLIENTS", "500"))
 
-    moto, endpoint = emulator.start_moto_server(moto_port)
-    emulator.configure_environment(f"http://{host}:{port}", endpoint)
-    emulator.create_resources()
-
-    from app import app
-    from tools.local import demo, outbox
-
-    outbox.install(app)
-
-    print(f"Seeding a demo organisation with {clients} clients...", flush=True)
-    seeded = demo.seed(clients)
-    pump = emulator.EventPump(app)
-    pump.drain(rounds=1000)
-    pump.start()
-    server, _thread = emulator.local_server(app, host, port)
+    moto, endpoint, seeded, pump, server = start_demo(host, port, clients, moto_port)
     print(f"""
 Caseload is running at http://{host}:{port}
   Admin:   {seeded.admin_email}
