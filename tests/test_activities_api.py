@@ -56,6 +56,20 @@ def test_the_same_idempotency_key_records_once(http, org):
     assert _activities(org) == 1
 
 
+def test_a_key_past_its_window_is_a_new_request_before_ttl_removes_it(http, org):
+    from chalicelib.activity.platform_api import REMEMBER_KEYS
+    from chalicelib.core.models import IdempotencyKey
+
+    key = _key(org)
+    body = {"account_id": org.client.account_id, "kind": "workshop_attended"}
+    assert _post(http, key, body, **{"idempotency-key": "evt-old"}).status_code == 201
+    stored = IdempotencyKey.get(f"{org.org_id}#evt-old")
+    stored.update(actions=[IdempotencyKey.created_at.set(stored.created_at - REMEMBER_KEYS - timedelta(minutes=1))])
+    again = _post(http, key, body, **{"idempotency-key": "evt-old"})  # the item is still stored: TTL is lazy
+    assert again.status_code == 201 and reply_json(again)["duplicate"] is False
+    assert _activities(org) == 2
+
+
 def _activities(org) -> int:
     from chalicelib.activity.timeline import account_key
     from chalicelib.core.models import Activity

@@ -117,7 +117,9 @@ def record(caller: Caller, body: dict, idempotency_key: Optional[str] = None) ->
                 transaction.save(IdempotencyKey(
                     key=f"{caller.org_id}#{idempotency_key}", org_id=caller.org_id, payload_hash=digest,
                     response={**recorded.as_dict(), "duplicate": False}, created_at=utcnow(),
-                    expires_at=utcnow() + REMEMBER_KEYS), condition=IdempotencyKey.key.does_not_exist())
+                    expires_at=utcnow() + REMEMBER_KEYS),
+                    # A key past its window is a new request even before TTL has removed its item.
+                    condition=IdempotencyKey.key.does_not_exist() | (IdempotencyKey.created_at < utcnow() - REMEMBER_KEYS))
             transaction.save(activity)
             accounts.stage(transaction, account, check_version=False, **visit)  # the visit, as record_visit
     except TransactWriteError as exc:
