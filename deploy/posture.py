@@ -40,10 +40,6 @@ SKIPS = {
 }
 
 
-def _targets(check: str) -> tuple:
-    return SKIPS[check][0]
-
-
 def annotate(template: dict) -> dict:
     """Add each skip, with its reason, to the resources it names (by type or logical id;
     in place; returns the template)."""

@@ -23,7 +23,7 @@ its timeline event in TransactWriteItems of 100 items (50 accounts). A job
 writes one audit-log entry when it ends, the request one per action.
 """
 from dataclasses import dataclass
-from typing import Dict, Iterator, List, Optional, Sequence
+from typing import Dict, List, Optional, Sequence
 
 from pynamodb.exceptions import DoesNotExist
 
@@ -293,14 +293,6 @@ def _apply(job: Job, viewer: Viewer, action: str, clean: dict) -> jobs.Step:
 
 
 # --- Transfer caseload (and a staff member's new email on their clients) -------------------------------------
-
-def caseload_ids(org_id: str, staff_id: str) -> Iterator[str]:
-    """Every client (live, then archived) whose staff member this is, from the staff index."""
-    for live in ("L", "A"):
-        for item in Account.staff_name.query(f"{org_id}#{staff_id}#{live}",
-                                             filter_condition=Account.role == "client"):
-            yield item.account_id
-
 
 def _caseload_page(org_id: str, staff_id: str, cursor: dict, limit: int):
     """Up to `limit` clients of a staff member from `cursor` ({"part": 0 live | 1 archived, "key"}):

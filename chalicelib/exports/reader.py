@@ -31,7 +31,6 @@ but half the attributes (the listing keys, `active_days`' up to 90 numbers)
 never cross the wire. In moto this is most of the export's time (profiled:
 its response serializer walks every attribute of every item).
 """
-import json
 import math
 from dataclasses import dataclass
 from typing import Optional
@@ -119,14 +118,6 @@ def read(org_id: str, filters: Filters, position: dict, min_rows: int) -> Batch:
             return Batch(rows, None, requests, keys)
         if len(rows) >= min_rows:
             return Batch(rows, {**position, "key": key}, requests, keys)
-
-
-def dumps(position: Optional[dict]) -> Optional[str]:
-    return json.dumps(position, separators=(",", ":")) if position else None
-
-
-def loads(stored: Optional[str]) -> Optional[dict]:
-    return json.loads(stored) if stored else None
 
 
 def _table_page(org_id: str, filters: Filters, _position: dict, key: Optional[dict]):

@@ -115,9 +115,14 @@ def template_parts(kind: str = "invite") -> dict:
     }
 
 
+@lru_cache(maxsize=None)
+def _template_digest(kind: str) -> str:
+    """The templates ship with the code: rendered and hashed once per process, not per send."""
+    return hashlib.sha256(json.dumps(template_parts(kind), sort_keys=True).encode()).hexdigest()[:12]
+
+
 def template_name(kind: str = "invite") -> str:
-    digest = hashlib.sha256(json.dumps(template_parts(kind), sort_keys=True).encode()).hexdigest()[:12]
-    return f"{config.table_prefix()}{kind}-{digest}"
+    return f"{config.table_prefix()}{kind}-{_template_digest(kind)}"
 
 
 def render_template(part: str, data: dict) -> str:

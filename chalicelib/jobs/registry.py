@@ -56,6 +56,3 @@ def step(kind: str):
 def step_for(kind: str) -> Optional[StepFunction]:
     return _STEPS.get(kind)
 
-
-def kinds() -> tuple:
-    return tuple(sorted(_STEPS))
