@@ -7,7 +7,7 @@ to the app's handlers as Lambda would. Ctrl-C stops it all.
 import logging
 import os
 import signal
-import threading
+import time
 
 from tools.local import emulator
 
@@ -52,10 +52,12 @@ Caseload is running at http://{host}:{port}
   AWS emulator (moto): {endpoint}
 Press Ctrl-C to stop.
 """, flush=True)
-    stopped = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stopped.set())
+    signal.signal(signal.SIGTERM, signal.default_int_handler)  # `kill` stops it as Ctrl-C does
     try:
-        stopped.wait()
+        while True:
+            # Short sleeps, not one long wait: the OS may hand Ctrl-C to another thread, and
+            # Python runs the handler only once the main thread wakes (a bare wait() never did).
+            time.sleep(0.5)
     except KeyboardInterrupt:
         pass
     print("Stopping...", flush=True)
