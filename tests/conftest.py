@@ -95,6 +95,13 @@ def http(chalice_client) -> Http:
     return Http(chalice_client)
 
 
+@pytest.fixture
+def admin_http(http, org) -> Http:
+    """The test client, signed in as the organisation's admin."""
+    http.sign_in(org.admin)
+    return http
+
+
 _PUMP = emulator.EventPump(app)
 
 

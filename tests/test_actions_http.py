@@ -204,6 +204,12 @@ def test_api_archive_yourself_and_bulk_and_transfer(chalice_client, org, other_o
         org.client.account_id, other_org.client.account_id]})
     answer = reply_json(reply)
     assert answer["counts"] == {"changed": 1, "not_found": 1}
+    assert {r["account_id"]: r["status"] for r in answer["results"]} == {
+        org.client.account_id: "changed", other_org.client.account_id: "not_found"}
+    by_filters = reply_json(http.json("POST", "/api/v1/clients/bulk", {"action": "restore", "filters": {
+        "status": "archived"}}))  # a page or less: done in the request, each person reported too
+    assert by_filters["counts"] == {"changed": 1} and by_filters["job_id"] is None
+    assert [(r["account_id"], r["status"]) for r in by_filters["results"]] == [(org.client.account_id, "changed")]
     assert http.json("POST", "/api/v1/clients/bulk", {"action": "delete", "account_ids": ["x"]}).status_code == 422
     receiver = make_account(org.org_id, "staff")
     moved = reply_json(http.json("POST", f"/api/v1/clients/{org.staff.account_id}/transfer",

@@ -16,12 +16,6 @@ def _names(response) -> list:
 
 
 @pytest.fixture
-def admin_http(http, org):
-    http.sign_in(org.admin)
-    return http
-
-
-@pytest.fixture
 def people(org, group, pump):
     """Nine more accounts across roles, statuses, groups and staff, counted by the stream."""
     now = datetime.now(timezone.utc)

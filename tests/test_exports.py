@@ -18,12 +18,6 @@ from chalicelib.table.filters import Filters
 from tests.conftest import make_account, reply_json
 
 
-@pytest.fixture
-def admin_http(http, org):
-    http.sign_in(org.admin)
-    return http
-
-
 def _table(body: bytes) -> list:
     assert body.startswith("\ufeff".encode()), "UTF-8 BOM first"
     return list(csv.reader(io.StringIO(body.decode("utf-8-sig"), newline="")))

@@ -9,12 +9,6 @@ from chalicelib.people import organisations
 from tests.conftest import make_account, reply_json
 
 
-@pytest.fixture
-def admin_http(http, org):
-    http.sign_in(org.admin)
-    return http
-
-
 def _create(http, name):
     return http.json("POST", "/api/v1/groups", {"name": name})
 

@@ -43,12 +43,6 @@ def org_accounts(org_id: str) -> int:
     return Account.count(org_id)
 
 
-@pytest.fixture
-def admin_http(http, org):
-    http.sign_in(org.admin)
-    return http
-
-
 # --------------------------------------------------------------------------- parsing (pure)
 
 def test_rows_read_header_aliases_semicolons_bom_and_quoted_newlines():

@@ -73,12 +73,6 @@ def test_rebuild_counts_the_words_by_prefix(org, crowd):
     assert reconcile.reconcile(org.org_id).counters_off == 0
 
 
-@pytest.fixture
-def admin_http(http, org):
-    http.sign_in(org.admin)
-    return http
-
-
 def test_a_word_items_copy_read_off_the_raw_item_equals_the_models(org, crowd):
     """The boxes read word items without a model per item (server time): the same fields."""
     from chalicelib.core.models import SearchToken

@@ -50,10 +50,11 @@ CASELOAD_KIND = "caseload"
 
 @dataclass
 class Outcome:
-    """What a bulk action or transfer did: `counts` by outcome when done within the
-    request, or the background `job` doing it."""
+    """What a bulk action or transfer did: `counts` by outcome (and, for a bulk action,
+    each person's `results`) when done within the request, or the background `job` doing it."""
     counts: Optional[Dict[str, int]] = None
     job: Optional[Job] = None
+    results: Optional[Dict[str, dict]] = None
 
     @property
     def changed(self) -> int:
@@ -211,7 +212,8 @@ def run(viewer: Viewer, action: str, choice: dict, account_ids: Optional[Sequenc
             return Outcome(job=_start_bulk(viewer, action, choice, {"ids": ids}, phase="applying", total=len(ids)))
     if not ids:
         raise ValidationError("Select at least one row first.", "account_id", code="nothing_selected")
-    return Outcome(counts=summary(apply_chunk(viewer, action, ids, clean)))
+    results = apply_chunk(viewer, action, ids, clean)
+    return Outcome(counts=summary(results), results=results)
 
 
 def _start_bulk(viewer: Viewer, action: str, choice: dict, selection: dict, phase: str, total: int) -> Job:

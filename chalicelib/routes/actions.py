@@ -336,12 +336,9 @@ def bulk_api(body: BulkBody):
     me = viewer()
     if (body.account_ids is None) == (body.filters is None):
         raise ValidationError("Send either account_ids or filters.", "account_ids")
-    choice = _given(body, ("staff_id", "group_id"))
-    if body.account_ids is not None and len(set(body.account_ids)) <= bulk.INLINE:
-        results = bulk.apply_chunk(me, body.action, body.account_ids, bulk.check_params(me, body.action, choice))
-        return BulkReply(results=[BulkResult(account_id=i, **r) for i, r in results.items()],
-                         counts=bulk.summary(results)), 200
-    outcome = bulk.run(me, body.action, choice, account_ids=body.account_ids, filters=body.filters)
+    outcome = bulk.run(me, body.action, _given(body, ("staff_id", "group_id")), account_ids=body.account_ids,
+                       filters=body.filters)
     if outcome.job:
         return BulkReply(results=[], counts={}, job_id=outcome.job.job_id), 202
-    return BulkReply(results=[], counts=outcome.counts), 200
+    return BulkReply(results=[BulkResult(account_id=i, **r) for i, r in outcome.results.items()],
+                     counts=outcome.counts), 200

@@ -65,8 +65,8 @@ def sign_in_as(page, account, password=PASSWORD):
     page.goto("/signin")
     page.get_by_label("Email").fill(account.email)
     page.get_by_label("Password").fill(password)
-    page.get_by_role("button", name="Sign in").click()
-    page.wait_for_load_state()
+    with page.expect_navigation():  # to the next page's load: a test must not read a half-parsed page
+        page.get_by_role("button", name="Sign in").click()
     return page
 
 
@@ -81,6 +81,17 @@ def screenshot(page, name: str) -> Path:
     path = SCREENSHOTS / f"{name}.png"
     page.screenshot(path=str(path), full_page=True)
     return path
+
+
+VIEWPORTS = [(1280, 800), (390, 844)]  # a laptop and a phone: every page must work on both
+
+
+def assert_fits(page, width: int, height: int, primary) -> None:
+    """No sideways page scroll; the primary action inside the first screen."""
+    assert page.evaluate("document.documentElement.scrollWidth") <= width, "the page scrolls sideways"
+    box = primary.bounding_box()
+    assert box and box["x"] >= 0 and box["x"] + box["width"] <= width and box["y"] + box["height"] <= height, \
+        f"the primary action is not in the first screen: {box}"
 
 
 def assert_accessible(page) -> None:

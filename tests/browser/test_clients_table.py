@@ -5,7 +5,7 @@ import pytest
 from playwright.sync_api import expect
 
 from chalicelib.core.models import Account, Group
-from tests.browser.conftest import assert_accessible, screenshot
+from tests.browser.conftest import VIEWPORTS, assert_accessible, assert_fits, screenshot
 from tests.conftest import _PUMP
 from tools.local import demo
 
@@ -19,7 +19,8 @@ def _signed_in(page, email: str, password: str):
     page.goto("/signin")
     page.get_by_label("Email").fill(email)
     page.get_by_label("Password").fill(password)
-    page.get_by_role("button", name="Sign in").click()
+    with page.expect_navigation():  # to the table's load: the URL changes before the page is parsed
+        page.get_by_role("button", name="Sign in").click()
     expect(page).to_have_url(re.compile(r"/clients$"))
     return page
 
@@ -225,16 +226,6 @@ def test_invite_users_opens_from_the_table_and_rows_resend_or_revoke(admin_page,
     screenshot(page, "clients-invitations")
 
 
-VIEWPORTS = [(1280, 800), (390, 844)]
-
-
-def _fits(page, width: int, height: int, primary) -> None:
-    """No sideways page scroll; the primary action inside the first screen."""
-    assert page.evaluate("document.documentElement.scrollWidth") <= width
-    box = primary.bounding_box()
-    assert box and box["x"] >= 0 and box["x"] + box["width"] <= width and box["y"] + box["height"] <= height
-
-
 def _every_column_shows(page, width: int) -> None:
     wrap = page.locator(".table-wrap").first
     sizes = wrap.evaluate("(el) => [el.scrollWidth, el.clientWidth]")
@@ -255,7 +246,7 @@ def test_the_table_fits_the_screen(admin_page, width, height):
     page.set_viewport_size({"width": width, "height": height})
     page.reload()
     screenshot(page, f"clients-table-{width}")
-    _fits(page, width, height, page.get_by_role("link", name="Invite users"))
+    assert_fits(page, width, height, page.get_by_role("link", name="Invite users"))
     rows = page.locator("table.clients tbody tr")
     if width >= 1280:
         # The boxes and at least 8 rows above the fold.
@@ -355,8 +346,8 @@ def test_tab_reaches_the_page_before_sign_out(admin_page):
     page = admin_page
     order = page.evaluate("""() => [...document.querySelectorAll('a[href], button, input, select')]
         .filter((el) => el.offsetParent !== null).map((el) => el.textContent.trim() || el.name || el.id)""")
-    assert order.index("Sign out") > order.index("Invite users")
-    assert order.index("Sign out") == len(order) - 1
+    assert order.index("Sign out") > order.index("Invite users"), order
+    assert order.index("Sign out") == len(order) - 1, order
 
 
 def test_empty_selection_without_javascript_stays_on_the_table(browser, live_server, northside):
@@ -379,7 +370,7 @@ def test_view_activities_fits_the_screen(admin_page, northside, width, height):
     person = _first_client_id(northside)
     page.goto(f"/clients/{person}/activities")
     expect(page.get_by_role("heading", name="Sessions")).to_be_visible()
-    _fits(page, width, height, page.get_by_role("link", name="View Clients").last)
+    assert_fits(page, width, height, page.get_by_role("link", name="View Clients").last)
     # One date format with the year on the whole page.
     dates = page.locator("main time").all_inner_texts()
     assert dates and all(re.fullmatch(r"\d{1,2} [A-Z][a-z]{2} \d{4}, \d{2}:\d{2} UTC", d) for d in dates), dates
@@ -403,7 +394,7 @@ def test_the_upload_page_fits_the_screen(browser, live_server, admin_page, north
     page.set_viewport_size({"width": width, "height": height})
     page.goto(upload_url)
     expect(page.get_by_role("heading", name="Upload CSV")).to_be_visible()
-    _fits(page, width, height, page.get_by_role("button", name="Upload", exact=True))
+    assert_fits(page, width, height, page.get_by_role("button", name="Upload", exact=True))
     assert_accessible(page)
     screenshot(page, f"upload-{width}")
 
@@ -412,6 +403,6 @@ def test_the_upload_page_fits_the_screen(browser, live_server, admin_page, north
 def test_sign_in_fits_the_screen(page, live_server, width, height):
     page.set_viewport_size({"width": width, "height": height})
     page.goto("/signin")
-    _fits(page, width, height, page.get_by_role("button", name="Sign in"))
+    assert_fits(page, width, height, page.get_by_role("button", name="Sign in"))
     assert_accessible(page)
     screenshot(page, f"sign-in-{width}")

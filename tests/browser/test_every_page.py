@@ -4,10 +4,8 @@ scrolling, has no serious or critical axe violation, and leaves a screenshot to 
 import pytest
 from playwright.sync_api import expect
 
-from tests.browser.conftest import assert_accessible, screenshot, sign_in_as
+from tests.browser.conftest import VIEWPORTS, assert_accessible, assert_fits, screenshot, sign_in_as
 from tests.conftest import make_account
-
-VIEWPORTS = [(1280, 800), (390, 844)]
 
 # (screenshot name, path, the primary action: (role, accessible name)); {client} is a client's id,
 # {invitee} a Provisioned person's, {token} the organisation's sign-up link. None: signed out.
@@ -40,8 +38,5 @@ def test_the_page_fits_and_explains_itself(page, org, name, path, primary, who, 
     action = page.get_by_role(role, name=label, exact=True).first
     expect(action).to_be_visible()
     screenshot(page, f"page-{name}-{width}")
-    assert page.evaluate("document.documentElement.scrollWidth") <= width, "the page scrolls sideways"
-    box = action.bounding_box()
-    assert box["x"] >= 0 and box["x"] + box["width"] <= width and box["y"] + box["height"] <= height, \
-        f"{label} is not in the first screen: {box}"
+    assert_fits(page, width, height, action)
     assert_accessible(page)

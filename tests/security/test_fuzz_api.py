@@ -8,7 +8,6 @@ repeatable; `FUZZ_EXAMPLES=200 pytest tests/security/test_fuzz_api.py` digs deep
 import json
 import os
 import re
-import socket
 
 import pytest
 import requests
@@ -21,7 +20,7 @@ from chalicelib.invitations.addresses import MAX_ADDRESSES
 from chalicelib.invitations.invites import MAX_SELECTED
 from chalicelib.people import organisations
 from chalicelib.people.accounts import Viewer
-from tests.conftest import PASSWORD, app, make_account, reply_json
+from tests.conftest import PASSWORD, _free_port, app, make_account, reply_json
 from tools.local import emulator
 
 EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "12"))
@@ -51,12 +50,6 @@ def _config() -> SchemathesisConfig:
 
 schema = schemathesis.openapi.from_dict(_document(), config=_config())
 SESSION_OPERATIONS = schema.exclude(path="/api/v1/openapi.json")
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
