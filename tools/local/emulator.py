@@ -194,16 +194,19 @@ def fast_dynamodb_queries() -> None:
     partition (the dict moto keys by hash value), sorts it by the values moto's
     `<` compares (`DynamoType.cast_value`), finds ExclusiveStartKey by bisection
     with moto's own predicate (`_item_comes_before_dct`, true for a prefix of
-    the sorted partition), then runs moto's loop unchanged (Limit, the 1 MB
-    page, key conditions, LastEvaluatedKey, ScannedCount). A page projected on
-    top-level names skips the copy (the projection makes new values; the filter
-    only reads); any other page is copied as moto does. Index queries stay
-    moto's (the export reads the table itself: see chalicelib.exports.reader).
+    the sorted partition), then runs moto's loop (Limit, the 1 MB page, key
+    conditions, LastEvaluatedKey, ScannedCount; each item sized once, not
+    twice). A page projected on top-level names skips the copy (the projection
+    makes new values; the filter only reads); any other page is copied as moto
+    does. Index queries stay moto's (the export reads the table itself: see
+    chalicelib.exports.reader).
     tests/test_emulator_queries.py checks both give the same answers.
     """
     import bisect
     import copy
+    import operator
     import re
+    from decimal import Decimal
 
     from moto.dynamodb.models.dynamo_type import DynamoType, Item, deserializer, serializer
     from moto.dynamodb.models.table import RESULT_SIZE_LIMIT, Table
@@ -212,6 +215,13 @@ def fast_dynamodb_queries() -> None:
         return
     moto_query, moto_project = Table.query, Item.project
     list_index = re.compile(r"(.+)\[(\d+)\]$")  # moto's find_nested_key: `name[n]` is a list element
+    # A range key's `cast_value` (what moto sorts by) without its chain of type tests: once per item per
+    # page, it was a quarter of this Query's time (py-spy, 50,000 accounts); sorting 100,000 items takes
+    # 36 ms instead of 83. Keys are S or B (cast_value is the value) or N (a Decimal).
+    by_value = operator.attrgetter("range_key.value")
+
+    def by_number(item):
+        return Decimal(item.range_key.value)
 
     def top_level(projection_expressions) -> bool:
         return all(len(path) == 1 and not list_index.match(path[0]) for path in projection_expressions)
@@ -239,7 +249,7 @@ def fast_dynamodb_queries() -> None:
         if self.range_key_attr:
             # list() first: one step under the GIL, so a concurrent write cannot break the iteration.
             found = [item for item in list((stored or {}).values()) if isinstance(item, Item)]
-            found.sort(key=lambda item: item.range_key.cast_value)
+            found.sort(key=by_number if self.range_key_type == "N" else by_value)
         else:
             found = [stored] if isinstance(stored, Item) else []
         if scan_index_forward is False:
@@ -254,31 +264,32 @@ def fast_dynamodb_queries() -> None:
         results, result_size, scanned_count, last_evaluated_key = [], 0, 0, None
         for position in range(start, len(found)):
             result = found[position]
+            size = result.size()
             reached_length_limit = len(results) == limit
-            reached_size_limit = (result_size + result.size()) > RESULT_SIZE_LIMIT
+            reached_size_limit = (result_size + size) > RESULT_SIZE_LIMIT
             if reached_length_limit or reached_size_limit:
                 last_evaluated_key = self._get_last_evaluated_key(results[-1], index_name)
                 break
             if not range_comparison and not filter_kwargs:
                 results.append(result)
-                result_size += result.size()
+                result_size += size
                 scanned_count += 1
             if range_comparison:
                 if last_range_key_name and result.attrs.get(last_range_key_name):
                     if result.attrs.get(last_range_key_name).compare(range_comparison, range_objs):
                         results.append(result)
-                        result_size += result.size()
+                        result_size += size
                         scanned_count += 1
                 elif result.range_key.compare(range_comparison, range_objs):
                     results.append(result)
-                    result_size += result.size()
+                    result_size += size
                     scanned_count += 1
             if filter_kwargs:
                 for name, value in filter_kwargs.items():
                     dynamo_types = [DynamoType(element) for element in value["AttributeValueList"]]
                     if result.attrs.get(name).compare(value["ComparisonOperator"], dynamo_types):
                         results.append(result)
-                        result_size += result.size()
+                        result_size += size
                 scanned_count += 1
 
         if not (projection_expressions and top_level(projection_expressions)):
