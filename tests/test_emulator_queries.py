@@ -37,7 +37,8 @@ def _filled(range_type: str) -> Table:
     order = list(range(150))
     order = order[::3] + order[1::3] + order[2::3]
     for pk, number in itertools.product(("org-a", "org-b"), order):
-        key = {"N": str(number * 7 - 300)} if range_type == "N" else {"S": f"{'ab'[number % 2]}{number:05d}"}
+        key = {"N": {"N": str(number * 7 - 300)}, "B": {"B": bytes([number % 7]) * (number % 3 + 1) + bytes([number])},
+               "S": {"S": f"{'ab'[number % 2]}{number:05d}"}}[range_type]
         item = {"pk": {"S": pk}, "sk": key, "count": {"N": str(number % 9)}, "name": {"S": f"Name {number}"},
                 "pad": {"S": "x" * (number % 5) * 9000}}
         if number % 4:
@@ -62,12 +63,13 @@ def _same_pages(table: Table, hash_value: str, **query) -> int:
         ours, moto = Table.query(table, **args), Table.moto_query(table, **args)
         assert _answer(ours) == _answer(moto)
         pages += 1
-        start = moto[2] and {name: value.to_json() for name, value in moto[2].items()}
+        # As the server hands it back: binary keys as bytes (to_json would give base64 text).
+        start = moto[2] and {name: {value.type: value.value} for name, value in moto[2].items()}
         if not start:
             return pages
 
 
-@pytest.mark.parametrize("range_type", ["S", "N"])
+@pytest.mark.parametrize("range_type", ["S", "N", "B"])
 @pytest.mark.parametrize("forward", [True, False])
 @pytest.mark.parametrize("limit", [None, 1, 7, 1000])
 def test_every_page_of_a_partition(range_type, forward, limit):
