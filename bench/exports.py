@@ -249,8 +249,10 @@ def main() -> int:
     from bench.seed import seed_org
 
     size = int(os.environ.get("EXPORT_BENCH_SIZE", "10000"))
-    print(f"Seeding {size:,} accounts...")
+    print(f"Seeding {size:,} accounts...", flush=True)
+    started = time.perf_counter()
     org = seed_org(size, seed=21)
+    print(f"  seeded in {time.perf_counter() - started:.0f} s", flush=True)
     print("Export CSV")
     run(meter, org)
     return 0

@@ -26,11 +26,11 @@ Why DIRECT_MAX_ROWS = 10,000 (bench/exports.py prints the inputs):
   ms, so 10,000 rows are ~10 pages + formatting (~20 us a row): well under a
   second, far from API Gateway's 29 s even on the index path (2 requests per
   100 rows). The 1.2 s formatting of 10,000 rows measured here is the
-  app's own part (bench/exports.py). moto is the slow part (40-300 rows/s on
-  this loaded, shared machine: py-spy put ~70% of a Query in moto's response
-  serializer, which tools/local/emulator.py now skips for reads, and the rest
-  in moto re-sorting the whole table for every page), which only the local
-  runner feels.
+  app's own part (bench/exports.py). moto is the slow part (1,500-2,300
+  rows/s on this loaded, shared machine, 40-300 before tools/local/emulator.py
+  skipped moto's response serializer for reads and answered a Query from its
+  partition instead of re-sorting the whole table for every page), which only
+  the local runner feels.
 Above it the background job costs the person one progress page, which is fine
 for a file they wait for anyway.
 
