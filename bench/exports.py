@@ -25,7 +25,9 @@ import time
 
 from bench.harness import line
 
-ONE_MB = 1024 * 1024
+# "1 MB" as the emulator cuts a Query page (moto: 1,000,000 bytes), so the bound counts the pages the
+# bench's reads really take. DynamoDB cuts at 1 MiB: on AWS the same export reads ~5% fewer pages.
+ONE_MB = 1_000_000
 
 
 def item_bytes(item: dict) -> int:
