@@ -183,13 +183,16 @@ def test_a_stopped_group_delete_says_so_and_continue_ungrouping_finishes_it(page
     members = [make_account(org.org_id, "client", group_id=group.group_id) for _ in range(3)]
     pump.drain(rounds=1000)  # the member counts the confirmation and the progress use
     deleted = deletion.delete_group(Viewer.of(org.admin), group.group_id)
-    jobs.cancel(Viewer.of(org.admin), deleted.job_id)
     sign_in(org.admin)
+    page.goto("/groups")
+    expect(page.locator("[data-groups-window][data-deleting]")).to_have_count(1)  # running: the dialog polls
+    jobs.cancel(Viewer.of(org.admin), deleted.job_id)
     page.goto("/groups")
     row = page.locator(".group-row", has_text="Job Club")
     expect(row).to_contain_text("Being deleted: 1 of 3")
     expect(row).to_contain_text("Cancelled.")
     expect(row.get_by_role("link", name="Progress details")).to_be_visible()
+    assert page.locator("[data-groups-window][data-deleting]").count() == 0  # stopped: nothing to poll for
     assert_accessible(page)
     screenshot(page, "groups-delete-stopped")
     row.get_by_role("button", name="Continue ungrouping").click()
