@@ -152,6 +152,13 @@ def test_bulk_form_applies_to_the_selected_rows(chalice_client, org, group):
     assert _notice(http, reply) == "Bulk Assign staff/group: 3 changed."
     for person in people:
         assert assert_keys_consistent(org.org_id, person.account_id).group_id == group.group_id
+    other_admin = make_account(org.org_id, "admin")
+    body = urlencode([("csrf_token", http.csrf("/home")), ("bulk_action", "archive"),
+                      ("account_id", people[0].account_id), ("account_id", other_admin.account_id)])
+    reply = http.request("POST", "/clients/bulk", body.encode(), {"content-type": "application/x-www-form-urlencoded"})
+    assert _notice(http, reply) == ("Bulk Archive: 1 changed, 1 refused. "
+                                    "Not changed: Archive admins one at a time, from their row (1).")
+    assert stored(org.org_id, other_admin.account_id).status == "activated"
 
 
 # --------------------------------------------------------------------------- API

@@ -229,6 +229,25 @@ def test_the_api_runs_all_matching_as_a_job_and_reports_it(http, org, group, pum
     assert "Bulk action" in page and "Summary" in page and "Back to the Clients Table" in page
 
 
+def test_a_bulk_job_says_why_people_were_not_changed(http, org, monkeypatch):
+    people = clients(org, 3)
+    second_admin = make_account(org.org_id, "admin", name="Abe Admin")
+    ticked = [p.account_id for p in people] + [second_admin.account_id]
+    outcome = bulk.run(Viewer.of(org.admin), "archive", {}, account_ids=ticked)
+    job = run_job(outcome.job.job_id)
+    assert job.summary["counts"] == {"changed": 3, "refused": 1}
+    assert job.summary["reasons"] == {"Archive admins one at a time, from their row.": 1}
+    assert stored(org.org_id, second_admin.account_id).status != "archived"
+    http.sign_in(org.admin)
+    page = http.get(f"/jobs/{job.job_id}").body.decode()
+    assert "Why some were not changed" in page and "Archive admins one at a time, from their row. " in page
+    assert "(1 person)" in page
+
+    monkeypatch.setattr(bulk, "MAX_REASONS", 1)  # a bounded list: a reason past it is counted, not listed
+    assert bulk._tallied(job, {"x": {"status": "refused", "message": "Another reason."}})["reasons"] == {
+        "Archive admins one at a time, from their row.": 1}
+
+
 @pytest.mark.parametrize("body, status, field", [
     ({"action": "archive"}, 400, "account_ids"),
     ({"action": "archive", "account_ids": ["x"], "filters": {}}, 400, "account_ids"),

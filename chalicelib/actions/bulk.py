@@ -42,6 +42,7 @@ EVENTS = {"assign": "assigned", "archive": "archived", "restore": "restored"}
 OUTCOMES = ("changed", "unchanged", "refused", "not_found", "conflict")
 MAX_INLINE = 1000  # ids one request may name (the form's ticked rows, the API's list)
 INLINE = 100  # people changed within the request (a page of the table); more run as a background job
+MAX_REASONS = 10  # distinct reasons a job's summary keeps for refusals (a handful of rules make them)
 PART = 2000  # ids a job step collects or changes (well inside a minute, even in moto)
 KEYS_PER_QUERY = 1000  # ids one listing Query returns
 BULK_KIND = "bulk_action"
@@ -165,6 +166,24 @@ def summary(results: Dict[str, dict]) -> Dict[str, int]:
     return counts
 
 
+def why_not(results: Dict[str, dict], reasons: Optional[Dict[str, int]] = None) -> Dict[str, int]:
+    """How many were refused or in conflict for each reason, added to `reasons` (at most
+    MAX_REASONS reasons: one past them is counted by `summary` but not listed)."""
+    reasons = dict(reasons or {})
+    for result in results.values():
+        message = result["message"]
+        if result["status"] in ("refused", "conflict") and (message in reasons or len(reasons) < MAX_REASONS):
+            reasons[message] = reasons.get(message, 0) + 1
+    return reasons
+
+
+def _tallied(job: Job, results: Dict[str, dict]) -> dict:
+    """The job's summary with one more chunk's `results` (the job page lists the reasons)."""
+    before = job.summary or {}
+    return {**before, "counts": _added(before.get("counts") or {}, summary(results)),
+            "reasons": why_not(results, before.get("reasons"))}
+
+
 def _added(counts: Dict[str, int], more: Dict[str, int]) -> Dict[str, int]:
     total = dict(counts)
     for status, n in more.items():
@@ -279,8 +298,8 @@ def _part_ids(job: Job) -> List[str]:
 
 def _apply(job: Job, viewer: Viewer, action: str, clean: dict) -> jobs.Step:
     ids = _part_ids(job)
-    counts = _added((job.summary or {}).get("counts") or {},
-                    summary(apply_chunk(viewer, action, ids, clean, audit=False)) if ids else {})
+    tally = _tallied(job, apply_chunk(viewer, action, ids, clean, audit=False) if ids else {})
+    counts = tally["counts"]
     cursor = dict(job.cursor)
     if "ids" in job.params:
         cursor["next"] = int(cursor.get("next", 0)) + len(ids)
@@ -290,8 +309,7 @@ def _apply(job: Job, viewer: Viewer, action: str, clean: dict) -> jobs.Step:
         finished = cursor["part"] >= int(cursor.get("parts", 0))
     if finished and counts.get("changed"):
         timeline.audit(job.org_id, f"bulk_{EVENTS[action]}", viewer, count=counts["changed"], job_id=job.job_id)
-    return jobs.Step(cursor=cursor, done=int(job.done) + len(ids), finished=finished,
-                     summary={**(job.summary or {}), "counts": counts})
+    return jobs.Step(cursor=cursor, done=int(job.done) + len(ids), finished=finished, summary=tally)
 
 
 # --- Transfer caseload (and a staff member's new email on their clients) -------------------------------------
@@ -381,11 +399,11 @@ def caseload_step(job: Job) -> jobs.Step:
         return jobs.Step(failed=refused.message)
     ids, cursor = _caseload_page(job.org_id, source.account_id, job.cursor or {}, PART)
     transfer_kind = params.get("purpose") == "transfer"
-    counts = _added((job.summary or {}).get("counts") or {}, summary(apply_chunk(
-        viewer, "assign", ids, {"staff": staff}, kind="transferred", audit=False, record=transfer_kind))
-        if ids else {})
+    tally = _tallied(job, apply_chunk(viewer, "assign", ids, {"staff": staff}, kind="transferred", audit=False,
+                                      record=transfer_kind) if ids else {})
+    counts = tally["counts"]
     done = int(job.done) + len(ids)
     if cursor is None and transfer_kind:
         _audit_transfer(viewer, source, staff, counts.get("changed", 0), job_id=job.job_id)
     return jobs.Step(cursor=cursor or {}, done=done, total=max(int(job.total), done), finished=cursor is None,
-                     summary={**(job.summary or {}), "counts": counts})
+                     summary=tally)

@@ -205,7 +205,9 @@ def bulk_action():
     if outcome.job:
         many = f"{outcome.job.total:,} people" if outcome.job.total else "every matching person"
         return _to_job(outcome.job, f"Bulk {label} of {many} is running in the background.")
-    return _back(f"Bulk {label}: " + ", ".join(f"{n:,} {WORDS[k]}" for k, n in outcome.counts.items()) + ".")
+    reasons = bulk.why_not(outcome.results)
+    return _back(f"Bulk {label}: " + ", ".join(f"{n:,} {WORDS[k]}" for k, n in outcome.counts.items()) + "." + (
+        " Not changed: " + "; ".join(f"{m.rstrip('.')} ({n:,})" for m, n in reasons.items()) + "." if reasons else ""))
 
 
 def _number(raw) -> int:
