@@ -65,6 +65,7 @@ def pages(meter, org) -> None:
 
 
 def search_estimates(meter, org) -> None:
+    """Broad searches: their pages and boxes against the bounds, and the estimated boxes' error."""
     viewer = Viewer.of(org.admin)
     if not search_boxes(meter, viewer) and org.size < FULL_SIZE:
         # Too small for a search to outgrow its boxes' reads: read pages scaled down by size / 100,000,
