@@ -307,59 +307,17 @@ class Session(Model):
     by_account = SessionAccountIndex()
 
 
-class AuditKindIndex(GlobalSecondaryIndex):
-    """The audit log by action, newest last (sparse: only audit entries carry `audit_kind`)."""
+def audit_index(key: str) -> GlobalSecondaryIndex:
+    """The audit log by one filter, newest last: partition key `audit_<key>` (`org#...`),
+    sort key `at_id`, named `audit_by_<key>`. Sparse: only audit entries carry the key."""
 
     class Meta:
-        index_name = "audit_by_kind"
+        index_name = f"audit_by_{key}"
         projection = AllProjection()
 
-    audit_kind = UnicodeAttribute(hash_key=True)  # org#kind
-    at_id = UnicodeAttribute(range_key=True)
-
-
-class AuditActorIndex(GlobalSecondaryIndex):
-    """The audit log by who did it."""
-
-    class Meta:
-        index_name = "audit_by_actor"
-        projection = AllProjection()
-
-    audit_actor = UnicodeAttribute(hash_key=True)  # org#actor
-    at_id = UnicodeAttribute(range_key=True)
-
-
-class AuditActorKindIndex(GlobalSecondaryIndex):
-    """The audit log by who did it and the action, both filters at once."""
-
-    class Meta:
-        index_name = "audit_by_actor_kind"
-        projection = AllProjection()
-
-    audit_actor_kind = UnicodeAttribute(hash_key=True)  # org#actor#kind
-    at_id = UnicodeAttribute(range_key=True)
-
-
-class AuditTargetIndex(GlobalSecondaryIndex):
-    """The audit log by whom it was done to (a person's id; groups, links and keys too)."""
-
-    class Meta:
-        index_name = "audit_by_target"
-        projection = AllProjection()
-
-    audit_target = UnicodeAttribute(hash_key=True)  # org#target
-    at_id = UnicodeAttribute(range_key=True)
-
-
-class AuditTargetKindIndex(GlobalSecondaryIndex):
-    """The audit log by whom it was done to and the action."""
-
-    class Meta:
-        index_name = "audit_by_target_kind"
-        projection = AllProjection()
-
-    audit_target_kind = UnicodeAttribute(hash_key=True)  # org#target#kind
-    at_id = UnicodeAttribute(range_key=True)
+    attributes = {"Meta": Meta, f"audit_{key}": UnicodeAttribute(hash_key=True),
+                  "at_id": UnicodeAttribute(range_key=True)}
+    return type(f"Audit_{key}", (GlobalSecondaryIndex,), attributes)()
 
 
 class Activity(Model):
@@ -391,11 +349,13 @@ class Activity(Model):
     audit_target = UnicodeAttribute(null=True)
     audit_target_kind = UnicodeAttribute(null=True)
 
-    audit_by_kind = AuditKindIndex()
-    audit_by_actor = AuditActorIndex()
-    audit_by_actor_kind = AuditActorKindIndex()
-    audit_by_target = AuditTargetIndex()
-    audit_by_target_kind = AuditTargetKindIndex()
+    # By action; by who did it; by whom it was done to (a person, group, link or key); and the
+    # last two with the action too, so both filters at once stay one Query.
+    audit_by_kind = audit_index("kind")
+    audit_by_actor = audit_index("actor")
+    audit_by_actor_kind = audit_index("actor_kind")
+    audit_by_target = audit_index("target")
+    audit_by_target_kind = audit_index("target_kind")
 
 
 class Group(Model):

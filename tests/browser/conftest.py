@@ -1,6 +1,8 @@
 """Real-browser tests: the app served in-process on loopback, driven by
 Playwright through Debian's chromium (never a downloaded browser)."""
 import os
+from contextlib import contextmanager
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -73,6 +75,18 @@ def sign_in_as(page, account, password=PASSWORD):
 @pytest.fixture
 def sign_in(page):
     return lambda account, password=PASSWORD: sign_in_as(page, account, password)
+
+
+@contextmanager
+def lost_first_step_recovered():
+    """A job whose first queue message was purged (so its page showed it working): the sweeper
+    re-queues the step and a pump delivers in the background, as Lambda would."""
+    from chalicelib.core.models import utcnow
+    from chalicelib.jobs import runner
+
+    runner.sweep(now=utcnow() + timedelta(minutes=5))
+    with emulator.EventPump(app, interval=0.2).running() as pump:
+        yield pump
 
 
 def screenshot(page, name: str) -> Path:

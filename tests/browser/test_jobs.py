@@ -8,14 +8,11 @@ from chalicelib import jobs
 from chalicelib.core.models import Job, utcnow
 from chalicelib.jobs import lifecycle, runner
 from chalicelib.people.accounts import Viewer
-from tests.browser.conftest import assert_accessible, screenshot
+from tests.browser.conftest import assert_accessible, lost_first_step_recovered, screenshot
 from tests.test_jobs import FAULTS, purge_jobs_queue  # registers the test kinds
 
 
 def test_a_job_page_follows_the_job_to_done(page, org, sign_in):
-    from app import app
-    from tools.local import emulator
-
     job = jobs.start(Viewer.of(org.admin), "test_count", total=9, params={"n": 9})
     purge_jobs_queue()  # nothing runs until the pump starts
     sign_in(org.admin)
@@ -24,8 +21,7 @@ def test_a_job_page_follows_the_job_to_done(page, org, sign_in):
     expect(page.get_by_role("button", name="Cancel")).to_be_visible()
     assert_accessible(page)
     screenshot(page, "job-working")
-    runner.sweep(now=utcnow() + timedelta(minutes=5))  # the lost first message, re-queued
-    with emulator.EventPump(app, interval=0.2).running() as pump:
+    with lost_first_step_recovered() as pump:
         expect(page.get_by_role("status")).to_have_text("Done.", timeout=20_000)
         expect(page.locator("progress")).to_have_attribute("value", "100")
         expect(page.get_by_role("button", name="Cancel")).to_have_count(0)

@@ -21,6 +21,14 @@ def _focus_kept(page) -> None:
     assert tag not in ("BODY", "NONE", "HTML"), f"focus lost on {tag}"
 
 
+def _escape_back_to(page, dialog, opener: str) -> None:
+    """Escape closes the window and gives focus back to the control that opened it."""
+    page.keyboard.press("Escape")
+    expect(dialog).to_be_hidden()
+    _focus_kept(page)
+    assert _focused(page) == opener
+
+
 def _start(page) -> None:
     """From the top of the page, as after a load: Tab starts at the skip link."""
     page.evaluate("document.activeElement && document.activeElement.blur()")
@@ -129,10 +137,7 @@ def test_the_article_by_keyboard_alone(browser, live_server, org, group, pump, s
         expect(dialog.locator("[data-invite-results]")).to_contain_text("2 invited")
         assert_accessible(page)
         screenshot(page, f"kbd-invite-{size}")
-        page.keyboard.press("Escape")
-        expect(dialog).to_be_hidden()
-        _focus_kept(page)
-        assert _focused(page) == "Invite users"
+        _escape_back_to(page, dialog, "Invite users")
 
         # 3. Manage Groups: + Add group, rename (pencil), delete (trash) with its confirmation
         _start(page)
@@ -158,10 +163,7 @@ def test_the_article_by_keyboard_alone(browser, live_server, org, group, pump, s
         expect(groups.get_by_role("status")).to_contain_text(f"Group “Keys2 {tag}” deleted")
         _focus_kept(page)
         screenshot(page, f"kbd-groups-{size}")
-        page.keyboard.press("Escape")
-        expect(groups).to_be_hidden()
-        _focus_kept(page)
-        assert _focused(page) == "Manage Groups"
+        _escape_back_to(page, groups, "Manage Groups")
 
         # 4. The Actions menu: arrows, Escape returns focus; View Activities and back
         _open_menu_of(page, "Cleo Client")

@@ -6,7 +6,7 @@ import re
 
 from playwright.sync_api import expect
 
-from tests.browser.conftest import assert_accessible, screenshot
+from tests.browser.conftest import assert_accessible, lost_first_step_recovered, screenshot
 from tests.conftest import PASSWORD, make_account
 
 
@@ -169,10 +169,8 @@ def test_bulk_archive_of_all_matching_runs_as_a_job_with_progress_and_a_summary(
                                                                                 pump):
     """More than a page of people: the bulk action is a background job whose page shows the
     progress, then the summary, and leads back to the table."""
-    from app import app
     from chalicelib.actions import bulk
     from tests.test_jobs import purge_jobs_queue
-    from tools.local import emulator
 
     monkeypatch.setattr(bulk, "INLINE", 2)
     people = [make_account(org.org_id, "client", name=f"Many Person{i}") for i in range(4)]
@@ -189,12 +187,7 @@ def test_bulk_archive_of_all_matching_runs_as_a_job_with_progress_and_a_summary(
     expect(page.get_by_role("button", name="Cancel")).to_be_visible()
     assert_accessible(page)
     screenshot(page, "bulk-job-working")
-    from datetime import timedelta
-
-    from chalicelib.core.models import utcnow
-    from chalicelib.jobs import runner
-    runner.sweep(now=utcnow() + timedelta(minutes=5))  # the purged first message, re-queued
-    with emulator.EventPump(app, interval=0.2).running() as pump:
+    with lost_first_step_recovered() as pump:
         expect(page.locator("[data-job-message]")).to_have_text("Done.", timeout=30_000)
         summary = page.locator("[data-job-summary]")
         expect(summary).to_contain_text("Changed")
