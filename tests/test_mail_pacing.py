@@ -14,8 +14,7 @@ def test_no_one_second_window_holds_more_recipients_than_the_rate(rate):
     pacer = mailer.Pacer(rate, clock=clock.now, sleep=clock.sleep)
     assert pacer.chunk == min(rate, mailer.BULK_LIMIT)
     for _ in range(500):
-        count = rng.randint(1, pacer.chunk)
-        pacer.acquire(count)
+        count = pacer.take(rng.randint(1, pacer.chunk))
         sends.append((clock.now(), count))
         clock.t += rng.random() * 0.2
     assert largest_burst(sends) <= rate
@@ -26,8 +25,7 @@ def test_a_steady_stream_runs_at_the_rate():
     clock, sent = FakeClock(), 0
     pacer = mailer.Pacer(14, clock=clock.now, sleep=clock.sleep)
     while sent < 14 * 100:
-        pacer.acquire(pacer.chunk)
-        sent += pacer.chunk
+        sent += pacer.take(pacer.chunk)
     assert 98 <= clock.t <= 100  # 1,400 recipients at 14 a second
 
 

@@ -221,18 +221,6 @@ class Pacer:
                     return count
                 self.sleep(max(self.sent[0][0] + self.WINDOW - now, 1e-6))
 
-    def acquire(self, count: int) -> None:
-        count = min(count, self.chunk)
-        with self.lock:
-            while True:
-                now = self.clock()
-                while self.sent and self.sent[0][0] <= now - self.WINDOW:
-                    self.sent.popleft()
-                if sum(n for _t, n in self.sent) + count <= self.rate:
-                    self.sent.append((now, count))
-                    return
-                self.sleep(max(self.sent[0][0] + self.WINDOW - now, 1e-6))
-
 
 _quota = {"rate": None, "read_at": 0.0}
 _pacer_lock = threading.Lock()
