@@ -22,6 +22,7 @@ It reads its accounts with BatchGetItem (100 keys) and writes each change and
 its timeline event in TransactWriteItems of 100 items (50 accounts). A job
 writes one audit-log entry when it ends, the request one per action.
 """
+from collections import Counter
 from dataclasses import dataclass
 from typing import Dict, List, Optional, Sequence
 
@@ -160,10 +161,7 @@ def apply_chunk(viewer: Viewer, action: str, account_ids: Sequence[str], params:
 
 
 def summary(results: Dict[str, dict]) -> Dict[str, int]:
-    counts: Dict[str, int] = {}
-    for result in results.values():
-        counts[result["status"]] = counts.get(result["status"], 0) + 1
-    return counts
+    return dict(Counter(result["status"] for result in results.values()))
 
 
 def why_not(results: Dict[str, dict], reasons: Optional[Dict[str, int]] = None) -> Dict[str, int]:
@@ -180,15 +178,8 @@ def why_not(results: Dict[str, dict], reasons: Optional[Dict[str, int]] = None) 
 def _tallied(job: Job, results: Dict[str, dict]) -> dict:
     """The job's summary with one more chunk's `results` (the job page lists the reasons)."""
     before = job.summary or {}
-    return {**before, "counts": _added(before.get("counts") or {}, summary(results)),
+    return {**before, "counts": dict(Counter(before.get("counts") or {}) + Counter(summary(results))),
             "reasons": why_not(results, before.get("reasons"))}
-
-
-def _added(counts: Dict[str, int], more: Dict[str, int]) -> Dict[str, int]:
-    total = dict(counts)
-    for status, n in more.items():
-        total[status] = total.get(status, 0) + n
-    return total
 
 
 def _starter(job: Job) -> Viewer:
