@@ -186,10 +186,14 @@ def _assert_accessible_with_script(browser, live_server, org, url):
 
 
 def _press_until(page, link: str, done, seconds: float = 90) -> None:
+    """Press `link` until `done()`: each press waits for the next page to load before it is read
+    (read too early, the old page still shows the link's state and the next press finds no link)."""
     deadline = time.monotonic() + seconds
-    while not done() and time.monotonic() < deadline:
+    while not done():
+        assert time.monotonic() < deadline, f"still not done after pressing {link!r} for {seconds} s"
         page.wait_for_timeout(500)
-        page.get_by_role("link", name=link).click()
+        with page.expect_navigation():
+            page.get_by_role("link", name=link).click()
 
 
 def test_bulk_csv_without_javascript(browser, live_server, org):
