@@ -42,9 +42,19 @@ def test_local_run_seeds_the_demo_serves_it_and_stops_cleanly():
             assert b"Join Northside Employment Centre" in reply.read()
     finally:
         process.send_signal(signal.SIGINT)
+        stopping = _lines_until(process, "Stopping...")
+        process.send_signal(signal.SIGINT)  # an impatient second Ctrl-C while it stops
         rest, _ = process.communicate(timeout=90)  # a pump step in flight finishes first; slow on a loaded machine
-    assert process.returncode == 0, rest
-    assert "Stopping..." in rest
+    printed = stopping + rest
+    assert process.returncode in (0, 130), printed  # 130: the second Ctrl-C came before the cleanup ended
+    assert "Stopping..." in printed and "Traceback" not in printed, printed
+
+
+def _lines_until(process, text: str) -> str:
+    lines = []
+    while not lines or (text not in lines[-1] and lines[-1]):
+        lines.append(process.stdout.readline())
+    return "".join(lines)
 
 
 def test_outbox_exists_only_in_the_local_stage(http):

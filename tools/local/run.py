@@ -61,9 +61,13 @@ Press Ctrl-C to stop.
     except KeyboardInterrupt:
         pass
     print("Stopping...", flush=True)
-    pump.stop()
-    server.shutdown()
-    moto.stop()
+    try:
+        pump.stop()
+        server.shutdown()
+        moto.stop()
+    except KeyboardInterrupt:  # a second Ctrl-C: the emulator's state is throwaway, so stop at once
+        print("Stopped.", flush=True)
+        os._exit(130)
 
 
 if __name__ == "__main__":
