@@ -58,15 +58,10 @@ def signin():
     except CaseloadError as error:
         if error.status not in (400, 401, 429):
             raise
-        response = page("auth/signin.html", error.status, values={"email": fields.get("email", "")},
-                        errors=form_errors(error) if error.status == 400 else {"form": error.message}, next=target)
-        if isinstance(error, TooManyRequests):
-            response.headers["Retry-After"] = str(error.retry_after)
-        return response
-    _switching_account()
-    set_session_cookie(cookie_value)
-    set_device_cookie(auth.device_cookie(account))
-    return render.redirect(target or _landing(account.role))
+        return _refused(error, page("auth/signin.html", error.status, values={"email": fields.get("email", "")},
+                                    errors=form_errors(error) if error.status == 400 else {"form": error.message},
+                                    next=target))
+    return _signed_in(cookie_value, account, target)
 
 
 @bp.route("/signout", methods=["POST"], content_types=[FORM_TYPE])
@@ -78,6 +73,22 @@ def signout():
     clear_session_cookie()
     target = safe_next(form(req).get("next", ""))
     return render.redirect(target or render.url("/signin", signed_out=1))
+
+
+def _refused(error: CaseloadError, response):
+    """A refused sign-in's page; a throttled one also says when to try again."""
+    if isinstance(error, TooManyRequests):
+        response.headers["Retry-After"] = str(error.retry_after)
+    return response
+
+
+def _signed_in(cookie_value: str, account, target: str = ""):
+    """The new session's cookies (this browser now known to the account), on the way to `target`
+    or the person's landing page."""
+    _switching_account()
+    set_session_cookie(cookie_value)
+    set_device_cookie(auth.device_cookie(account))
+    return render.redirect(target or _landing(account.role))
 
 
 def _switching_account() -> None:
@@ -116,15 +127,9 @@ def join(token):
         if error.status not in (400, 401, 429):
             raise
         values = {k: fields.get(k, "") for k in ("name", "email")}
-        response = page("auth/join.html", error.status, org=org, token=token, values=values,
-                        errors=form_errors(error), mode=mode)
-        if isinstance(error, TooManyRequests):
-            response.headers["Retry-After"] = str(error.retry_after)
-        return response
-    _switching_account()
-    set_session_cookie(cookie_value)
-    set_device_cookie(auth.device_cookie(account))
-    return render.redirect(_landing(account.role))
+        return _refused(error, page("auth/join.html", error.status, org=org, token=token, values=values,
+                                    errors=form_errors(error), mode=mode))
+    return _signed_in(cookie_value, account)
 
 
 @bp.route("/signup/confirm/{token}")
