@@ -13,7 +13,6 @@ What `make package` runs:
    static/ under its fingerprinted name (chalicelib/core/assets.py), which the
    pages link to in production. Uploading it is a deploy step (README).
 """
-import argparse
 import json
 import os
 import shutil
@@ -26,7 +25,7 @@ from typing import Optional
 
 from chalicelib.core import assets
 from deploy import posture, template
-from deploy.settings import PROJECT, SettingError, load
+from deploy.settings import PROJECT, SettingError, load, stage_arguments
 
 IGNORED = shutil.ignore_patterns("__pycache__", "*.pyc")
 OFFLINE_ENV = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_SESSION_TOKEN": "testing"}
@@ -177,11 +176,7 @@ def assets_in(zip_path: Path) -> list:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--stage", default=os.environ.get("STAGE", ""))
-    parser.add_argument("--region", default=os.environ.get("AWS_DEFAULT_REGION", ""))
-    parser.add_argument("--out", default="")
-    args = parser.parse_args(argv)
+    args = stage_arguments(__doc__.splitlines()[0], argv)
     out = Path(args.out or PROJECT / "build" / f"package-{args.stage}")
     try:
         sizes = package(args.stage, args.region, out.resolve())

@@ -3,8 +3,10 @@
 Every problem is one line that names the setting, so `make package` stops with
 something an operator can act on instead of an AWS stack trace at deploy time.
 """
+import argparse
 import difflib
 import json
+import os
 import re
 from dataclasses import dataclass
 from email.utils import parseaddr
@@ -110,3 +112,12 @@ def load(stage: str, region: Optional[str], config_file: Path = CONFIG_FILE) -> 
     api_stage = stage_config.get("api_gateway_stage") or config.get("api_gateway_stage") or "api"
     retention = stage_config.get("log_retention_in_days", config.get("log_retention_in_days"))
     return StageSettings(stage, region, environment, api_stage, retention)
+
+
+def stage_arguments(description: str, argv=None) -> argparse.Namespace:
+    """The deploy commands' arguments: --stage and --region (from STAGE and AWS_DEFAULT_REGION), --out."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--stage", default=os.environ.get("STAGE", ""))
+    parser.add_argument("--region", default=os.environ.get("AWS_DEFAULT_REGION", ""))
+    parser.add_argument("--out", default="")
+    return parser.parse_args(argv)

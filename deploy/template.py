@@ -6,14 +6,13 @@ upload queue, mail configuration set, alarms, and per-function environment,
 policies and event settings (deploy.functions). Checks the stage settings
 first and stops with a one-line message naming a bad one.
 """
-import argparse
 import json
 import os
 import sys
 from pathlib import Path
 
 from deploy import functions, names, resources
-from deploy.settings import PROJECT, SettingError, StageSettings, load
+from deploy.settings import PROJECT, SettingError, StageSettings, load, stage_arguments
 
 
 def parameters(settings: StageSettings) -> dict:
@@ -95,11 +94,7 @@ def build(settings: StageSettings, app=None) -> dict:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--stage", default=os.environ.get("STAGE", ""))
-    parser.add_argument("--region", default=os.environ.get("AWS_DEFAULT_REGION", ""))
-    parser.add_argument("--out", default="")
-    args = parser.parse_args(argv)
+    args = stage_arguments(__doc__.splitlines()[0], argv)
     try:
         settings = load(args.stage, args.region)
         use_stage_environment(settings)
