@@ -212,3 +212,18 @@ def test_outbox_previews_are_framed_with_a_policy_that_allows_their_inline_style
     assert "style-src 'unsafe-inline'" in policy and "script" not in policy and "sandbox" in policy
     assert mail.headers["X-Frame-Options"] == "SAMEORIGIN"
     assert http.get("/dev/outbox/99999").status_code == 404 and http.get("/dev/outbox/x").status_code == 404
+
+
+def test_an_email_sent_on_its_own_is_previewed_as_the_reader_sees_it(http, org):
+    """Sign-up and password emails go out one by one (SendEmail): the outbox frames their HTML, as it
+    does the invitations', instead of printing its source."""
+    from chalicelib.invitations import mailer
+
+    assert mailer.send_one(org.admin.email, "password_reset", link="https://caseload.test/reset/t0k3n",
+                           expires_at="10:00") == ""
+    listing = http.get("/dev/outbox").body.decode()
+    newest = listing[listing.index('class="mail'):]
+    assert newest.startswith('class="mail-frame" sandbox src="/dev/outbox/0"'), newest[:200]
+    mail = http.get("/dev/outbox/0").body.decode()
+    assert "Choose a new password" in mail and "https://caseload.test/reset/t0k3n" in mail
+

@@ -122,8 +122,8 @@ def _shape(message: dict, templates: Dict[str, dict]) -> List[dict]:
             shaped.append({**base, "to": to, **rendered})
         return shaped
     body = message.get("body") or {}
+    if not isinstance(body, dict):  # moto keeps one part of a SendEmail, the HTML one when there is one
+        body = {"text": str(body), "html": str(body) if str(body).lstrip().lower().startswith("<!doctype") else ""}
     return [{**base,
              "to": ", ".join(destinations.get("ToAddresses", []) if isinstance(destinations, dict) else destinations),
-             "subject": message.get("subject", ""),
-             "text": body.get("text", "") if isinstance(body, dict) else str(body),
-             "html": body.get("html", "") if isinstance(body, dict) else ""}]
+             "subject": message.get("subject", ""), "text": body.get("text", ""), "html": body.get("html", "")}]
