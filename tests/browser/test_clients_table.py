@@ -273,6 +273,9 @@ def test_the_table_fits_the_screen(admin_page, width, height):
         expect(page.get_by_label("Role", exact=True)).to_be_hidden()
         page.get_by_role("button", name="Filters").click()
         expect(page.get_by_label("Role", exact=True)).to_be_focused()
+        # Stacked in the sheet, each filter is as tall as its label and control, no taller.
+        heights = page.locator(".filter-fields .field").evaluate_all("(fs) => fs.map((f) => f.offsetHeight)")
+        assert heights and max(heights) <= 72, heights
         page.get_by_label("Role", exact=True).select_option("client")
         _wait_for(page, r"role=client")
         page.get_by_role("button", name="Show results").click()
