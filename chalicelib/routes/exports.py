@@ -10,7 +10,7 @@ from chalicelib.exports import csvfile, exports, schedules
 from chalicelib.table.view import groups
 from chalicelib.web import api, render
 from chalicelib.web.api import Body, DateTime, Reply
-from chalicelib.web.guard import form_errors, page, request, view, viewer
+from chalicelib.web.guard import flash, form_errors, page, request, take_notice, view, viewer
 from chalicelib.web.requests import FORM_TYPE, form, query
 
 bp = Blueprint(__name__)
@@ -131,7 +131,7 @@ def export_csv():
 @bp.route("/exports")
 @view(*TEAM)
 def exports_page():
-    return _list_page(notice=(query(request()).get("notice") or "")[:200])
+    return _list_page(notice=take_notice())
 
 
 @bp.route("/exports/{export_id}")
@@ -169,7 +169,8 @@ def export_time_zone():
         zone = exports.set_time_zone(viewer(), form(request()).get("time_zone", ""))
     except ValidationError as error:
         return _list_page(400, zone_errors=form_errors(error))
-    return render.redirect(render.url("/exports", notice=f"Export dates are now shown in {zone}."))
+    flash(f"Export dates are now shown in {zone}.")
+    return render.redirect(render.url("/exports"))
 
 
 def _schedule_fields(fields: dict) -> dict:
@@ -186,8 +187,8 @@ def export_schedule_create():
         schedule = schedules.create(viewer(), **_schedule_fields(fields))
     except ValidationError as error:
         return _list_page(400, schedule_errors=form_errors(error), schedule_values=fields)
-    return render.redirect(render.url("/exports", notice=f"Scheduled: {schedules.describe_when(schedule)} "
-                                                         f"({exports.org_time_zone(schedule.org_id)})."))
+    flash(f"Scheduled: {schedules.describe_when(schedule)} ({exports.org_time_zone(schedule.org_id)}).")
+    return render.redirect(render.url("/exports"))
 
 
 def _schedule_page(schedule, status: int = 200, errors=None, values=None):
@@ -216,14 +217,16 @@ def export_schedule_edit(schedule_id):
         schedule = schedules.update(viewer(), schedule_id, **_schedule_fields(fields))
     except ValidationError as error:
         return _schedule_page(schedule, 400, form_errors(error), fields)
-    return render.redirect(render.url("/exports", notice=f"Saved: {schedules.describe_when(schedule)}."))
+    flash(f"Saved: {schedules.describe_when(schedule)}.")
+    return render.redirect(render.url("/exports"))
 
 
 @bp.route("/exports/schedules/{schedule_id}/delete", methods=["POST"], content_types=[FORM_TYPE])
 @view("admin")
 def export_schedule_delete(schedule_id):
     schedules.delete(viewer(), schedule_id)
-    return render.redirect(render.url("/exports", notice="The scheduled export was stopped."))
+    flash("The scheduled export was stopped.")
+    return render.redirect(render.url("/exports"))
 
 
 # --------------------------------------------------------------------------- API

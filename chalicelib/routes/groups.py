@@ -10,7 +10,7 @@ from chalicelib.core.errors import CaseloadError, ValidationError
 from chalicelib.groups import deletion, manage
 from chalicelib.web import api, render
 from chalicelib.web.api import Body, Reply
-from chalicelib.web.guard import form_errors, page, page_or_fragment, request, view, viewer
+from chalicelib.web.guard import flash, form_errors, page, page_or_fragment, request, take_notice, view, viewer
 from chalicelib.web.requests import FORM_TYPE, form, query
 
 bp = Blueprint(__name__)
@@ -60,7 +60,7 @@ def _window(status: int = 200, **extra):
     req, me = request(), viewer()
     params = query(req)
     context = {"groups": manage.list_groups(me), "is_admin": me.is_admin, "errors": {}, "values": {},
-               "notice": (params.get("notice") or "")[:200], "renaming": params.get("rename", ""),
+               "notice": take_notice(), "renaming": params.get("rename", ""),
                "deleting": params.get("delete", ""), "focus": params.get("focus", ""),
                "name_max": manage.NAME_MAX}
     context.update(extra)
@@ -70,7 +70,8 @@ def _window(status: int = 200, **extra):
 def _done(notice: str, focus: str = ""):
     """Back to the window (303), with the notice; `focus`: the group whose pencil gets focus."""
     # A script's POST (X-Fragment: 1) follows the redirect with the same header: the window's part comes back.
-    return render.redirect(render.url("/groups", notice=notice, focus=focus))
+    flash(notice)
+    return render.redirect(render.url("/groups", focus=focus))
 
 
 @bp.route("/groups")

@@ -51,7 +51,7 @@ def test_the_key_route_works_with_a_key_and_no_csrf(http, org):
 
 # ------------------------------------------------------------------ 7: banners cannot be forged from the URL
 
-@pytest.mark.parametrize("path", ["/clients", "/invite"])
+@pytest.mark.parametrize("path", ["/clients", "/invite", "/groups", "/exports"])
 def test_a_notice_in_the_url_is_never_shown(http, org, path):
     http.sign_in(org.admin)
     page = http.get(f"{path}?notice=Your+session+expired+-+call+0800+666").body.decode()
