@@ -124,6 +124,9 @@ def test_reach_at_1280_and_390_px(page, sign_in, org, pump):
     created = page.locator("table.clients th", has_text="Date created").bounding_box()
     assert created["x"] + created["width"] <= wrap["x"] + wrap["width"] + 1, (created, wrap)  # not scrolled away
     screenshot(page, "clients-1280")
+    button.click()
+    _assert_menu_items_whole_and_on_top(page, "Cleo Client")
+    page.keyboard.press("Escape")
     page.set_viewport_size({"width": 390, "height": 844})
     page.reload()
     assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth + 1")
@@ -133,7 +136,22 @@ def test_reach_at_1280_and_390_px(page, sign_in, org, pump):
     expect(menu).to_be_visible()
     menu_box = menu.bounding_box()
     assert menu_box["x"] >= 0 and menu_box["x"] + menu_box["width"] <= 390
+    _assert_menu_items_whole_and_on_top(page, "Cleo Client")
     screenshot(page, "clients-390-menu")
+
+
+def _assert_menu_items_whole_and_on_top(page, name: str) -> None:
+    """Each item of the open menu shows its whole label, and a click anywhere along it lands on it
+    (not on the next rows' three dots, which once painted over the menu)."""
+    menu = page.locator("table.clients tbody tr", has_text=name).get_by_role("menu")
+    problems = menu.get_by_role("menuitem").evaluate_all("""(items) => items.flatMap((item) => {
+        const r = item.getBoundingClientRect(), y = r.top + r.height / 2;
+        const covered = [r.left + 4, r.left + r.width / 2, r.right - 4].filter(
+            (x) => !item.contains(document.elementFromPoint(x, y)));
+        const cut = item.scrollWidth > item.clientWidth + 1 || r.right > window.innerWidth;
+        return covered.length || cut ? [`${item.textContent.trim()}: covered at ${covered}, cut ${cut}`] : [];
+    })""")
+    assert not problems, problems
 
 
 def test_bulk_assign_of_selected_rows(page, sign_in, org, group):
