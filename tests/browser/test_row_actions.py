@@ -70,10 +70,12 @@ def test_edit_shows_errors_next_to_fields(page, sign_in, org):
     page.get_by_label("Name").fill("")
     page.get_by_role("button", name="Save changes").click()
     expect(page.locator("#f-name-error")).to_have_text("Enter a name.")
+    expect(page.get_by_label("Name")).to_be_focused()  # the page comes back where the problem is
     page.get_by_label("Name").fill("Cleo Client")
     page.get_by_role("button", name="Save changes").click()
     expect(page.locator("#f-email-error")).to_contain_text("already has this email")
     expect(page.get_by_label("Email")).to_have_value(org.staff.email)  # refilled
+    expect(page.get_by_label("Email")).to_be_focused()
     assert_accessible(page)
     screenshot(page, "edit-error")
 
