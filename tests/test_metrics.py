@@ -375,8 +375,9 @@ def test_the_hourly_reconciliation_runs_as_lambda_calls_it(org, pump, monkeypatc
 # The staff menu (chalicelib.metrics.menu): kept by the stream, repaired by the reconciler ----------
 
 def _menu_as_listed(org_id: str) -> list:
-    """The staff menu as the role_name index lists it: live staff, by name."""
-    return [(s.account_id, s.name, s.email) for s in Account.role_name.query(f"{org_id}#staff#L")]
+    """The staff menu as the role_name index lists it: live staff and admins, by name."""
+    listed = [s for role in ("staff", "admin") for s in Account.role_name.query(f"{org_id}#{role}#L")]
+    return [(s.account_id, s.name, s.email) for s in sorted(listed, key=lambda s: s.name.casefold())]
 
 
 def _menu(org_id: str) -> list:
@@ -387,12 +388,12 @@ def test_the_staff_menu_follows_every_change_of_a_staff_member(org, pump):
     from chalicelib.metrics import menu
 
     pump.drain()
-    assert _menu(org.org_id) == _menu_as_listed(org.org_id) == [
-        (org.staff.account_id, "Sam Staff", org.staff.email)]
+    assert _menu(org.org_id) == _menu_as_listed(org.org_id) == [  # admins can hold a caseload too
+        (org.admin.account_id, "Ada Admin", org.admin.email), (org.staff.account_id, "Sam Staff", org.staff.email)]
     anna = make_account(org.org_id, "staff", name="Anna Early")
     zed = make_account(org.org_id, "staff", name="Zed Late", status="provisioned")
     pump.drain()
-    assert [name for _, name, _ in _menu(org.org_id)] == ["Anna Early", "Sam Staff", "Zed Late"]
+    assert [name for _, name, _ in _menu(org.org_id)] == ["Ada Admin", "Anna Early", "Sam Staff", "Zed Late"]
 
     accounts.change(anna, name="Zoe Renamed")  # moves in the order
     accounts.change(zed, status="archived", previous_status="provisioned")  # leaves
@@ -400,7 +401,7 @@ def test_the_staff_menu_follows_every_change_of_a_staff_member(org, pump):
     accounts.change(org.staff, role="client")  # leaves
     pump.drain()
     assert _menu(org.org_id) == _menu_as_listed(org.org_id)
-    assert [name for _, name, _ in _menu(org.org_id)] == ["Cleo Client", "Zoe Renamed"]
+    assert [name for _, name, _ in _menu(org.org_id)] == ["Ada Admin", "Cleo Client", "Zoe Renamed"]
     # a redelivered batch changes nothing; a visit writes no menu item
     assert menu.change(org.admin, org.admin) == {}
     assert reconcile.reconcile(org.org_id).counters_off == 0
@@ -415,10 +416,11 @@ def test_an_organisation_without_menu_items_reads_the_index_and_the_reconciler_b
         aws.client("dynamodb").delete_item(TableName=table, Key={"org_id": {"S": org.org_id}, "key": {"S": key}})
     assert store.staff_menu(org.org_id) is None
     from chalicelib.table.view import staff_members
-    assert [s.account_id for s in staff_members(org.org_id, {})] == [org.staff.account_id]  # the Query
+    assert [s.account_id for s in staff_members(org.org_id, {})] == [org.admin.account_id, org.staff.account_id]
 
     drift = reconcile.reconcile(org.org_id)
-    assert drift.counters_off == 1 and _menu(org.org_id) == _menu_as_listed(org.org_id)
+    shards = {menu.item_key(person.account_id) for person in (org.admin, org.staff)}
+    assert drift.counters_off == len(shards) and _menu(org.org_id) == _menu_as_listed(org.org_id)
     # a wrong entry is repaired too
     key = menu.item_key(org.staff.account_id)
     aws.client("dynamodb").update_item(

@@ -33,7 +33,7 @@ from chalicelib.actions import rows
 from chalicelib.activity import timeline
 from chalicelib.core import aws, config
 from chalicelib.core.errors import CaseloadError, Forbidden, ValidationError
-from chalicelib.core.models import Account, Job
+from chalicelib.core.models import CASELOAD_ROLES, Account, Job
 from chalicelib.people import accounts, sessions
 from chalicelib.people.accounts import Viewer
 
@@ -105,7 +105,7 @@ def check_params(viewer: Viewer, action: str, params: dict) -> dict:
     staff, group = rows._choices(viewer.org_id, staff_id if staff_id is not rows.KEEP else None,
                                  group_id if group_id is not rows.KEEP else None)
     if staff_id is not rows.KEEP:
-        if staff_id and (staff is None or staff.role not in ("staff", "admin") or staff.archived):
+        if staff_id and (staff is None or staff.role not in CASELOAD_ROLES or staff.archived):
             raise ValidationError(rows.STAFF_REFUSED, "staff_id", code="invalid_staff")
         clean["staff"] = staff
     if group_id is not rows.KEEP:
@@ -328,7 +328,7 @@ def transfer_targets(viewer: Viewer, from_id: str, to_id: str):
     if not viewer.is_admin:
         raise Forbidden("Only admins transfer caseloads.")
     source = rows.target(viewer, from_id)
-    if source.role not in ("staff", "admin"):
+    if source.role not in CASELOAD_ROLES:
         raise ValidationError("Only a staff member has a caseload to transfer.", "from_id")
     to_id = rows._clean_id(to_id, "to_id")
     if not to_id:
@@ -336,7 +336,7 @@ def transfer_targets(viewer: Viewer, from_id: str, to_id: str):
     if to_id == source.account_id:
         raise ValidationError("Choose someone else to take over the caseload.", "to_id")
     staff, _group = rows._choices(viewer.org_id, to_id, None)
-    if staff is None or staff.role not in ("staff", "admin") or staff.archived:
+    if staff is None or staff.role not in CASELOAD_ROLES or staff.archived:
         raise ValidationError(rows.STAFF_REFUSED, "to_id", code="invalid_staff")
     return source, staff
 

@@ -22,7 +22,7 @@ from pynamodb.transactions import TransactWrite
 from chalicelib.activity import timeline
 from chalicelib.core import aws
 from chalicelib.core.errors import Conflict, Forbidden, NotFound, StaleVersion, ValidationError
-from chalicelib.core.models import ROLE_LABELS, ROLES, Account, Group, Lookup
+from chalicelib.core.models import CASELOAD_ROLES, ROLE_LABELS, ROLES, Account, Group, Lookup
 from chalicelib.people import accounts, sessions
 from chalicelib.people.accounts import Viewer
 
@@ -200,7 +200,7 @@ def edit(viewer: Viewer, account_id: str, *, name=KEEP, email=KEEP, phone=KEEP, 
             detail[f"{attribute}_from"], detail[f"{attribute}_to"] = getattr(account, attribute), fields[attribute]
     kind = "role_changed" if "role" in fields else "profile_edited"
     account = _commit(viewer, account, kind, fields, detail, checks, saves, deletes)
-    if "email" in fields and account.role in ("staff", "admin"):
+    if "email" in fields and account.role in CASELOAD_ROLES:
         from chalicelib.actions import bulk  # bulk builds on the row actions
 
         bulk.refresh_staff_email(viewer, account)  # their clients' copy (Assigned staff email) follows
@@ -256,10 +256,10 @@ def assign(viewer: Viewer, account_id: str, *, staff_id=KEEP, group_id=KEEP, ver
     wanted_group = group_id if group_id is not KEEP and group_id != account.group_id else None
     staff, group = _choices(account.org_id, wanted_staff, wanted_group)
     if wanted_staff:
-        if staff is None or staff.role not in ("staff", "admin") or staff.archived:
+        if staff is None or staff.role not in CASELOAD_ROLES or staff.archived:
             raise ValidationError(STAFF_REFUSED, "staff_id", code="invalid_staff")
         checks.append(_Check(Account, (account.org_id, staff.account_id),
-                             Account.role.is_in("staff", "admin") & (Account.status != "archived"),
+                             Account.role.is_in(*CASELOAD_ROLES) & (Account.status != "archived"),
                              ValidationError(STAFF_REFUSED, "staff_id", code="invalid_staff")))
         fields.update(staff_id=staff.account_id, staff_email=staff.email)
         detail.update(staff_from=account.staff_email or "", staff_to=staff.email)
@@ -329,7 +329,7 @@ def restore(viewer: Viewer, account_id: str, version=None) -> Account:
 def staff_choices(org_id: str) -> List[Account]:
     """Live Staff and Admin accounts, by name: who can hold a caseload."""
     keys = []
-    for role in ("staff", "admin"):
+    for role in CASELOAD_ROLES:
         keys += [(org_id, item.account_id) for item in Account.role_name.query(f"{org_id}#{role}#L")]
     found = list(Account.batch_get(keys)) if keys else []
     return sorted(found, key=lambda a: (a.name or a.email).casefold())

@@ -39,6 +39,8 @@ from chalicelib.core import config
 from chalicelib.core.attributes import MapOf
 
 ROLES = ("admin", "staff", "client")
+# Who can hold a caseload (be a client's assigned staff member, be in the Staff filter).
+CASELOAD_ROLES = ("staff", "admin")
 STATUSES = ("provisioned", "activated", "archived")
 # What pages, emails and exports call them (templates read these: the `ROLE_LABELS` global).
 ROLE_LABELS = {"admin": "Admin", "staff": "Staff", "client": "Client"}

@@ -1,6 +1,6 @@
 """The Clients Table's staff menu, kept by the accounts stream beside the counters: pure, no AWS.
 
-Every live staff member (role staff, not archived) is one attribute `m<account_id>` = "name<TAB>email"
+Every live account that can hold a caseload (models.CASELOAD_ROLES, not archived) is one attribute `m<account_id>` = "name<TAB>email"
 of one of MENU_SHARDS items `m#staff#<shard>` in the metrics table. A page reads them in the same
 BatchGetItem as its counters, so the menu costs no request of its own (issue 14: at most 5 requests
 for any filter combination). A shard holds ~1/MENU_SHARDS of the staff: with ~100 bytes a member,
@@ -12,6 +12,8 @@ transaction as the account's applied mark; `reconcile` recounts and repairs it l
 import zlib
 from dataclasses import dataclass
 from typing import Optional
+
+from chalicelib.core.models import CASELOAD_ROLES
 
 MENU_SHARDS = 4
 PREFIX = "m#staff#"
@@ -40,7 +42,7 @@ def item_key(account_id: str) -> str:
 
 def entry(account) -> Optional[str]:
     """The account's menu entry, or None when it is not in the menu."""
-    if account is None or account.role != "staff" or account.status == "archived":
+    if account is None or account.role not in CASELOAD_ROLES or account.status == "archived":
         return None
     return f"{' '.join((account.name or '').split())}{SEPARATOR}{account.email}"
 

@@ -8,7 +8,7 @@ from pydantic import Field
 
 from chalicelib.actions import bulk, rows
 from chalicelib.core.errors import CaseloadError, StaleVersion, ValidationError
-from chalicelib.core.models import ROLES, STATUSES, Account
+from chalicelib.core.models import CASELOAD_ROLES, ROLES, STATUSES, Account
 from chalicelib.people.accounts import NAME_MAX
 from chalicelib.table.view import groups
 from chalicelib.web import api, render
@@ -103,7 +103,7 @@ def assign(account_id):
 
 def _archive_page(account: Account, status: int = 200, errors: Optional[dict] = None, values=None):
     holding = rows.caseload_count(account.org_id, account.account_id, limit=10000) if (
-        account.role in ("staff", "admin") and viewer().is_admin) else 0
+        account.role in CASELOAD_ROLES and viewer().is_admin) else 0
     return _form_page("actions/archive.html", account, status, values=values, errors=errors, holding=holding)
 
 

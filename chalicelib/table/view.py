@@ -3,7 +3,7 @@ from dataclasses import dataclass
 from typing import Optional
 
 from chalicelib.core.errors import ValidationError
-from chalicelib.core.models import Account
+from chalicelib.core.models import CASELOAD_ROLES, Account
 from chalicelib.groups.manage import choices
 from chalicelib.people.accounts import Viewer
 from chalicelib.table.filters import PAGE_SIZES, SORTS, Filters, parse_filters
@@ -27,11 +27,14 @@ def groups(org_id: str) -> list:
 
 
 def staff_members(org_id: str, items: Optional[dict] = None) -> list:
-    """Staff who can hold a caseload, by name: the stream's menu items (read with the page's
-    counters, chalicelib.metrics.menu), or one Query on role_name (it projects name and email,
+    """Who can hold a caseload, by name: the stream's menu items (read with the page's counters,
+    chalicelib.metrics.menu), or a Query per caseload role on role_name (it projects name and email,
     models.MENU_PROJECTION) for an organisation whose menu is not built yet."""
     found = staff_menu(org_id, items)
-    return found if found is not None else list(Account.role_name.query(f"{org_id}#staff#L"))
+    if found is not None:
+        return found
+    listed = [m for role in CASELOAD_ROLES for m in Account.role_name.query(f"{org_id}#{role}#L")]
+    return sorted(listed, key=lambda m: ((m.name or m.email).casefold(), m.account_id))
 
 
 def matching(filters: Filters, counted: Stats):
