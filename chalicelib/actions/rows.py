@@ -23,6 +23,7 @@ from chalicelib.activity import timeline
 from chalicelib.core import aws
 from chalicelib.core.errors import Conflict, Forbidden, NotFound, StaleVersion, ValidationError
 from chalicelib.core.models import ROLE_LABELS, ROLES, Account, Group, Lookup
+from chalicelib.invitations import lifecycle
 from chalicelib.people import accounts, sessions
 from chalicelib.people.accounts import Viewer
 
@@ -159,7 +160,8 @@ def _commit(viewer: Viewer, account: Account, kind: str, fields: dict, detail: d
 def edit(viewer: Viewer, account_id: str, *, name=KEEP, email=KEEP, phone=KEEP, role=KEEP, version=None,
          seen: Optional[dict] = None) -> Account:
     """Edit name, email, phone and role. The email claim moves in the same
-    transaction (the old address is released, a taken one refuses the edit)."""
+    transaction (the old address is released, a taken one refuses the edit); a pending
+    invitation follows the new address (the old link dies, a fresh one is mailed)."""
     account = target(viewer, account_id)
     check_version(account, parse_version(version), seen)
     fields, detail, saves, deletes, checks = {}, {}, [], [], []
@@ -199,7 +201,14 @@ def edit(viewer: Viewer, account_id: str, *, name=KEEP, email=KEEP, phone=KEEP, 
         if attribute in fields and fields[attribute] != getattr(account, attribute):
             detail[f"{attribute}_from"], detail[f"{attribute}_to"] = getattr(account, attribute), fields[attribute]
     kind = "role_changed" if "role" in fields else "profile_edited"
+    invited = account.status == "provisioned" and bool(account.invite_hash)
     account = _commit(viewer, account, kind, fields, detail, checks, saves, deletes)
+    if "email" in fields and invited:
+        # The change killed the old link (accounts.INVITE_ADDRESS_CHANGED); whoever corrects a mistyped
+        # address means the invitation for the corrected one. Resend's own rules apply (a suppressed address
+        # is not mailed: the row then says Not sent).
+        lifecycle.resend(viewer, [account.account_id])
+        account = accounts.get_account(account.org_id, account.account_id, consistent=True)
     if "email" in fields and account.role in ("staff", "admin"):
         from chalicelib.actions import bulk  # bulk builds on the row actions
 

@@ -1,0 +1,67 @@
+"""Findings of the penetration test around taking over an account: links that outlive the address
+or password they were issued for, unthrottled emails, a timing that tells a known address, and
+forms that hid all but one problem."""
+from chalicelib.core.models import Account, Lookup
+from chalicelib.core.tokens import new_id
+from chalicelib.invitations.suppression import suppression_key
+from chalicelib.people import passwords
+from tests.conftest import PASSWORD, Http, mailed_link, reply_json
+
+INVITE = r"/invite/([A-Za-z0-9_-]+)"
+RESET = r"/reset/([A-Za-z0-9_-]+)"
+NEW = "a-brand-new-passphrase-4"
+
+
+def _address(tag: str) -> str:
+    return f"{tag}-{new_id()[:8]}@example.org"
+
+
+# ------------------------------------------------------------------ 1. an invitation follows its address
+
+def _invite(admin_http, email: str) -> str:
+    response = admin_http.json("POST", "/api/v1/invites", {"emails": [email]})
+    assert response.status_code == 200, response.body
+    return reply_json(response)["results"][0]["account_id"]
+
+
+def test_correcting_an_invited_address_kills_the_old_link_and_invites_the_new_one(admin_http, chalice_client, org):
+    typo, right = _address("typo"), _address("right")
+    account_id = _invite(admin_http, typo)
+    old = mailed_link(typo, INVITE)
+    edited = admin_http.json("PATCH", f"/api/v1/clients/{account_id}", {"email": right})
+    assert edited.status_code == 200, edited.body
+    stranger = Http(chalice_client)
+    assert stranger.get(f"/invite/{old}").status_code == 410
+    taken = stranger.post_form(f"/invite/{old}", {"name": "Taken Over", "password": "a-long-passphrase-9"})
+    assert taken.status_code == 410 and "caseload_session" not in stranger.cookies
+    assert Account.get(org.org_id, account_id).status == "provisioned"
+    fresh = mailed_link(right, INVITE)
+    assert fresh != old
+    owner = Http(chalice_client)
+    accepted = owner.post_form(f"/invite/{fresh}", {"name": "Right Person", "password": "a-long-passphrase-9"})
+    assert accepted.status_code == 303
+    account = Account.get(org.org_id, account_id)
+    assert account.status == "activated" and account.email == right
+
+
+def test_the_edit_page_correcting_an_invited_address_does_the_same(admin_http, chalice_client, org):
+    typo, right = _address("typo"), _address("right")
+    account_id = _invite(admin_http, typo)
+    old = mailed_link(typo, INVITE)
+    account = Account.get(org.org_id, account_id)
+    saved = admin_http.post_form(f"/clients/{account_id}/edit", {
+        "name": "Right Person", "email": right, "phone": "", "role": "client", "version": str(account.version)})
+    assert saved.status_code == 303, saved.body
+    assert Http(chalice_client).get(f"/invite/{old}").status_code == 410
+    assert mailed_link(right, INVITE) != old
+
+
+def test_a_suppressed_corrected_address_leaves_the_invitation_asking_for_a_resend(admin_http, chalice_client, org):
+    typo, right = _address("typo"), _address("bounced")
+    account_id = _invite(admin_http, typo)
+    old = mailed_link(typo, INVITE)
+    Lookup(key=suppression_key(right), org_id="*").save()
+    assert admin_http.json("PATCH", f"/api/v1/clients/{account_id}", {"email": right}).status_code == 200
+    assert Http(chalice_client).get(f"/invite/{old}").status_code == 410
+    account = Account.get(org.org_id, account_id)
+    assert account.invite_hash is None and account.invite_state == "not_sent" and "Resend" in account.invite_error
