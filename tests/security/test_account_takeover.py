@@ -65,3 +65,43 @@ def test_a_suppressed_corrected_address_leaves_the_invitation_asking_for_a_resen
     assert Http(chalice_client).get(f"/invite/{old}").status_code == 410
     account = Account.get(org.org_id, account_id)
     assert account.invite_hash is None and account.invite_state == "not_sent" and "Resend" in account.invite_error
+
+
+# ------------------------------------------------------------------ 2. a reset link dies with the password or address it was sent for
+
+def _reset_link(chalice_client, email: str) -> str:
+    assert Http(chalice_client).post_form("/forgot", {"email": email}).status_code == 200
+    return mailed_link(email, RESET)
+
+
+def test_using_one_reset_link_kills_the_others(chalice_client, org):
+    first = _reset_link(chalice_client, org.client.email)
+    second = _reset_link(chalice_client, org.client.email)
+    assert first != second
+    visitor = Http(chalice_client)
+    assert visitor.post_form(f"/reset/{second}", {"password": NEW}).status_code == 303
+    assert visitor.get(f"/reset/{first}").status_code == 410
+    again = visitor.post_form(f"/reset/{first}", {"password": "another-passphrase-5"})
+    assert again.status_code == 410 and "no longer works" in again.body.decode()
+    assert passwords.verify_password(Account.get(org.org_id, org.client.account_id).password_hash, NEW)
+
+
+def test_an_email_change_kills_the_reset_links_sent_to_the_old_address(admin_http, chalice_client, org):
+    link = _reset_link(chalice_client, org.client.email)
+    moved = admin_http.json("PATCH", f"/api/v1/clients/{org.client.account_id}", {"email": _address("moved")})
+    assert moved.status_code == 200
+    visitor = Http(chalice_client)
+    assert visitor.get(f"/reset/{link}").status_code == 410
+    assert visitor.post_form(f"/reset/{link}", {"password": NEW}).status_code == 410
+    assert passwords.verify_password(Account.get(org.org_id, org.client.account_id).password_hash, PASSWORD)
+
+
+def test_a_password_changed_another_way_kills_the_reset_links(chalice_client, org):
+    from chalicelib.people import accounts
+
+    link = _reset_link(chalice_client, org.staff.email)
+    account = Account.get(org.org_id, org.staff.account_id)
+    accounts.change(account, password_hash=passwords.hash_password("changed-elsewhere-7"))
+    assert Http(chalice_client).post_form(f"/reset/{link}", {"password": NEW}).status_code == 410
+    assert passwords.verify_password(Account.get(org.org_id, org.staff.account_id).password_hash,
+                                     "changed-elsewhere-7")
