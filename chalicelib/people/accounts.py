@@ -45,6 +45,7 @@ from chalicelib.core.tokens import new_id
 
 ACTIVE_DAYS_KEPT = 90
 NAME_MAX = 120
+EMAIL_MAX = 254  # the longest address mail can carry (RFC 5321's path limit, less its brackets)
 TRANSACTION_ITEMS = 100  # DynamoDB's TransactWriteItems limit
 # What the person sees as changed when an edit loses a race (attribute -> label).
 VISIBLE_FIELDS = {"name": "Name", "email": "Email", "phone": "Phone", "role": "Role", "status": "Status",
@@ -92,7 +93,10 @@ def normalise_email(raw: str, field: str = "email") -> str:
     raw = (raw or "").strip()
     if not raw:
         raise ValidationError("Enter an email address.", field)
-    if len(raw) > 254 or any(c in raw for c in "\r\n\t\0,;<>"):
+    if len(raw) > EMAIL_MAX:
+        raise ValidationError(f"This address is too long: an email address has at most {EMAIL_MAX} characters "
+                              f"(this one has {len(raw):,}).", field, code="email_too_long")
+    if any(c in raw for c in "\r\n\t\0,;<>"):
         raise ValidationError("Enter a single email address like name@example.org.", field)
     if any(ord(c) > 127 for c in raw.partition("@")[0]):
         raise ValidationError("Letters with accents or other scripts before the @ cannot be delivered by our "

@@ -1,11 +1,19 @@
 """Findings of the penetration test around taking over an account: links that outlive the address
 or password they were issued for, unthrottled emails, a timing that tells a known address, and
 forms that hid all but one problem."""
+import html
+import re
+import time
+
+import pytest
+
+from chalicelib.core.errors import ValidationError
 from chalicelib.core.models import Account, Lookup
 from chalicelib.core.tokens import new_id
 from chalicelib.invitations.suppression import suppression_key
-from chalicelib.people import passwords
+from chalicelib.people import accounts, passwords, throttle
 from tests.conftest import PASSWORD, Http, mailed_link, reply_json
+from tools.local import outbox
 
 INVITE = r"/invite/([A-Za-z0-9_-]+)"
 RESET = r"/reset/([A-Za-z0-9_-]+)"
@@ -105,3 +113,28 @@ def test_a_password_changed_another_way_kills_the_reset_links(chalice_client, or
     assert Http(chalice_client).post_form(f"/reset/{link}", {"password": NEW}).status_code == 410
     assert passwords.verify_password(Account.get(org.org_id, org.staff.account_id).password_hash,
                                      "changed-elsewhere-7")
+
+
+# ------------------------------------------------------------------ 5. a too-long address says so
+
+LONG = "a" * 60 + "@" + ".".join(["b" * 60] * 3) + "." + "c" * 14 + ".org"  # 262 characters
+
+
+def _error(response, field: str) -> str:
+    found = re.search(rf'id="f-{field}-error"[^>]*>([^<]*)<', response.body.decode())
+    return html.unescape(found.group(1)) if found else ""
+
+
+def test_a_too_long_address_is_called_too_long_everywhere(admin_http, chalice_client, org):
+    assert len(LONG) == 262
+    with pytest.raises(ValidationError, match="too long.*254"):
+        accounts.normalise_email(LONG)
+    joined = _sign_up(chalice_client, org, LONG, "198.51.100.120")
+    assert joined.status_code == 400 and "too long" in _error(joined, "email") and "254" in _error(joined, "email")
+    checked = admin_http.json("POST", "/api/v1/invites/check", {"emails": [LONG]})
+    entry = reply_json(checked)["entries"][0]
+    assert not entry["valid"] and "too long" in entry["message"] and "254" in entry["message"]
+    account = Account.get(org.org_id, org.client.account_id)
+    edited = admin_http.post_form(f"/clients/{org.client.account_id}/edit", {
+        "name": account.name, "email": LONG, "phone": "", "role": "client", "version": str(account.version)})
+    assert edited.status_code == 400 and "too long" in _error(edited, "email")
