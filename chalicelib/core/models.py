@@ -489,7 +489,8 @@ class Metric(Model):
 
 class Throttle(Model):
     """Failed sign-ins per account, per address, per account at one address and per known
-    browser, in fixed windows (keys are hashed or validated: bounded length)."""
+    browser, and emails asked for anonymously per address mailed and per client address, in fixed
+    windows (keys are hashed or validated: bounded length). `failures` is the count either way."""
 
     class Meta(_BaseMeta):
         table_name = _table("throttles")

@@ -17,7 +17,7 @@ from chalicelib.core import single_use, tokens, urls
 from chalicelib.core.errors import Conflict, Gone, NotFound
 from chalicelib.core.models import Account, Lookup
 from chalicelib.invitations import mailer
-from chalicelib.people import accounts, organisations, passwords, sessions
+from chalicelib.people import accounts, organisations, passwords, sessions, throttle
 
 RESET_FOR = timedelta(hours=1)
 INVALID = "This password reset link is not valid. Ask for a new one."
@@ -39,10 +39,12 @@ def _accounts(email: str) -> List[Account]:
     return [a for a in found if not a.archived and a.status == "activated"]
 
 
-def request_reset(raw_email: str) -> str:
+def request_reset(raw_email: str, ip: str) -> str:
     """Mail a reset link to every activated account at this address (nothing to an unknown one).
-    Returns the address the page names; ValidationError only for text that is not an address."""
+    Returns the address the page names; ValidationError only for text that is not an address,
+    TooManyRequests when this address or client asked too often (known or not: see throttle)."""
     email = accounts.normalise_email(raw_email)
+    throttle.count_email(email, ip)
     for account in _accounts(email):
         token, valid_until = single_use.issue("reset", account.org_id, RESET_FOR, account_id=account.account_id,
                                               fingerprint=_fingerprint(account))

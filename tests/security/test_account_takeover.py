@@ -115,6 +115,80 @@ def test_a_password_changed_another_way_kills_the_reset_links(chalice_client, or
                                      "changed-elsewhere-7")
 
 
+# ------------------------------------------------------------------ 3. emails anyone may ask for are throttled
+
+def _from(ip: str) -> dict:
+    return {"x-forwarded-for": ip}
+
+
+def _answer(response, email: str) -> str:
+    """The page without what differs between any two requests (the address typed, the CSRF token)."""
+    body = response.body.decode().replace(email, "X")
+    return re.sub(r'(csrf-token" content|name="csrf_token" value)="[^"]*"', "", body)
+
+
+def test_forgot_password_is_throttled_per_address_alike_for_known_and_unknown(chalice_client, org):
+    known, unknown = org.staff.email, _address("nobody")
+    answers = {}
+    for email in (known, unknown):
+        for n in range(throttle.EMAILS_PER_ADDRESS):
+            ok = Http(chalice_client).post_form("/forgot", {"email": email}, headers=_from(f"198.51.100.{n + 40}"))
+            assert ok.status_code == 200
+        refused = Http(chalice_client).post_form("/forgot", {"email": email}, headers=_from("198.51.100.60"))
+        assert refused.status_code == 429 and int(refused.headers["Retry-After"]) > 0
+        assert "Too many emails" in refused.body.decode()
+        answers[email] = _answer(refused, email)
+    assert answers[known] == answers[unknown]
+    assert len([m for m in outbox.sent_messages() if known in m["to"]]) == throttle.EMAILS_PER_ADDRESS
+
+
+def test_forgot_password_is_throttled_per_client_address(chalice_client, monkeypatch):
+    monkeypatch.setattr(throttle, "EMAILS_PER_CLIENT", 3)
+    answers = [Http(chalice_client).post_form("/forgot", {"email": _address("many")},
+                                              headers=_from("198.51.100.70")).status_code for _ in range(4)]
+    assert answers == [200, 200, 200, 429]
+    other = Http(chalice_client).post_form("/forgot", {"email": _address("many")}, headers=_from("198.51.100.71"))
+    assert other.status_code == 200
+
+
+def _sign_up(chalice_client, org, email: str, ip: str, **fields):
+    return Http(chalice_client).post_form(f"/join/{org.join_token}", {
+        "mode": "signup", "name": "Sid Signup", "email": email, "password": "a-long-passphrase-9", **fields},
+        headers=_from(ip))
+
+
+def test_sign_up_emails_are_throttled_per_address_alike_for_known_and_unknown(chalice_client, org):
+    answers = {}
+    for email in (org.client.email, _address("joiner")):
+        for n in range(throttle.EMAILS_PER_ADDRESS):
+            assert _sign_up(chalice_client, org, email, f"198.51.100.{n + 80}").status_code == 200
+        refused = _sign_up(chalice_client, org, email, "198.51.100.99")
+        assert refused.status_code == 429 and int(refused.headers["Retry-After"]) > 0
+        assert "Too many emails" in refused.body.decode() and 'value="Sid Signup"' in refused.body.decode()
+        answers[email] = _answer(refused, email)
+    assert len(set(answers.values())) == 1
+
+
+def test_sign_up_emails_are_throttled_per_client_address(chalice_client, org, monkeypatch):
+    monkeypatch.setattr(throttle, "EMAILS_PER_CLIENT", 2)
+    answers = [_sign_up(chalice_client, org, email, "198.51.100.101").status_code
+               for email in (_address("a"), org.client.email, _address("b"))]
+    assert answers == [200, 200, 429]
+
+
+# ------------------------------------------------------------------ 4. sign-up takes as long for a known address
+
+def test_sign_up_takes_as_long_for_a_known_address_as_for_a_new_one(chalice_client, org):
+    def seconds(email: str, n: int) -> float:
+        start = time.perf_counter()
+        assert _sign_up(chalice_client, org, email, f"198.51.100.{110 + n}").status_code == 200
+        return time.perf_counter() - start
+
+    known = min(seconds(org.staff.email, n) for n in range(3))
+    new = min(seconds(_address("timing"), n) for n in range(3))
+    assert known >= 0.6 * new, (known, new)
+
+
 # ------------------------------------------------------------------ 5. a too-long address says so
 
 LONG = "a" * 60 + "@" + ".".join(["b" * 60] * 3) + "." + "c" * 14 + ".org"  # 262 characters
