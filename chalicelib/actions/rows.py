@@ -21,7 +21,7 @@ from pynamodb.transactions import TransactWrite
 
 from chalicelib.activity import timeline
 from chalicelib.core import aws
-from chalicelib.core.errors import Conflict, Forbidden, NotFound, StaleVersion, ValidationError
+from chalicelib.core.errors import Conflict, Forbidden, NotFound, Problems, StaleVersion, ValidationError
 from chalicelib.core.models import ROLE_LABELS, ROLES, Account, Group, Lookup
 from chalicelib.invitations import lifecycle
 from chalicelib.people import accounts, sessions
@@ -165,12 +165,15 @@ def edit(viewer: Viewer, account_id: str, *, name=KEEP, email=KEEP, phone=KEEP, 
     account = target(viewer, account_id)
     check_version(account, parse_version(version), seen)
     fields, detail, saves, deletes, checks = {}, {}, [], [], []
+    problems = Problems()  # every field's problem at once, in the form's order
     if name is not KEEP:
-        fields["name"] = accounts.clean_name(name)
+        fields["name"] = problems.check(accounts.clean_name, name)
+    new_email = problems.check(accounts.normalise_email, email) if email is not KEEP else None
     if phone is not KEEP:
-        fields["phone"] = clean_phone(phone)
-    if role is not KEEP:
-        new_role = clean_role(role)
+        fields["phone"] = problems.check(clean_phone, phone)
+    new_role = problems.check(clean_role, role) if role is not KEEP else None
+    problems.raise_any()
+    if new_role is not None:
         if new_role != account.role:
             if account.account_id == viewer.account_id:
                 raise ValidationError("You cannot change your own role: ask another admin.", "role",
@@ -183,8 +186,7 @@ def edit(viewer: Viewer, account_id: str, *, name=KEEP, email=KEEP, phone=KEEP, 
             detail.update(role_from=account.role, role_to=new_role)
             if new_role != "client":
                 fields.update(staff_id=None, staff_email=None)
-    if email is not KEEP:
-        new_email = accounts.normalise_email(email)
+    if new_email is not None:
         if new_email != account.email:
             claim = Lookup(key=accounts.email_lookup_key(account.org_id, new_email), org_id=account.org_id,
                            account_id=account.account_id)

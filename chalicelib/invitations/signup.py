@@ -11,7 +11,7 @@ from datetime import timedelta
 from typing import Tuple
 
 from chalicelib.core import single_use, urls
-from chalicelib.core.errors import Conflict, Gone, ValidationError
+from chalicelib.core.errors import Conflict, Gone, Problems, ValidationError
 from chalicelib.core.models import Account, Lookup, PendingSignup, Session
 from chalicelib.core.tokens import hash_token
 from chalicelib.invitations import links, mailer
@@ -48,15 +48,18 @@ def _check_domain(org, email: str) -> None:
 
 def start_sign_up(link: links.JoinLink, join_token: str, raw_name: str, raw_email: str, password: str,
                   ip: str) -> str:
-    """Check the form and email the address: a confirmation link, or
+    """Check the form (every field's problem at once) and email the address: a confirmation link, or
     (known address) a note to sign in. Returns the address the page names; the answer, and the time it
     takes, are the same whether it is known or not. TooManyRequests when this address or client (`ip`)
     asked for too many emails (see throttle)."""
     org = link.org
-    name = accounts.clean_name(raw_name)
-    email = accounts.normalise_email(raw_email)
-    _check_domain(org, email)
-    passwords.check_new_password(password)
+    problems = Problems()
+    name = problems.check(accounts.clean_name, raw_name)
+    email = problems.check(accounts.normalise_email, raw_email)
+    if email:
+        problems.check(_check_domain, org, email)
+    problems.check(passwords.check_new_password, password)
+    problems.raise_any()
     throttle.count_email(email, ip)
     # Hashed whether or not the address is known, so the time of the answer does not say which.
     password_hash = passwords.hash_password(password)

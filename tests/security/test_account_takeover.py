@@ -212,3 +212,30 @@ def test_a_too_long_address_is_called_too_long_everywhere(admin_http, chalice_cl
     edited = admin_http.post_form(f"/clients/{org.client.account_id}/edit", {
         "name": account.name, "email": LONG, "phone": "", "role": "client", "version": str(account.version)})
     assert edited.status_code == 400 and "too long" in _error(edited, "email")
+
+
+# ------------------------------------------------------------------ 6. forms show every problem at once
+
+def test_the_sign_up_form_shows_every_problem_next_to_its_field(chalice_client, org):
+    empty = _sign_up(chalice_client, org, "", "198.51.100.130", name="", password="")
+    assert empty.status_code == 400
+    assert _error(empty, "name") and _error(empty, "email") and _error(empty, "password")
+    two = _sign_up(chalice_client, org, "not an address", "198.51.100.130", name="Sid Typed", password="short")
+    assert two.status_code == 400 and _error(two, "email") and "at least 8" in _error(two, "password")
+    assert not _error(two, "name") and 'value="Sid Typed"' in two.body.decode()
+    assert 'value="not an address"' in two.body.decode()
+
+
+def test_the_edit_page_shows_every_problem_next_to_its_field(admin_http, org):
+    account = Account.get(org.org_id, org.client.account_id)
+    path, version = f"/clients/{account.account_id}/edit", str(account.version)
+    empty = admin_http.post_form(path, {"name": "", "email": "", "phone": "", "role": "client", "version": version})
+    assert empty.status_code == 400 and _error(empty, "name") and _error(empty, "email")
+    two = admin_http.post_form(path, {"name": "Kept Name", "email": "not an address", "phone": "abc",
+                                      "role": "client", "version": version})
+    assert two.status_code == 400 and _error(two, "email") and _error(two, "phone") and not _error(two, "name")
+    page = two.body.decode()
+    assert 'value="Kept Name"' in page and 'value="not an address"' in page and 'value="abc"' in page
+    assert Account.get(org.org_id, account.account_id).version == account.version
+    api = admin_http.json("PATCH", f"/api/v1/clients/{account.account_id}", {"email": "x", "phone": "abc"})
+    assert api.status_code == 400 and set(reply_json(api)["fields"]) == {"email", "phone"}
