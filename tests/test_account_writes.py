@@ -133,7 +133,7 @@ def test_every_existing_write_keeps_the_keys_right(org, group):
     # sign-up through the organisation's link
     link = links.join_link(org.join_token)
     sid = f"sid.{new_id()[:8]}@example.org"
-    signup.start_sign_up(link, org.join_token, "Sid Signup", sid, PASSWORD)
+    signup.start_sign_up(link, org.join_token, "Sid Signup", sid, PASSWORD, "192.0.2.60")
     confirm = mailed_link(sid, r"/signup/confirm/([A-Za-z0-9_-]+)")
     _cookie, _session, joined = signup.confirm(confirm, "1.2.3.4", "test")
     assert_keys_consistent(org.org_id, joined.account_id)

@@ -21,8 +21,9 @@ from pynamodb.transactions import TransactWrite
 
 from chalicelib.activity import timeline
 from chalicelib.core import aws
-from chalicelib.core.errors import Conflict, Forbidden, NotFound, StaleVersion, ValidationError
+from chalicelib.core.errors import Conflict, Forbidden, NotFound, Problems, StaleVersion, ValidationError
 from chalicelib.core.models import CASELOAD_ROLES, ROLE_LABELS, ROLES, Account, Group, Lookup
+from chalicelib.invitations import lifecycle
 from chalicelib.people import accounts, sessions
 from chalicelib.people.accounts import Viewer
 
@@ -159,16 +160,20 @@ def _commit(viewer: Viewer, account: Account, kind: str, fields: dict, detail: d
 def edit(viewer: Viewer, account_id: str, *, name=KEEP, email=KEEP, phone=KEEP, role=KEEP, version=None,
          seen: Optional[dict] = None) -> Account:
     """Edit name, email, phone and role. The email claim moves in the same
-    transaction (the old address is released, a taken one refuses the edit)."""
+    transaction (the old address is released, a taken one refuses the edit); a pending
+    invitation follows the new address (the old link dies, a fresh one is mailed)."""
     account = target(viewer, account_id)
     check_version(account, parse_version(version), seen)
     fields, detail, saves, deletes, checks = {}, {}, [], [], []
+    problems = Problems()  # every field's problem at once, in the form's order
     if name is not KEEP:
-        fields["name"] = accounts.clean_name(name)
+        fields["name"] = problems.check(accounts.clean_name, name)
+    new_email = problems.check(accounts.normalise_email, email) if email is not KEEP else None
     if phone is not KEEP:
-        fields["phone"] = clean_phone(phone)
-    if role is not KEEP:
-        new_role = clean_role(role)
+        fields["phone"] = problems.check(clean_phone, phone)
+    new_role = problems.check(clean_role, role) if role is not KEEP else None
+    problems.raise_any()
+    if new_role is not None:
         if new_role != account.role:
             if account.account_id == viewer.account_id:
                 raise ValidationError("You cannot change your own role: ask another admin.", "role",
@@ -181,8 +186,7 @@ def edit(viewer: Viewer, account_id: str, *, name=KEEP, email=KEEP, phone=KEEP, 
             detail.update(role_from=account.role, role_to=new_role)
             if new_role != "client":
                 fields.update(staff_id=None, staff_email=None)
-    if email is not KEEP:
-        new_email = accounts.normalise_email(email)
+    if new_email is not None:
         if new_email != account.email:
             claim = Lookup(key=accounts.email_lookup_key(account.org_id, new_email), org_id=account.org_id,
                            account_id=account.account_id)
@@ -199,7 +203,14 @@ def edit(viewer: Viewer, account_id: str, *, name=KEEP, email=KEEP, phone=KEEP, 
         if attribute in fields and fields[attribute] != getattr(account, attribute):
             detail[f"{attribute}_from"], detail[f"{attribute}_to"] = getattr(account, attribute), fields[attribute]
     kind = "role_changed" if "role" in fields else "profile_edited"
+    invited = account.status == "provisioned" and bool(account.invite_hash)
     account = _commit(viewer, account, kind, fields, detail, checks, saves, deletes)
+    if "email" in fields and invited:
+        # The change killed the old link (accounts.INVITE_ADDRESS_CHANGED); whoever corrects a mistyped
+        # address means the invitation for the corrected one. Resend's own rules apply (a suppressed address
+        # is not mailed: the row then says Not sent).
+        lifecycle.resend(viewer, [account.account_id])
+        account = accounts.get_account(account.org_id, account.account_id, consistent=True)
     if "email" in fields and account.role in CASELOAD_ROLES:
         from chalicelib.actions import bulk  # bulk builds on the row actions
 

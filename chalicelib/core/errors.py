@@ -47,6 +47,30 @@ class ValidationError(CaseloadError):
         return body
 
 
+class Problems:
+    """A form's checks run one by one, every problem kept, so the person sees all of them at once:
+    `check` returns the checked value (None when it has a problem); `raise_any` raises them together,
+    with the first problem's code (one problem answers exactly as the check alone would)."""
+
+    def __init__(self):
+        self.found: dict = {}
+        self.code: Optional[str] = None
+
+    def check(self, check, *args, **kwargs):
+        try:
+            return check(*args, **kwargs)
+        except ValidationError as error:
+            if not self.found:
+                self.code = error.code
+            for field, message in (error.problems or {error.field or "form": error.message}).items():
+                self.found.setdefault(field, message)
+            return None
+
+    def raise_any(self) -> None:
+        if self.found:
+            raise ValidationError.of(self.found, self.code)
+
+
 class Unauthenticated(CaseloadError):
     status = 401
     code = "unauthenticated"

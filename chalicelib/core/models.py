@@ -417,7 +417,7 @@ class Lookup(Model):
     | `group#org#name`     | group names unique per organisation          | target_id (the group) |
     | `join#hash`          | the organisation link, or an extra link      | target_id (the extra link), valid_until, uses, max_uses, placement |
     | `invite#hash`        | an invitation's token                        | account_id, valid_until, used_at |
-    | `reset#hash`         | a password reset link's token                | account_id, valid_until, used_at |
+    | `reset#hash`         | a password reset link's token                | account_id, valid_until, used_at, fingerprint |
     | `signup#hash`        | a sign-up waiting for its email to be confirmed | valid_until, used_at, signup |
     | `apikey#hash`        | an organisation API key                      | target_id (the key), label |
     | `mail#batch`         | a mail queue message's claim, under a lease  | target_id (the holder), valid_until (its lease), uses (handed to SES), max_uses (recorded), used_at (done), expires_at |
@@ -442,6 +442,7 @@ class Lookup(Model):
     signup = PendingSignup(null=True)
     label = UnicodeAttribute(null=True)
     suppression = SuppressionReason(null=True)
+    fingerprint = UnicodeAttribute(null=True)  # what the account was when the link was issued (recovery)
     expires_at = TTLAttribute(null=True)
 
 
@@ -490,7 +491,8 @@ class Metric(Model):
 
 class Throttle(Model):
     """Failed sign-ins per account, per address, per account at one address and per known
-    browser, in fixed windows (keys are hashed or validated: bounded length)."""
+    browser, and emails asked for anonymously per address mailed and per client address, in fixed
+    windows (keys are hashed or validated: bounded length). `failures` is the count either way."""
 
     class Meta(_BaseMeta):
         table_name = _table("throttles")

@@ -11,11 +11,11 @@ from datetime import timedelta
 from typing import Tuple
 
 from chalicelib.core import single_use, urls
-from chalicelib.core.errors import Conflict, Gone, ValidationError
+from chalicelib.core.errors import Conflict, Gone, Problems, ValidationError
 from chalicelib.core.models import Account, Lookup, PendingSignup, Session
 from chalicelib.core.tokens import hash_token
 from chalicelib.invitations import links, mailer
-from chalicelib.people import accounts, auth, passwords
+from chalicelib.people import accounts, auth, passwords, throttle
 
 VERIFY_FOR = timedelta(hours=24)
 INVALID = "This confirmation link is not valid. Sign up again from your organisation's link."
@@ -46,19 +46,28 @@ def _check_domain(org, email: str) -> None:
                               code="domain_not_allowed")
 
 
-def start_sign_up(link: links.JoinLink, join_token: str, raw_name: str, raw_email: str, password: str) -> str:
-    """Check the form and email the address: a confirmation link, or (known address) a note to sign in.
-    Returns the address the page names; the answer is the same whether it is known or not."""
+def start_sign_up(link: links.JoinLink, join_token: str, raw_name: str, raw_email: str, password: str,
+                  ip: str) -> str:
+    """Check the form (every field's problem at once) and email the address: a confirmation link, or
+    (known address) a note to sign in. Returns the address the page names; the answer, and the time it
+    takes, are the same whether it is known or not. TooManyRequests when this address or client (`ip`)
+    asked for too many emails (see throttle)."""
     org = link.org
-    name = accounts.clean_name(raw_name)
-    email = accounts.normalise_email(raw_email)
-    _check_domain(org, email)
-    passwords.check_new_password(password)
+    problems = Problems()
+    name = problems.check(accounts.clean_name, raw_name)
+    email = problems.check(accounts.normalise_email, raw_email)
+    if email:
+        problems.check(_check_domain, org, email)
+    problems.check(passwords.check_new_password, password)
+    problems.raise_any()
+    throttle.count_email(email, ip)
+    # Hashed whether or not the address is known, so the time of the answer does not say which.
+    password_hash = passwords.hash_password(password)
     if accounts.find_by_email(org.org_id, email):
         mailer.send_one(email, "signup_exists", org_name=org.name, link=urls.absolute("/signin"))
         return email
     token, valid_until = single_use.issue("signup", org.org_id, VERIFY_FOR, signup=PendingSignup(
-        name=name, email=email, password_hash=passwords.hash_password(password), join_hash=hash_token(join_token)))
+        name=name, email=email, password_hash=password_hash, join_hash=hash_token(join_token)))
     mailer.send_one(email, "signup_verify", name=name, org_name=org.name,
                     link=urls.absolute(f"/signup/confirm/{token}"),
                     expires_on=valid_until.strftime("%-d %B %Y at %H:%M UTC"))

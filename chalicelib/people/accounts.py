@@ -23,6 +23,9 @@ filters and boxes silently wrong. Use:
 - `changed_keys(account, **fields)`: the pure part (which attributes a change
   writes), for code that must build its own request.
 
+A change of email while an invitation is pending also kills the invitation's
+link (`INVITE_ADDRESS_CHANGED`), whichever caller changes it.
+
 New accounts are created whole with `create_account` (a put: every key derived).
 """
 import unicodedata
@@ -42,11 +45,17 @@ from chalicelib.core.tokens import new_id
 
 ACTIVE_DAYS_KEPT = 90
 NAME_MAX = 120
+EMAIL_MAX = 254  # the longest address mail can carry (RFC 5321's path limit, less its brackets)
 TRANSACTION_ITEMS = 100  # DynamoDB's TransactWriteItems limit
 # What the person sees as changed when an edit loses a race (attribute -> label).
 VISIBLE_FIELDS = {"name": "Name", "email": "Email", "phone": "Phone", "role": "Role", "status": "Status",
                   "group_id": "Group", "staff_id": "Staff"}
 _FIXED = {"org_id", "account_id", "version", "created_at"} | set(DERIVED_KEYS)
+# An invitation link is proof of the address it was mailed to: once the address changes, the link must not
+# activate the account at the new one. It dies, and the row says Not sent until Resend mails the new address.
+INVITE_ADDRESS_CHANGED = {"invite_hash": None, "invite_expires_at": None, "invite_state": "not_sent",
+                          "invite_error": "The email address changed after this invitation was sent: "
+                                          "Resend sends it to the new address."}
 
 
 @dataclass(frozen=True)
@@ -84,7 +93,10 @@ def normalise_email(raw: str, field: str = "email") -> str:
     raw = (raw or "").strip()
     if not raw:
         raise ValidationError("Enter an email address.", field)
-    if len(raw) > 254 or any(c in raw for c in "\r\n\t\0,;<>"):
+    if len(raw) > EMAIL_MAX:
+        raise ValidationError(f"This address is too long: an email address has at most {EMAIL_MAX} characters "
+                              f"(this one has {len(raw):,}).", field, code="email_too_long")
+    if any(c in raw for c in "\r\n\t\0,;<>"):
         raise ValidationError("Enter a single email address like name@example.org.", field)
     if any(ord(c) > 127 for c in raw.partition("@")[0]):
         raise ValidationError("Letters with accents or other scripts before the @ cannot be delivered by our "
@@ -244,6 +256,9 @@ def changed_keys(account: Account, **fields) -> Dict[str, object]:
     unknown = set(fields) - (set(Account.get_attributes()) - _FIXED)
     if unknown:
         raise TypeError(f"not changeable account attributes: {sorted(unknown)}")
+    if (account.invite_hash and "invite_hash" not in fields and "email" in fields
+            and (fields["email"] or "").lower() != (account.email or "").lower()):
+        fields = {**fields, **INVITE_ADDRESS_CHANGED}
     before = {name: _value(account, name) for name in DERIVED_KEYS}
     writes = {}
     for name, value in fields.items():

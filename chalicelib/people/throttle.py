@@ -13,6 +13,10 @@ update (never a read followed by a write):
   because of failures made elsewhere; its own failures are counted, and a
   browser that fails too often loses that pass for the window.
 
+Emails that anyone may ask for without signing in (Forgot password?, sign-up through a link) are
+counted too (`count_email`), per address mailed and per client address, in a window of their own.
+They are counted before anything is looked up, so a known and an unknown address are refused alike.
+
 Every refusal says when to try again (seconds, for Retry-After, and in words).
 Keys are hashes or validated addresses: their length is bounded whatever is sent.
 """
@@ -36,6 +40,12 @@ ACCOUNT_FREE = 10  # failures for one account, from anywhere, before the delay s
 DELAY_BASE = timedelta(seconds=2)  # then 2 s, 4 s, 8 s ... between attempts
 DELAY_MAX = timedelta(minutes=5)
 DEVICE_COOKIE_DAYS = 365
+EMAIL_WINDOW = timedelta(hours=1)
+EMAILS_PER_ADDRESS = 5  # to one address: a person who asks again a few times never meets it
+# From one client address, any addresses: a class signing up together behind one router stays well under it.
+EMAILS_PER_CLIENT = 100
+SIGN_IN_REFUSED = "Too many failed sign-ins."
+EMAILS_REFUSED = "Too many emails were asked for."
 MAX_KEY = 100
 
 
@@ -87,9 +97,9 @@ def _words(seconds: int) -> str:
     return f"{minutes} minute{'s' if minutes != 1 else ''}"
 
 
-def _refuse(until: datetime, now: datetime) -> None:
+def _refuse(until: datetime, now: datetime, what: str = SIGN_IN_REFUSED) -> None:
     seconds = max(1, math.ceil((until - now).total_seconds()))
-    raise TooManyRequests(f"Too many failed sign-ins. Try again in {_words(seconds)}.", seconds)
+    raise TooManyRequests(f"{what} Try again in {_words(seconds)}.", seconds)
 
 
 def _live(items: Dict[str, Throttle], key: Optional[str], now: datetime) -> Optional[Throttle]:
@@ -115,26 +125,29 @@ def check(email: str, ip: str, device: Optional[str] = None, now: Optional[datet
             _refuse(min(wait_until, account.window_start + WINDOW), now)
 
 
-def _count(key: str, now: datetime) -> None:
-    """Add one failure to `key` in one conditional update; a window that has ended starts again at 1."""
-    live = Throttle.window_start > now - WINDOW
+def _count(key: str, now: datetime, window: timedelta = WINDOW) -> Optional[Throttle]:
+    """Add one to `key` in one conditional update; a window that has ended starts again at 1.
+    Returns the counter as stored after the update."""
+    live = Throttle.window_start > now - window
     for _attempt in range(3):  # a concurrent reset between the two conditions: try again
+        item = Throttle(key=key)
         try:
-            Throttle(key=key).update(
-                actions=[Throttle.failures.add(1), Throttle.last_failure.set(now)], condition=live)
-            return
+            item.update(actions=[Throttle.failures.add(1), Throttle.last_failure.set(now)], condition=live)
+            return item
         except UpdateError as error:
             if not _condition_failed(error):
                 raise
+        item = Throttle(key=key)
         try:
-            Throttle(key=key).update(
+            item.update(
                 actions=[Throttle.failures.set(1), Throttle.window_start.set(now), Throttle.last_failure.set(now),
-                         Throttle.expires_at.set(now + WINDOW * 2)],
-                condition=Throttle.window_start.does_not_exist() | (Throttle.window_start <= now - WINDOW))
-            return
+                         Throttle.expires_at.set(now + window * 2)],
+                condition=Throttle.window_start.does_not_exist() | (Throttle.window_start <= now - window))
+            return item
         except UpdateError as error:
             if not _condition_failed(error):
                 raise
+    return None
 
 
 def _condition_failed(error: UpdateError) -> bool:
@@ -156,3 +169,15 @@ def success_keys(email: str, ip: str, device: Optional[str] = None) -> list:
 def clear(keys: Iterable[str]) -> None:
     for key in keys:
         Throttle(key=key).delete()
+
+
+def count_email(email: str, ip: str, now: Optional[datetime] = None) -> None:
+    """Count one email asked for anonymously (to `email`, from `ip`), whether or not the address is known;
+    TooManyRequests once either has asked for more than its limit in the window. Counting first and
+    deciding on the count it returns leaves no gap between a read and a write for a burst to slip through."""
+    now = now or utcnow()
+    counted = [(_count(f"mail#{_digest(email)}", now, EMAIL_WINDOW), EMAILS_PER_ADDRESS),
+               (_count(f"mailip#{ip[:45]}", now, EMAIL_WINDOW), EMAILS_PER_CLIENT)]
+    for item, limit in counted:
+        if item is not None and item.failures > limit:
+            _refuse(item.window_start + EMAIL_WINDOW, now, EMAILS_REFUSED)

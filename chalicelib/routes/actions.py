@@ -9,7 +9,7 @@ from pydantic import Field
 from chalicelib.actions import bulk, rows
 from chalicelib.core.errors import CaseloadError, StaleVersion, ValidationError
 from chalicelib.core.models import CASELOAD_ROLES, ROLES, STATUSES, Account
-from chalicelib.people.accounts import NAME_MAX
+from chalicelib.people.accounts import EMAIL_MAX, NAME_MAX
 from chalicelib.table.view import groups
 from chalicelib.web import api, render
 from chalicelib.web.api import Body, Email, Reply
@@ -237,7 +237,7 @@ def _person(account: Account) -> Person:
 
 class EditBody(Body):
     name: Optional[str] = Field(None, max_length=NAME_MAX)
-    email: Optional[str] = Field(None, max_length=254)
+    email: Optional[str] = Field(None, max_length=EMAIL_MAX)
     phone: Optional[str] = Field(None, max_length=rows.PHONE_MAX, description="null removes it")
     role: Optional[Literal[ROLES]] = Field(None)
     version: Optional[int] = Field(None, description="The version you read; a stale one answers 409 stale_version")

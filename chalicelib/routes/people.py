@@ -117,7 +117,7 @@ def join(token):
     try:
         if mode == "signup":
             email = signup.start_sign_up(link, token, fields.get("name", ""), fields.get("email", ""),
-                                         fields.get("password", ""))
+                                         fields.get("password", ""), client_ip(req))
             return page("auth/check_email.html", email=email, purpose=f"finish joining {org.name}",
                         hours=int(signup.VERIFY_FOR.total_seconds() // 3600))
         cookie_value, _session, account = auth.sign_in(
@@ -165,11 +165,13 @@ def forgot_form():
 @bp.route("/forgot", methods=["POST"], content_types=[FORM_TYPE])
 @view()
 def forgot():
-    fields = form(request())
+    req = request()
+    fields = form(req)
     try:
-        email = recovery.request_reset(fields.get("email", ""))
-    except ValidationError as error:
-        return page("auth/forgot.html", 400, values={"email": fields.get("email", "")}, errors=form_errors(error))
+        email = recovery.request_reset(fields.get("email", ""), client_ip(req))
+    except (ValidationError, TooManyRequests) as error:
+        return _refused(error, page("auth/forgot.html", error.status, values={"email": fields.get("email", "")},
+                                    errors=form_errors(error)))
     return page("auth/check_email.html", email=email, purpose="choose a new password (if an account uses this "
                 "address)", hours=int(recovery.RESET_FOR.total_seconds() // 3600))
 
