@@ -37,7 +37,7 @@ def test_the_menu_offers_every_action_as_a_link_or_form(chalice_client, org):
     client = org.client.account_id
     for path in (f"/clients/{client}/activities", f"/clients/{client}/edit", f"/clients/{client}/assign",
                  f"/clients/{client}/archive", f"/clients/{org.staff.account_id}/transfer"):
-        assert f'href="{path}"' in page
+        assert f'href="{path}"' in page or f'href="{path}?next=' in page
     assert f'href="/clients/{org.admin.account_id}/archive"' not in page  # not yourself
     assert ">Edit<" in page and ">Assign staff/group<" in page and ">Archive<" in page
     assert "/static/actions.js" in page
@@ -53,6 +53,36 @@ def test_edit_page_saves_and_redirects(chalice_client, org):
     assert _notice(http, reply) == "Saved the changes to Cleo Edited."
     raw = assert_keys_consistent(org.org_id, org.client.account_id)
     assert (raw.name, raw.phone) == ("Cleo Edited", "+44 20 7946 0002")
+
+
+def test_every_action_brings_the_person_back_to_the_table_as_they_left_it(chalice_client, org, pump):
+    """Filters, search and sort travel as `next` from the row menu through the action's page and its form."""
+    import html
+    import re
+    from urllib.parse import unquote
+
+    http = _admin(chalice_client, org)
+    client = org.client.account_id
+    pump.drain()  # the search words, as the stream writes them within a second
+    page = _page(http, "/clients?role=client&q=cleo&sort=created")
+    link = re.search(rf'href="(/clients/{client}/edit\?next=[^"]+)"', page).group(1)
+    back = unquote(html.unescape(link).split("next=", 1)[1])
+    assert back.startswith("/clients?") and {"role=client", "q=cleo", "sort=created"} <= set(back[9:].split("&"))
+    for action in ("edit", "assign", "archive"):
+        assert f'href="/clients/{client}/{action}?next=' in page
+    edit_page = _page(http, html.unescape(link))
+    assert f'href="{html.escape(back)}">Cancel</a>' in edit_page and f'name="next" value="{html.escape(back)}"' in edit_page
+    saved = http.post_form(f"/clients/{client}/edit", {
+        "name": "Cleo Client", "email": org.client.email, "phone": "", "role": "client", "version": "1",
+        "seen_name": "Cleo Client", "next": back, "csrf_token": http.csrf("/home")})
+    assert saved.status_code == 303 and saved.headers["Location"] == back
+    version = str(Account.get(org.org_id, client).version)
+    archived = http.post_form(f"/clients/{client}/archive", {"version": version, "next": back,
+                                                              "csrf_token": http.csrf("/home")})
+    assert archived.status_code == 303 and archived.headers["Location"] == back, archived.body
+    restored = http.post_form(f"/clients/{client}/restore", {"next": "//evil.example/x",
+                                                              "csrf_token": http.csrf("/home")})
+    assert restored.status_code == 303 and restored.headers["Location"] == "/clients"  # never off the site
 
 
 @pytest.mark.parametrize("fields, field, message", [

@@ -14,16 +14,24 @@ from chalicelib.table.view import groups
 from chalicelib.web import api, render
 from chalicelib.web.api import Body, Email, Reply
 from chalicelib.web.guard import flash, form_errors, page, request, view, viewer
-from chalicelib.web.requests import FORM_TYPE, form, form_list
+from chalicelib.web.requests import FORM_TYPE, form, form_list, query, safe_next
 
 bp = Blueprint(__name__)
 TEAM = ("admin", "staff")
 SEEN = ("name", "email", "phone", "role", "group_id", "staff_id")
 
 
+def _table() -> str:
+    """The Clients Table as the person left it: its filters, search and sort travel as `next` from
+    the row menu and the bulk bar through the action's page; else the whole table."""
+    req = request()
+    raw = form(req).get("next") if req.method == "POST" else query(req).get("next")
+    return safe_next(raw or "") or render.url("/clients")
+
+
 def _back(notice: str):
     flash(notice)
-    return render.redirect(render.url("/clients"))
+    return render.redirect(_table())
 
 
 def _who(account: Account) -> str:
@@ -44,7 +52,7 @@ def _errors(error: CaseloadError) -> dict:
 def _form_page(template: str, account: Account, status: int = 200, values: Optional[dict] = None,
                errors: Optional[dict] = None, **extra):
     me = viewer()
-    return page(template, status, person=account, values=values or {}, errors=errors or {},
+    return page(template, status, person=account, values=values or {}, errors=errors or {}, back=_table(),
                 groups=groups(me.org_id), staff=rows.staff_choices(me.org_id) if me.is_admin else [],
                 phone_max=rows.PHONE_MAX, name_max=NAME_MAX, **extra)
 
