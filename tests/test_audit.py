@@ -118,3 +118,18 @@ def test_page_lists_entries_with_filters_and_sidebar_entry(http, org):
     assert 'option value="group_created"' in body and "Sam Staff" in body
     empty = http.get("/audit?action=restored").body.decode()
     assert "Nothing matches these filters" in empty
+
+
+def test_an_assignment_says_what_it_moved_from_and_to(http, org, group):
+    """Leaving a group for none names the group left; an empty side shows as a dash, never a blank."""
+    from chalicelib.actions import rows
+
+    admin = Viewer.of(org.admin)
+    rows.assign(admin, org.client.account_id, group_id=group.group_id)
+    rows.assign(admin, org.client.account_id, group_id=None)
+    entries = audit.read_page(admin, action="assigned").entries
+    assert [e.detail for e in entries][:2] == [{"group_from": "Job Club", "group_to": ""},
+                                               {"group_from": "", "group_to": "Job Club"}]
+    http.sign_in(org.admin)
+    body = http.get("/audit?action=assigned").body.decode()
+    assert "<span>Group from: Job Club</span><br><span>Group to: —</span>" in body

@@ -102,7 +102,7 @@ def check_params(viewer: Viewer, action: str, params: dict) -> dict:
                             code="staff_reassign")
     if group_id is not rows.KEEP:
         group_id = rows._clean_id(group_id, "group_id")
-    staff, group = rows._choices(viewer.org_id, staff_id if staff_id is not rows.KEEP else None,
+    staff, group, _left = rows._choices(viewer.org_id, staff_id if staff_id is not rows.KEEP else None,
                                  group_id if group_id is not rows.KEEP else None)
     if staff_id is not rows.KEEP:
         if staff_id and (staff is None or staff.role not in CASELOAD_ROLES or staff.archived):
@@ -335,7 +335,7 @@ def transfer_targets(viewer: Viewer, from_id: str, to_id: str):
         raise ValidationError("Choose who takes over the caseload.", "to_id")
     if to_id == source.account_id:
         raise ValidationError("Choose someone else to take over the caseload.", "to_id")
-    staff, _group = rows._choices(viewer.org_id, to_id, None)
+    staff, _group, _left = rows._choices(viewer.org_id, to_id, None)
     if staff is None or staff.role not in CASELOAD_ROLES or staff.archived:
         raise ValidationError(rows.STAFF_REFUSED, "to_id", code="invalid_staff")
     return source, staff

@@ -220,20 +220,26 @@ def edit(viewer: Viewer, account_id: str, *, name=KEEP, email=KEEP, phone=KEEP, 
 
 # --- Assign staff/group ----------------------------------------------------------------------------------------
 
-def _choices(org_id: str, staff_id: Optional[str], group_id: Optional[str]):
-    """The chosen staff member and group in one BatchGetItem (None when absent)."""
+def _choices(org_id: str, staff_id: Optional[str], group_id: Optional[str],
+             leaving_group_id: Optional[str] = None):
+    """The chosen staff member and group in one BatchGetItem (None when absent), and the name of
+    the group being left ("" when none), for the audit entry's "from"."""
     request = {}
     if staff_id:
         request[Account.Meta.table_name] = {"Keys": [{"org_id": {"S": org_id}, "account_id": {"S": staff_id}}]}
-    if group_id:
-        request[Group.Meta.table_name] = {"Keys": [{"org_id": {"S": org_id}, "group_id": {"S": group_id}}]}
+    group_ids = [g for g in dict.fromkeys((group_id, leaving_group_id)) if g]
+    if group_ids:
+        request[Group.Meta.table_name] = {"Keys": [{"org_id": {"S": org_id}, "group_id": {"S": g}} for g in group_ids]}
     if not request:
-        return None, None
+        return None, None, ""
     found = aws.client("dynamodb").batch_get_item(RequestItems=request)["Responses"]
     staff = [Account.from_raw_data(i) for i in found.get(Account.Meta.table_name, [])]
+    groups = {g.group_id: g for g in (Group.from_raw_data(i) for i in found.get(Group.Meta.table_name, []))}
+    chosen = groups.get(group_id) if group_id else None
+    left = groups.get(leaving_group_id) if leaving_group_id else None
     # A group being deleted (Manage Groups) can no longer be chosen.
-    groups = [g for g in (Group.from_raw_data(i) for i in found.get(Group.Meta.table_name, [])) if not g.deleting]
-    return (staff[0] if staff else None), (groups[0] if groups else None)
+    usable = chosen if chosen and not chosen.deleting else None
+    return (staff[0] if staff else None), usable, (left.name if left else "")
 
 
 def _clean_id(raw, field: str) -> Optional[str]:
@@ -265,7 +271,8 @@ def assign(viewer: Viewer, account_id: str, *, staff_id=KEEP, group_id=KEEP, ver
             raise ValidationError("Only clients are assigned to a staff member.", "staff_id")
     wanted_staff = staff_id if staff_id is not KEEP and staff_id != account.staff_id else None
     wanted_group = group_id if group_id is not KEEP and group_id != account.group_id else None
-    staff, group = _choices(account.org_id, wanted_staff, wanted_group)
+    leaving = account.group_id if group_id is not KEEP and group_id != account.group_id else None
+    staff, group, left_name = _choices(account.org_id, wanted_staff, wanted_group, leaving)
     if wanted_staff:
         if staff is None or staff.role not in CASELOAD_ROLES or staff.archived:
             raise ValidationError(STAFF_REFUSED, "staff_id", code="invalid_staff")
@@ -284,10 +291,10 @@ def assign(viewer: Viewer, account_id: str, *, staff_id=KEEP, group_id=KEEP, ver
                              Group.group_id.exists() & Group.deleted_at.does_not_exist(),
                              ValidationError(GROUP_REFUSED, "group_id", code="invalid_group")))
         fields["group_id"] = group.group_id
-        detail.update(group_to=group.name)
+        detail.update(group_from=left_name, group_to=group.name)
     elif group_id is None and account.group_id:
         fields["group_id"] = None
-        detail.update(group_to="")
+        detail.update(group_from=left_name, group_to="")
     return _commit(viewer, account, "assigned", fields, detail, checks)
 
 
