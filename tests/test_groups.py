@@ -31,6 +31,11 @@ def test_create_lists_with_counts_and_trims(admin_http, org, pump):
     pump.drain()
     listed = reply_json(admin_http.json("GET", "/api/v1/groups"))["groups"]
     assert [(g["name"], g["members"], g["archived"]) for g in listed] == [("Job Club", 3, 1)]
+    # The window and its delete question count alike: everyone, the archived among them.
+    window = admin_http.get("/groups").body.decode()
+    assert "4 members (1 archived)" in window
+    asked = admin_http.get(f"/groups?delete={group['group_id']}").body.decode()
+    assert "Its 4 members (1 of them archived) will become ungrouped." in asked
 
 
 @pytest.mark.parametrize("name, code", [
