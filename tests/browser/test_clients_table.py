@@ -378,6 +378,9 @@ def test_view_activities_fits_the_screen(admin_page, northside, width, height):
     dates = page.locator("main time").all_inner_texts()
     assert dates and all(re.fullmatch(r"\d{1,2} [A-Z][a-z]{2} \d{4}, \d{2}:\d{2} UTC", d) for d in dates), dates
     expect(page.locator(".timeline-kind").filter(has_text=re.compile(r"role: ", re.I))).to_have_count(0)
+    # Every session column in view, without scrolling the table sideways.
+    wrap = page.locator(".sessions").locator("xpath=..")
+    assert wrap.evaluate("(w) => w.scrollWidth <= w.clientWidth + 1"), wrap.evaluate("(w) => [w.scrollWidth, w.clientWidth]")
     assert_accessible(page)
     screenshot(page, f"view-activities-{width}")
 
