@@ -325,7 +325,10 @@
       } else if (job.status === 'failed') {
         this.say(job.message || 'The file cannot be imported.', true);
       } else if (job.status === 'ready') {
-        this.say(`Dry run of ${job.filename}: nobody has been invited yet. Invite, or Cancel.`);
+        const invitable = (job.dry_run || {}).would_invite || 0;
+        this.section.querySelector('[data-csv-commit]').hidden = !invitable;
+        this.say(invitable ? `Dry run of ${job.filename}: nobody has been invited yet. Invite, or Cancel.`
+          : `Dry run of ${job.filename}: nobody in it can be invited. Cancel, then choose another file.`);
         this.summary.appendChild(this.counts('Dry run', job.dry_run, this.labels.dry_run));
         this.details(job);
       } else if (job.status === 'importing') {
@@ -342,13 +345,22 @@
       }
     }
 
+    // The pressed button hides: focus goes to the status line that says what happens next, not to <body>.
+    keepFocus() {
+      this.status.tabIndex = -1;
+      this.status.focus();
+    }
+
     commit() {
       const toggle = document.querySelector('#f-send-email');
       this.actions.hidden = true;
+      this.keepFocus();
       this.call('POST', '/commit', { send_email: toggle ? toggle.checked : true });
     }
 
     cancel() {
+      this.actions.hidden = true;
+      this.keepFocus();
       this.call('POST', '/cancel');
     }
   }

@@ -165,6 +165,7 @@ def test_bulk_csv_dry_run_then_import(page, org, sign_in):
         assert_accessible(page)
         screenshot(page, "invite-csv-dry-run")
         section.get_by_role("button", name="Invite").click()
+        expect(status).to_be_focused()  # the pressed button hid: focus stays on what happens next
         # The pump also serves the jobs other tests in this process left queued.
         expect(status).to_contain_text("Import finished: 3 invited.", timeout=60_000)
         expect(section.locator("progress")).to_have_attribute("value", "100")
@@ -194,6 +195,25 @@ def _press_until(page, link: str, done, seconds: float = 90) -> None:
         page.wait_for_timeout(500)
         with page.expect_navigation():
             page.get_by_role("link", name=link).click()
+
+
+def test_a_file_with_nobody_to_invite_offers_no_invite(page, org, sign_in):
+    from app import app
+    from tools.local import emulator
+
+    with emulator.EventPump(app, interval=0.2).running():
+        sign_in(org.admin)
+        page.goto("/invite")
+        section = page.locator("#invite-csv")
+        section.get_by_label("CSV file").set_input_files(files=[{
+            "name": "known.csv", "mimeType": "text/csv", "buffer": f"email\n{org.client.email}\nnot-an-address\n".encode()}])
+        status = section.locator("[data-csv-status]")
+        expect(status).to_contain_text("nobody in it can be invited", timeout=15_000)
+        expect(section.locator("[data-count=would_invite]")).to_have_text("0")
+        expect(section.get_by_role("button", name="Invite", exact=True)).to_be_hidden()
+        section.get_by_role("button", name="Cancel").click()
+        expect(status).to_be_focused()
+        expect(status).to_contain_text("Cancelled: nobody was invited from known.csv.")
 
 
 def test_bulk_csv_without_javascript(browser, live_server, org):
