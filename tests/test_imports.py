@@ -259,3 +259,10 @@ def test_the_upload_pages_without_javascript(admin_http, pump, org, other_org, c
     assert other.post_form(f"/invites/uploads/{job_id}/cancel", {}).status_code == 404
     assert admin_http.get("/invites/uploads/not-a-job").status_code == 404
     assert (Job.get(job_id).status, Job.get(job_id).phase) == ("running", "upload")  # nothing above changed it
+
+
+def test_the_plain_page_offers_no_invite_when_nobody_can_be_invited(admin_http, pump, org):
+    state = checked(admin_http, pump, f"email\n{org.client.email}\n".encode())
+    assert state["status"] == "ready" and state["dry_run"]["would_invite"] == 0
+    page = admin_http.get(f"/invites/uploads/{state['job_id']}").body.decode()
+    assert "nobody in this file can be invited" in page and "/commit" not in page and ">Cancel</button>" in page
