@@ -62,6 +62,8 @@
       this.add(textarea.value.split(/\r?\n/).join(' ').split(SEPARATORS), true);
       textarea.value = '';
       this.update();
+      // The server's error was about the addresses as sent: once they change, it no longer applies.
+      this.sentError = document.getElementById(`${textarea.id}-error`);
     }
 
     get count() { return this.chips.length + (this.input.value.trim() ? 1 : 0); }
@@ -173,6 +175,11 @@
       if (this.chips.length > this.max) text += ` That is more than ${this.max.toLocaleString('en')} at once: upload a CSV file instead.`;
       this.summary.textContent = text;
       this.summary.classList.toggle('chips-summary-bad', invalid > 0);
+      if (this.sentError) {
+        this.sentError.remove();
+        this.sentError = null;
+        this.input.removeAttribute('aria-invalid');
+      }
       if (!invalid) this.textarea.form?.querySelector('[data-invite-blocked]')?.replaceChildren();
     }
 

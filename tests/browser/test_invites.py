@@ -293,6 +293,12 @@ def test_invite_is_refused_while_an_address_needs_fixing_and_failures_stay(page,
     sign_in(org.admin)
     dialog = _open_window_from_the_table(page)
     entry = page.locator("#invite-dialog .chips-entry")
+    dialog.get_by_role("button", name="Invite", exact=True).click()  # nothing typed: the server says so
+    expect(dialog.get_by_text("Enter at least one email address.")).to_be_visible()
+    entry = page.locator("#invite-dialog .chips-entry")  # the window's part came back
+    entry.press_sequentially("someone@example.org ")
+    expect(dialog.get_by_text("Enter at least one email address.")).to_have_count(0)  # no longer true: gone
+    dialog.get_by_role("button", name="Remove someone@example.org").click()
     good = f"fine.{new_id()[:8]}@example.org"
     entry.press_sequentially(f"{good} broken@ {org.staff.email} ")
     expect(dialog.locator(".chip-member")).to_contain_text("Already a member")  # before sending
