@@ -243,13 +243,16 @@ def test_window_page_create_rename_delete_with_forms(admin_http, org, pump):
     body = admin_http.get("/groups").body.decode()
     assert 'aria-label="Rename Job Club"' in body and 'aria-label="Delete Job Club"' in body
     duplicate = admin_http.post_form("/groups", {"name": "job CLUB"})
-    assert duplicate.status_code == 409 and "already exists" in duplicate.body.decode()
-    assert 'value="job CLUB"' in duplicate.body.decode()
+    assert duplicate.status_code == 409 and "A group called “Job Club” already exists" in duplicate.body.decode()
+    assert 'value="job CLUB"' in duplicate.body.decode()  # what was typed stays, the message names the group
     editing = admin_http.get(f"/groups?rename={group.group_id}").body.decode()
     assert "New name for Job Club" in editing
     too_long = admin_http.post_form(f"/groups/{group.group_id}/rename", {"name": "y" * 81})
     assert too_long.status_code == 400 and "at most 80" in too_long.body.decode()
-    assert admin_http.post_form(f"/groups/{group.group_id}/rename", {"name": "Jobs"}).status_code == 303
+    same = admin_http.post_form(f"/groups/{group.group_id}/rename", {"name": "Job Club", "was": "Job Club"})
+    assert "Nothing changed: the group is already called “Job Club”." in admin_http.get(same.headers["Location"]).body.decode()
+    renamed = admin_http.post_form(f"/groups/{group.group_id}/rename", {"name": "Jobs", "was": "Job Club"})
+    assert "Group renamed to “Jobs”." in admin_http.get(renamed.headers["Location"]).body.decode()
     make_account(org.org_id, group_id=group.group_id)
     pump.drain()
     confirm = admin_http.get(f"/groups?delete={group.group_id}").body.decode()

@@ -145,7 +145,13 @@ def _failed(error: TransactWriteError, index: int) -> bool:
     return index < len(reasons) and reasons[index] is not None and reasons[index].code == "ConditionalCheckFailed"
 
 
-def _taken(name: str) -> Conflict:
+def _taken(org_id: str, name: str) -> Conflict:
+    """The refusal names the group that has the name, written as that group writes it ("Job Club",
+    not the "JOB CLUB" just typed): read only on this rare path."""
+    try:
+        name = Group.get(org_id, Lookup.get(name_key(org_id, name)).target_id).name
+    except DoesNotExist:  # released meanwhile: the typed name is all there is to say
+        pass
     return Conflict(f"A group called “{name}” already exists (names are the same whatever their case).", "name",
                     code="name_taken")
 
@@ -163,14 +169,15 @@ def create_group(viewer, raw_name) -> Group:
             transaction.save(group, condition=Group.group_id.does_not_exist())
     except TransactWriteError as error:
         if _failed(error, 0):
-            raise _taken(name) from None
+            raise _taken(viewer.org_id, name) from None
         raise
     timeline.audit(viewer.org_id, "group_created", viewer, target_id=group.group_id, target=name)
     return group
 
 
 def rename_group(viewer, group_id: str, raw_name) -> Group:
-    """Rename in place: the new name is claimed and the old one released in one transaction."""
+    """Rename in place: the new name is claimed and the old one released in one transaction.
+    The same name again changes nothing (a retried rename succeeds)."""
     _require_admin(viewer)
     name = clean_group_name(raw_name)
     group = get_live_group(viewer.org_id, group_id)
@@ -189,7 +196,7 @@ def rename_group(viewer, group_id: str, raw_name) -> Group:
                                    condition=Lookup.key.does_not_exist() | (Lookup.target_id == group.group_id))
     except TransactWriteError as error:
         if new_key != old_key and _failed(error, 1):
-            raise _taken(name) from None
+            raise _taken(viewer.org_id, name) from None
         if _failed(error, 0):
             raise Conflict("This group was changed by someone else meanwhile: reload and try again.",
                            code="changed") from None

@@ -106,6 +106,8 @@ def rename_group_form(group_id):
             raise
         return _window(error.status, errors={f"rename_{group_id}": error.message}, renaming=group_id,
                        values={f"rename_{group_id}": fields.get("name", "")})
+    if fields.get("was") == group.name:  # the name as the form showed it: nothing to rename
+        return _done(f"Nothing changed: the group is already called “{group.name}”.", focus=group.group_id)
     return _done(f"Group renamed to “{group.name}”.", focus=group.group_id)
 
 
