@@ -81,3 +81,13 @@ window.Caseload = {
     window.setTimeout(() => item.remove(), 8000);
   },
 };
+
+// A link drawn as a button (Invite users, Manage Groups, Cancel ...) is pressed with Space as a
+// button is, not only with Enter: people press what they see.
+document.addEventListener('keydown', (event) => {
+  if (event.key !== ' ' || event.defaultPrevented || event.altKey || event.ctrlKey || event.metaKey) return;
+  const link = event.target.closest?.('a.btn[href]');
+  if (!link) return;
+  event.preventDefault();
+  link.click();
+});

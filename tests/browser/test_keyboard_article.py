@@ -142,7 +142,7 @@ def test_the_article_by_keyboard_alone(browser, live_server, org, group, pump, s
         # 3. Manage Groups: + Add group, rename (pencil), delete (trash) with its confirmation
         _start(page)
         tab_to(page, "Manage Groups")
-        page.keyboard.press("Enter")
+        page.keyboard.press("Space")  # drawn as a button: Space presses it, as Enter does
         groups = page.get_by_role("dialog", name="Manage Groups")
         expect(groups.get_by_label("New group name")).to_be_focused()
         page.keyboard.type(f"Keys {tag}")
