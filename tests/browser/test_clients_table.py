@@ -264,7 +264,14 @@ def test_the_table_fits_the_screen(admin_page, width, height):
                      first.locator(".row-actions .menu-button, .row-actions summary").first):
             box = part.bounding_box()
             assert box["x"] >= 0 and box["x"] + box["width"] <= width
-        expect(first.locator(".c-created")).to_be_hidden()
+        # Every column of the table is in the card, labelled.
+        for column in (".c-role", ".c-group", ".c-staff", ".c-visit", ".c-created"):
+            cell = first.locator(column)
+            expect(cell).to_be_visible()
+            box = cell.bounding_box()
+            assert box["x"] >= 0 and box["x"] + box["width"] <= width, (column, box)
+        label = first.locator(".c-visit").evaluate("(td) => getComputedStyle(td, '::before').content")
+        assert label == '"Last visit: "', label
         # A card shows the whole name and email (wrapped, never cut off with an ellipsis).
         cut = page.locator("table.clients .person-name, table.clients .person-email").evaluate_all(
             "(spans) => spans.filter((s) => s.scrollWidth > s.clientWidth + 1).map((s) => s.textContent)")
