@@ -19,6 +19,8 @@ from typing import Dict, List, Optional
 
 from chalice.utils import to_cfn_resource_name
 
+from chalicelib.core import config
+
 from deploy import names, policies, resources
 from deploy.settings import SettingError
 
@@ -169,13 +171,24 @@ def _event_properties(settings, function: Function) -> Optional[dict]:
     return None
 
 
+def gateway_responses() -> dict:
+    """API Gateway's own answers never reach the app (a path deeper than any route, a body over
+    10 MB, a throttled burst): they get the app's security headers and its JSON error shape."""
+    sent = {**config.SECURITY_HEADERS, "Strict-Transport-Security": config.HSTS, "Cache-Control": "no-store"}
+    headers = {name: f"'{value}'" for name, value in sent.items()}  # API Gateway's quoted literals
+    body = {"application/json": '{"code": "$context.error.responseType", "message": $context.error.messageString}'}
+    return {kind: {"ResponseParameters": {"Headers": headers}, "ResponseTemplates": body}
+            for kind in ("DEFAULT_4XX", "DEFAULT_5XX")}
+
+
 def api_stage_settings() -> dict:
     """The API stage (Chalice's `RestAPI`): X-Ray tracing and JSON access logs, once the
     account's API Gateway logging role is set (deploy.resources.api_logging)."""
     return {"DependsOn": ["ApiGatewayAccount"], "Properties": {
         "TracingEnabled": True,
         "AccessLogSetting": {"DestinationArn": {"Fn::GetAtt": [names.API_ACCESS_LOGS, "Arn"]},
-                             "Format": resources.ACCESS_LOG_FORMAT}}}
+                             "Format": resources.ACCESS_LOG_FORMAT},
+        "GatewayResponses": gateway_responses()}}
 
 
 def function_sections(settings, app) -> Dict[str, dict]:

@@ -254,6 +254,17 @@ def test_the_stack_has_the_bucket_queue_mail_and_alarms(sam):
     assert "UploadDeadLetterAlarm" in resources and "APIHandlerErrorsAlarm" in resources
 
 
+def test_api_gateways_own_answers_carry_the_security_headers_and_the_error_shape(sam):
+    """A path deeper than any route is answered by API Gateway, not the app (403 "Missing
+    Authentication Token"): it too is nosniff, unframeable, HSTS, and {"code", "message"}."""
+    responses = sam["Resources"]["RestAPI"]["Properties"]["GatewayResponses"]
+    for kind in ("DEFAULT_4XX", "DEFAULT_5XX"):
+        headers = responses[kind]["ResponseParameters"]["Headers"]
+        assert headers["X-Content-Type-Options"] == "'nosniff'" and headers["X-Frame-Options"] == "'DENY'"
+        assert headers["Strict-Transport-Security"].startswith("'max-age=") and headers["Cache-Control"] == "'no-store'"
+        assert '"code": "$context.error.responseType"' in responses[kind]["ResponseTemplates"]["application/json"]
+
+
 # --- event handlers: what the lead's stream/schedule/queue/topic handlers get ----
 
 

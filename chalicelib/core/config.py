@@ -59,6 +59,17 @@ def public_url() -> str:
     return _required("CASELOAD_PUBLIC_URL").rstrip("/")
 
 
+# Sent with every answer: the app's (chalicelib.web.guard) and API Gateway's own (deploy.functions).
+SECURITY_HEADERS = {
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "no-referrer",
+    "Permissions-Policy": "camera=(), microphone=(), geolocation=()",
+    "Cross-Origin-Opener-Policy": "same-origin",
+}
+HSTS = "max-age=63072000; includeSubDomains"  # over https only
+
+
 def secure_cookies() -> bool:
     return public_url().startswith("https://")
 

@@ -202,13 +202,12 @@ def _authenticate(req) -> None:
 def _secure(response: Response, req) -> Response:
     headers = response.headers
     headers.setdefault("Content-Security-Policy", content_security_policy())
-    headers["X-Content-Type-Options"] = "nosniff"
-    headers.setdefault("X-Frame-Options", "DENY")  # the local outbox frames its own emails (SAMEORIGIN)
-    headers["Referrer-Policy"] = "no-referrer"
-    headers["Permissions-Policy"] = "camera=(), microphone=(), geolocation=()"
-    headers["Cross-Origin-Opener-Policy"] = "same-origin"
+    framing = headers.get("X-Frame-Options")  # the local outbox frames its own emails (SAMEORIGIN)
+    headers.update(config.SECURITY_HEADERS)
+    if framing:
+        headers["X-Frame-Options"] = framing
     if config.secure_cookies():
-        headers["Strict-Transport-Security"] = "max-age=63072000; includeSubDomains"
+        headers["Strict-Transport-Security"] = config.HSTS
     if not req.path.startswith("/static/"):
         headers.setdefault("Cache-Control", "no-store")
     if getattr(req, "set_cookies", None):
