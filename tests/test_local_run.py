@@ -46,7 +46,8 @@ def test_local_run_seeds_the_demo_serves_it_and_stops_cleanly():
         process.send_signal(signal.SIGINT)  # an impatient second Ctrl-C while it stops
         rest, _ = process.communicate(timeout=90)  # a pump step in flight finishes first; slow on a loaded machine
     printed = stopping + rest
-    assert process.returncode in (0, 130), printed  # 130: the second Ctrl-C came before the cleanup ended
+    # 130: the second Ctrl-C came before the cleanup ended; -2: as Python exited, after the cleanup.
+    assert process.returncode in (0, 130, -signal.SIGINT), printed
     assert "Stopping..." in printed and "Traceback" not in printed, printed
 
 

@@ -60,14 +60,19 @@ Press Ctrl-C to stop.
             time.sleep(0.5)
     except KeyboardInterrupt:
         pass
+    for stop in (signal.SIGINT, signal.SIGTERM):  # from here, a second Ctrl-C ends it at once
+        signal.signal(stop, _stop_at_once)
     print("Stopping...", flush=True)
-    try:
-        pump.stop()
-        server.shutdown()
-        moto.stop()
-    except KeyboardInterrupt:  # a second Ctrl-C: the emulator's state is throwaway, so stop at once
-        print("Stopped.", flush=True)
-        os._exit(130)
+    pump.stop()
+    server.shutdown()
+    moto.stop()
+
+
+def _stop_at_once(_signal, _frame) -> None:
+    """The emulator's state is throwaway: nothing is lost by not cleaning up. os.write, not print:
+    the signal may arrive while the main thread is inside print."""
+    os.write(1, b"Stopped.\n")
+    os._exit(130)
 
 
 if __name__ == "__main__":
