@@ -79,6 +79,9 @@ def edit(account_id):
             raise
         return _form_page("actions/edit.html", rows.target(me, account_id), error.status, values=fields,
                           errors=_errors(error))
+    if account.email != fields.get("seen_email", account.email) and account.invite_state == "queued":
+        return _back(f"Saved the changes to {_who(account)}. A new invitation is on its way to {account.email}: "
+                     "the old link no longer works.")
     return _back(f"Saved the changes to {_who(account)}.")
 
 

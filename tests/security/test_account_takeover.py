@@ -57,8 +57,11 @@ def test_the_edit_page_correcting_an_invited_address_does_the_same(admin_http, c
     old = mailed_link(typo, INVITE)
     account = Account.get(org.org_id, account_id)
     saved = admin_http.post_form(f"/clients/{account_id}/edit", {
-        "name": "Right Person", "email": right, "phone": "", "role": "client", "version": str(account.version)})
+        "name": "Right Person", "email": right, "phone": "", "role": "client", "version": str(account.version),
+        "seen_email": typo})
     assert saved.status_code == 303, saved.body
+    told = admin_http.get(saved.headers["Location"]).body.decode()
+    assert f"A new invitation is on its way to {right}: the old link no longer works." in told
     assert Http(chalice_client).get(f"/invite/{old}").status_code == 410
     assert mailed_link(right, INVITE) != old
 
