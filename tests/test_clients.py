@@ -107,6 +107,14 @@ def test_search_prefix_of_any_word_or_the_email(admin_http, people, query, expec
     assert body["stats"]["total"] == len(expected)
 
 
+def test_the_search_box_shows_the_search_as_typed(admin_http, people):
+    """Searched casefolded, shown as written: "ZOE  Zi" comes back "ZOE Zi", not "zoe zi"."""
+    page = admin_http.get(f"/clients?q={quote('ZOE  Zi')}").body.decode()
+    assert 'id="q" name="q" type="search" value="ZOE Zi"' in page
+    nothing = admin_http.get(f"/clients?q={quote('Zzzz')}").body.decode()
+    assert "the search “Zzzz”" in nothing
+
+
 def test_search_with_filters_and_archived(admin_http, people):
     assert _names(admin_http.json("GET", "/api/v1/clients?q=cat")) == []
     assert _names(admin_http.json("GET", "/api/v1/clients?q=cat&status=archived")) == ["Cat Cooper"]

@@ -6,6 +6,7 @@ from chalicelib.core.errors import ValidationError
 from chalicelib.core.models import CASELOAD_ROLES, Account
 from chalicelib.groups.manage import choices
 from chalicelib.people.accounts import Viewer
+from chalicelib.table import search
 from chalicelib.table.filters import PAGE_SIZES, SORTS, Filters, parse_filters
 from chalicelib.table.listing import (
     Page,
@@ -58,6 +59,12 @@ class TableView:
     with_staff: bool = False
     _staff: Optional[list] = None
     cursor: str = ""  # the page's own cursor, for its canonical URL
+    typed: str = ""  # the search as typed: searched casefolded, shown as the person wrote it
+
+    @property
+    def search_text(self) -> str:
+        typed = " ".join(self.typed.split())
+        return typed if search.clean_query(typed) == self.filters.q else self.filters.q
 
     @property
     def staff(self) -> list:
@@ -125,4 +132,4 @@ def table_view(viewer: Viewer, params: dict, lenient: bool = False) -> TableView
     counted_stats = stats(viewer, filters, page.counted)
     page.last_cursor = last_cursor(viewer, filters, page, matching(filters, counted_stats))
     return TableView(filters, page, counted_stats, groups(viewer.org_id), errors,
-                     viewer.org_id, with_staff, cursor=params.get("cursor", ""))
+                     viewer.org_id, with_staff, cursor=params.get("cursor", ""), typed=str(params.get("q") or ""))
