@@ -78,9 +78,4 @@ def staff(items: dict) -> Optional[list]:
             if name.startswith(ATTRIBUTE) and isinstance(value, str) and SEPARATOR in value:
                 person, email = value.split(SEPARATOR, 1)
                 members.append(StaffMember(name[len(ATTRIBUTE):], person, email))
-    return sorted(members, key=by_name)
-
-
-def by_name(member) -> tuple:
-    """The menu's order (name, else email, ignoring case), for anything listed as staff."""
-    return (member.name or member.email).casefold(), member.account_id
+    return sorted(members, key=lambda m: ((m.name or m.email).casefold(), m.account_id))

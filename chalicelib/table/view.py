@@ -5,7 +5,6 @@ from typing import Optional
 from chalicelib.core.errors import ValidationError
 from chalicelib.core.models import CASELOAD_ROLES, Account
 from chalicelib.groups.manage import choices
-from chalicelib.metrics import menu
 from chalicelib.people.accounts import Viewer
 from chalicelib.table import search
 from chalicelib.table.filters import PAGE_SIZES, SORTS, Filters, parse_filters
@@ -36,7 +35,7 @@ def staff_members(org_id: str, items: Optional[dict] = None) -> list:
     if found is not None:
         return found
     listed = [m for role in CASELOAD_ROLES for m in Account.role_name.query(f"{org_id}#{role}#L")]
-    return sorted(listed, key=menu.by_name)
+    return sorted(listed, key=lambda m: ((m.name or m.email).casefold(), m.account_id))
 
 
 def matching(filters: Filters, counted: Stats):
