@@ -103,7 +103,7 @@ def check_params(viewer: Viewer, action: str, params: dict) -> dict:
     if group_id is not rows.KEEP:
         group_id = rows._clean_id(group_id, "group_id")
     staff, group, _left = rows._choices(viewer.org_id, staff_id if staff_id is not rows.KEEP else None,
-                                 group_id if group_id is not rows.KEEP else None)
+                                        group_id if group_id is not rows.KEEP else None)
     if staff_id is not rows.KEEP:
         if staff_id and (staff is None or staff.role not in CASELOAD_ROLES or staff.archived):
             raise ValidationError(rows.STAFF_REFUSED, "staff_id", code="invalid_staff")

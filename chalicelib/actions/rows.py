@@ -270,9 +270,10 @@ def assign(viewer: Viewer, account_id: str, *, staff_id=KEEP, group_id=KEEP, ver
         if staff_id and account.role != "client":
             raise ValidationError("Only clients are assigned to a staff member.", "staff_id")
     wanted_staff = staff_id if staff_id is not KEEP and staff_id != account.staff_id else None
-    wanted_group = group_id if group_id is not KEEP and group_id != account.group_id else None
-    leaving = account.group_id if group_id is not KEEP and group_id != account.group_id else None
-    staff, group, left_name = _choices(account.org_id, wanted_staff, wanted_group, leaving)
+    moving_group = group_id is not KEEP and group_id != account.group_id
+    wanted_group = group_id if moving_group else None
+    staff, group, left_name = _choices(account.org_id, wanted_staff, wanted_group,
+                                       account.group_id if moving_group else None)
     if wanted_staff:
         if staff is None or staff.role not in CASELOAD_ROLES or staff.archived:
             raise ValidationError(STAFF_REFUSED, "staff_id", code="invalid_staff")

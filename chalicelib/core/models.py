@@ -76,6 +76,12 @@ def visit_sort_value(moment: Optional[datetime]) -> str:
     return moment.astimezone(timezone.utc).date().isoformat() if moment else "0"
 
 
+def name_order(person) -> tuple:
+    """The order of people by name (their email when nameless, ignoring case), then id: the
+    Name sort's index key and the staff menu."""
+    return (person.name or person.email).casefold(), person.account_id
+
+
 def _table(name: str) -> str:
     return f"{config.table_prefix()}{name}"
 
@@ -264,7 +270,7 @@ class Account(Model):
         self.p_sg = f"{org}#{self.status}#{group}"
         self.p_st = f"{org}#{self.status}#{staff}"
         self.p_gs = f"{org}#{group}#{staff}#{live}"
-        self.s_name = f"{(self.name or self.email).casefold()}#{me}"
+        self.s_name = "#".join(name_order(self))
         self.visit_day = day_number(self.last_visit)
         self.s_visit = f"{visit_sort_value(self.last_visit)}#{me}"
         self.s_created = f"{self.created_at.isoformat()}#{me}"

@@ -13,7 +13,7 @@ import zlib
 from dataclasses import dataclass
 from typing import Optional
 
-from chalicelib.core.models import CASELOAD_ROLES
+from chalicelib.core.models import CASELOAD_ROLES, name_order
 
 MENU_SHARDS = 4
 PREFIX = "m#staff#"
@@ -78,4 +78,4 @@ def staff(items: dict) -> Optional[list]:
             if name.startswith(ATTRIBUTE) and isinstance(value, str) and SEPARATOR in value:
                 person, email = value.split(SEPARATOR, 1)
                 members.append(StaffMember(name[len(ATTRIBUTE):], person, email))
-    return sorted(members, key=lambda m: ((m.name or m.email).casefold(), m.account_id))
+    return sorted(members, key=name_order)

@@ -104,6 +104,12 @@ def _csv(download: exports.Download) -> Response:
         "Content-Disposition": f'attachment; filename="{download.file_name}"'})
 
 
+def _to_list(notice: str):
+    """Back to the exports page (303), its banner saying what was done."""
+    flash(notice)
+    return render.redirect(render.url("/exports"))
+
+
 def _list_page(status: int = 200, schedule_errors=None, schedule_values=None, zone_errors=None, notice=""):
     who = viewer()
     return page("exports/index.html", status, exports_list=exports.recent(who),
@@ -169,8 +175,7 @@ def export_time_zone():
         zone = exports.set_time_zone(viewer(), form(request()).get("time_zone", ""))
     except ValidationError as error:
         return _list_page(400, zone_errors=form_errors(error))
-    flash(f"Export dates are now shown in {zone}.")
-    return render.redirect(render.url("/exports"))
+    return _to_list(f"Export dates are now shown in {zone}.")
 
 
 def _schedule_fields(fields: dict) -> dict:
@@ -187,8 +192,7 @@ def export_schedule_create():
         schedule = schedules.create(viewer(), **_schedule_fields(fields))
     except ValidationError as error:
         return _list_page(400, schedule_errors=form_errors(error), schedule_values=fields)
-    flash(f"Scheduled: {schedules.describe_when(schedule)} ({exports.org_time_zone(schedule.org_id)}).")
-    return render.redirect(render.url("/exports"))
+    return _to_list(f"Scheduled: {schedules.describe_when(schedule)} ({exports.org_time_zone(schedule.org_id)}).")
 
 
 def _schedule_page(schedule, status: int = 200, errors=None, values=None):
@@ -217,16 +221,14 @@ def export_schedule_edit(schedule_id):
         schedule = schedules.update(viewer(), schedule_id, **_schedule_fields(fields))
     except ValidationError as error:
         return _schedule_page(schedule, 400, form_errors(error), fields)
-    flash(f"Saved: {schedules.describe_when(schedule)}.")
-    return render.redirect(render.url("/exports"))
+    return _to_list(f"Saved: {schedules.describe_when(schedule)}.")
 
 
 @bp.route("/exports/schedules/{schedule_id}/delete", methods=["POST"], content_types=[FORM_TYPE])
 @view("admin")
 def export_schedule_delete(schedule_id):
     schedules.delete(viewer(), schedule_id)
-    flash("The scheduled export was stopped.")
-    return render.redirect(render.url("/exports"))
+    return _to_list("The scheduled export was stopped.")
 
 
 # --------------------------------------------------------------------------- API

@@ -3,7 +3,7 @@ from dataclasses import dataclass
 from typing import Optional
 
 from chalicelib.core.errors import ValidationError
-from chalicelib.core.models import CASELOAD_ROLES, Account
+from chalicelib.core.models import CASELOAD_ROLES, Account, name_order
 from chalicelib.groups.manage import choices
 from chalicelib.people.accounts import Viewer
 from chalicelib.table import search
@@ -35,7 +35,7 @@ def staff_members(org_id: str, items: Optional[dict] = None) -> list:
     if found is not None:
         return found
     listed = [m for role in CASELOAD_ROLES for m in Account.role_name.query(f"{org_id}#{role}#L")]
-    return sorted(listed, key=lambda m: ((m.name or m.email).casefold(), m.account_id))
+    return sorted(listed, key=name_order)
 
 
 def matching(filters: Filters, counted: Stats):
