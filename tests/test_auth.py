@@ -239,6 +239,34 @@ def test_passwords_are_argon2id_at_or_above_asvs_parameters(org):
     assert not passwords.verify_password(hashed, long_password[:-1])
 
 
+def test_a_hash_made_with_other_parameters_is_upgraded_at_the_next_sign_in(http, org):
+    from argon2 import PasswordHasher
+
+    from chalicelib.people import passwords
+
+    older = PasswordHasher(time_cost=3, memory_cost=64 * 1024, parallelism=1).hash(PASSWORD)
+    Account.get(org.org_id, org.staff.account_id).update(actions=[Account.password_hash.set(older)])
+    assert passwords.needs_rehash(older)
+    assert http.sign_in(org.staff).headers["Location"] == "/clients"
+    upgraded = Account.get(org.org_id, org.staff.account_id).password_hash
+    assert upgraded != older and not passwords.needs_rehash(upgraded)
+    assert passwords.verify_password(upgraded, PASSWORD)
+
+
+def test_the_upgrade_never_writes_an_old_password_back_over_a_new_one(org):
+    from argon2 import PasswordHasher
+
+    from chalicelib.people import auth, passwords
+
+    older = PasswordHasher(time_cost=3, memory_cost=64 * 1024, parallelism=1).hash(PASSWORD)
+    Account.get(org.org_id, org.staff.account_id).update(actions=[Account.password_hash.set(older)])
+    signing_in = Account.get(org.org_id, org.staff.account_id)
+    reset = passwords.hash_password("a-brand-new-passphrase-7")
+    Account.get(org.org_id, org.staff.account_id).update(actions=[Account.password_hash.set(reset)])
+    auth._rehash(signing_in, PASSWORD)  # the sign-in read the account before the reset landed
+    assert Account.get(org.org_id, org.staff.account_id).password_hash == reset
+
+
 def test_unknown_email_costs_one_password_verification_like_a_wrong_password(http, org, monkeypatch):
     from chalicelib.people import passwords
 

@@ -6,7 +6,7 @@ from pynamodb.transactions import TransactWrite
 
 from chalicelib.activity import timeline
 from chalicelib.core import aws
-from chalicelib.core.errors import Unauthenticated, ValidationError
+from chalicelib.core.errors import Conflict, Unauthenticated, ValidationError
 from chalicelib.core.models import Account, Session, Throttle, utcnow
 from chalicelib.people import accounts, passwords, sessions, throttle
 
@@ -48,7 +48,19 @@ def sign_in(raw_email: str, password: str, ip: str, user_agent: str,
         raise Unauthenticated(WRONG_CREDENTIALS, "email")
     # The success clears this address's and browser's counters in the sign-in's own transaction.
     cookie_value, session = start_session(matched, ip, user_agent, throttle.success_keys(email, ip, device))
+    if passwords.needs_rehash(matched.password_hash):
+        _rehash(matched, password)
     return cookie_value, session, matched
+
+
+def _rehash(account: Account, password: str) -> None:
+    """Bring a hash made with other parameters to today's, unless the password changed meanwhile
+    (an old password's sign-in must never write it back over a reset)."""
+    try:
+        accounts.change(account, condition=Account.password_hash == account.password_hash, check_version=False,
+                        password_hash=passwords.hash_password(password))
+    except Conflict:
+        pass
 
 
 def device_cookie(account: Account) -> str:
