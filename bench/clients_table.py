@@ -2,12 +2,15 @@
 import os
 import random
 
-from bench.harness import line, quick
+from datetime import date
+
+from bench.harness import line, quick, read_units
+from bench.write_units import item_size
 from bench import writes
 from bench.seed import seed_org
 from chalicelib.core import aws
 from chalicelib.core.models import Account
-from chalicelib.metrics import reconcile, stream
+from chalicelib.metrics import counters, reconcile, stream
 from chalicelib.people import accounts
 from chalicelib.people.accounts import Viewer
 from chalicelib.table import listing
@@ -137,6 +140,34 @@ def boxes(meter, small, big) -> None:
              f"({small_total:,} shown) | {big.size:,}: {big_requests} req, {big_units:g} RU ({big_total:,})",
              f"<= 2 req, <= {BOX_READ_UNITS} RU (goal at 10^6)",
              max(small_requests, big_requests) <= 2 and big_units <= BOX_READ_UNITS)
+    size = item_size(densest_week_item())
+    ceiling = densest_box_read_units()
+    line("stat boxes at their ceiling (every week item dense)", f"{ceiling:g} RU (a week item {size:,} bytes)",
+         f"<= {BOX_READ_UNITS} RU", ceiling <= BOX_READ_UNITS)
+
+
+def densest_week_item(count: int = 9_999) -> dict:
+    """The organisation-wide week item with every counter a week can hold (each `count`, 2 bytes of
+    number): clients' activated and provisioned counters (counters.counters_of's rules), stored
+    as counters.contribution names them. What a dense 10^6-account organisation approaches."""
+    week = date.today().toordinal() // 7
+    names = set()
+    for day in range(week * 7, week * 7 + 7):
+        names |= {f"v{day}", f"cv{day}_0", f"k{day}_0"}
+        names |= {f"cv{day}_{day + gap}" for gap in range(2 * counters.WINDOW)}
+        names |= {f"k{day}_{day + gap}" for gap in range(1, counters.WINDOW)}
+    item = {"org_id": {"S": "0" * 32}, "key": {"S": f"{counters.combo_key()}@{week}"}, "rev": {"N": str(count)}}
+    for prefix in ("ca", "cp"):
+        item.update({prefix + counters.stored_name(name): {"N": str(count)} for name in names
+                     if prefix == "ca" or name.startswith("cv") and name.endswith("_0")})
+    return item
+
+
+def densest_box_read_units() -> float:
+    """The boxes' read at its ceiling: the count item and every week item they read, each dense."""
+    weeks = len(counters.item_keys_for_boxes(counters.combo_key())) - 1
+    dense = read_units("BatchGetItem", {"Responses": {"metrics": [densest_week_item()]}}, {})
+    return 0.5 + weeks * dense
 
 
 def _stream_from_now():

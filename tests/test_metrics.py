@@ -145,13 +145,13 @@ def test_counters_equal_brute_force_for_every_combination(people, steps):
     kept = defaultdict(Counter)
     for account in population:
         for (item, counter), amount in counters.change(None, account).items():
-            kept[counters.combo_of_item(item)][counter] += amount
+            kept[counters.combo_of_item(item)].update(counters.absolute_names(item, {counter: amount}))
     for index, (name, argument) in steps:
         account = population[index % len(population)]
         before = Account.from_raw_data(account.serialize())
         apply(account, name, argument)
         for (item, counter), amount in counters.change(before, account).items():
-            kept[counters.combo_of_item(item)][counter] += amount
+            kept[counters.combo_of_item(item)].update(counters.absolute_names(item, {counter: amount}))
     for combination in every_combination():
         totals = stored_totals(kept, combination)
         assert boxes_as_dict(totals) == brute_force(population, *combination), combination
@@ -211,9 +211,10 @@ def _read_all_combinations(org_id: str) -> dict:
         ExpressionAttributeValues={":o": {"S": org_id}})
     for page in pages:
         for item in page["Items"]:
-            if not item["key"]["S"].startswith("a#"):
-                found[counters.combo_of_item(item["key"]["S"])].update(
-                    {k: int(v["N"]) for k, v in item.items() if "N" in v and k != "rev"})
+            key = item["key"]["S"]
+            if not key.startswith("a#"):
+                found[counters.combo_of_item(key)].update(counters.absolute_names(
+                    key, {k: int(v["N"]) for k, v in item.items() if "N" in v and k != "rev"}))
     return found
 
 

@@ -34,7 +34,6 @@ LAMBDA_GB = 1.0                # lambda_memory_size 1024 (.chalice/config.json)
 DYNAMODB_LATENCY_MS = 5        # per request, in region (bench/pages.py)
 ITEM_KB = 1.5                  # an account with its derived keys, and its index copies
 PARTITION_WCU = 1000           # per partition (and so per item), per second
-HOT_ITEM_KB = 13               # the organisation-wide counter week item at its ceiling (see "Counter items")
 STREAM_BATCH = 100             # chalicelib/routes/events.py batch_size
 STREAM_PARALLEL = 1            # batches per shard at once (ParallelizationFactor 1: order per account)
 
@@ -131,13 +130,34 @@ def model(f: dict, size: int) -> dict:
 def hot_partition(f: dict) -> dict:
     """The highest change rate one organisation's counters take (changes/s)."""
     changes_per_transaction = f["batch_records"] / max(1, f["batch_transactions"])
-    hot_item_units = 2 * HOT_ITEM_KB  # a transactional ADD on the org-wide counter week item at its ceiling
+    hot_item_units = 2 * _hot_item_kb()  # a transactional ADD on the org-wide counter week item at its ceiling
     by_partition = PARTITION_WCU / hot_item_units * changes_per_transaction
     batch_seconds = f["batch_requests"] * DYNAMODB_LATENCY_MS * 3 / 1000  # transactions take ~3x a write
     by_stream = STREAM_BATCH * STREAM_PARALLEL / max(batch_seconds, 0.001)
     need = 10 ** 6 * BUSIEST_HOUR_SHARE / 3600  # first-of-day visits change counters; later ones write nothing
     return {"changes_per_transaction": changes_per_transaction, "by_partition": by_partition,
             "by_stream": by_stream, "need": need, "batch_seconds": batch_seconds}
+
+
+def _hot_item_kb() -> int:
+    """The organisation-wide counter week item at its ceiling, in (write-unit) KB."""
+    from bench.clients_table import densest_week_item
+    from bench.write_units import item_size
+    return math.ceil(item_size(densest_week_item()) / 1024)
+
+
+def _densest() -> dict:
+    """The ceiling of the boxes' read: every week item dense (bench.clients_table.densest_week_item)."""
+    from bench.clients_table import densest_box_read_units, densest_week_item
+    from bench.write_units import item_size
+    from chalicelib.metrics import counters
+    item = densest_week_item()
+    counted = [name for name in item if name not in ("org_id", "key", "rev")]
+    absolute = sum(len(name.encode()) for name in counters.absolute_names(item["key"]["S"], dict.fromkeys(counted, 1)))
+    stored = sum(len(name.encode()) for name in counted)
+    return {"counters": len(counted), "bytes": item_size(item), "absolute_bytes": item_size(item) - stored + absolute,
+            "weeks": len(counters.item_keys_for_boxes(counters.combo_key())) - 1,
+            "read_units": densest_box_read_units()}
 
 
 def _index_count() -> int:
@@ -194,7 +214,7 @@ def render(f: dict) -> str:
               f"- **Counter partition** ({PARTITION_WCU:,} WCU/s per partition, so per counter item): a stream "
               f"batch of {f['batch_records']} visits was written in {f['batch_transactions']} transactions, "
               f"{h['changes_per_transaction']:.1f} changes per write of the organisation-wide week item (up to "
-              f"{HOT_ITEM_KB} KB, transactional: {2 * HOT_ITEM_KB} WU): at most "
+              f"{_hot_item_kb()} KB, transactional: {2 * _hot_item_kb()} WU): at most "
               f"**{h['by_partition']:,.0f} changes/s** per organisation.",
               f"- **Stream shard**: batches of {STREAM_BATCH}, {STREAM_PARALLEL} at a time per shard, "
               f"~{h['batch_seconds'] * 1000:.0f} ms per batch ({f['batch_requests']} requests): about "
@@ -213,14 +233,17 @@ def render(f: dict) -> str:
               "by one group reads ~10 index entries per row shown, over the bound of 3. Nor were the visit-sorted "
               "indexes (they make sorting by last visit and the dormancy filter one Query each).",
               "- **Counter items** (400 KB): counters are stored per Group x Staff combination (4 per account) with "
-              "role/status-prefixed names, in week items by the counter's first day. A week item holds at most, per "
-              "role/status prefix, 7 last-visit days, 7 x 60 created-day x visit-gap pairs (a `cv` counter only while "
-              "the visit is within 60 days of creation) and 7 x 30 active-day x next-gap pairs (gaps of 30+ days are "
-              "one counter): about 640 counters, ~13 KB, whatever the organisation's size. The boxes read the "
-              f"combination's count item and 13 week items ({f.get('box_read_units', 0):g} read units counted "
-              "here); dense at 10^6 accounts the week items approach that ceiling (~20 read units), over the goal "
-              "of 10: the next step is compact (week-relative) counter names, or a daily roll-up of the days older "
-              "than a week.",
+              "role/status-prefixed names, in week items by the counter's first day, each day stored relative to "
+              "the week (`cak3_5`: client, activated, active on the week's 4th day, next active 5 days later). A "
+              "week item holds at most, per role/status prefix, 7 last-visit days, 7 x 60 created-day x visit-gap "
+              "pairs (a `cv` counter only while the visit is within 60 days of creation) and 7 x 30 active-day x "
+              f"next-gap pairs (gaps of 30+ days are one counter): {_densest()['counters']:,} counters, "
+              f"{_densest()['bytes']:,} bytes, whatever the organisation's size (absolute day numbers made it "
+              f"{_densest()['absolute_bytes']:,}). The boxes read the combination's count item and "
+              f"{_densest()['weeks']} week items ({f.get('box_read_units', 0):g} read units counted here); dense at "
+              f"10^6 accounts every week item is over 4 KB, so the boxes' read reaches {_densest()['read_units']:g} "
+              "read units, over the goal of 10. Reading 90 days of exact sliding windows costs about that many "
+              "bytes; the next step is coarser buckets for the days older than the trend's newest weeks.",
               "- **Staff menu**: kept by the stream in 4 metrics items read with the page's counters (no request "
               "of its own); ~100 bytes a staff member: the 400 KB item limit is met at about 16,000 staff members.",
               "- **Search boxes**: at most 2 Query pages (2,000 word items, under 2 MB): exact when the matching words "

@@ -136,12 +136,48 @@ def prefix_of(account: Account) -> str:
 
 
 def contribution(account: Optional[Account]) -> Counter:
-    """(stored item key, prefixed counter) -> amount, for one account (nothing when absent)."""
+    """(stored item key, prefixed stored name) -> amount, for one account (nothing when absent)."""
     if account is None:
         return Counter()
     counters, prefix = counters_of(account), prefix_of(account)
-    return Counter({(item_key(combo, name), prefix + name): amount
+    return Counter({(item_key(combo, name), prefix + stored_name(name)): amount
                     for combo in combos_of(account) for name, amount in counters.items()})
+
+
+# A week item stores its counters' days relative to the week's first day, and each second day
+# as the gap after the first (`k3_5`, not `k738853_738858`; `cv` is `c`; a never-visited or
+# not-since second day is left off): half the bytes, and an item's reads and writes cost by size.
+def stored_name(counter: str) -> str:
+    """A counter's name in its item (`n` stays `n`)."""
+    if counter == "n":
+        return counter
+    kind = "c" if counter.startswith("cv") else counter[0]
+    first, *second = (int(part) for part in counter[len(kind) + (kind == "c"):].split("_"))
+    relative = f"{kind}{first - first // 7 * 7}"
+    return relative + (f"_{second[0] - first}" if second and second[0] else "")
+
+
+def absolute_names(key: str, stored: dict) -> dict:
+    """One stored item's counters under their own names (what `select` and `boxes` read)."""
+    if "@" not in key:
+        return stored
+    week_start = int(key.rsplit("@", 1)[1]) * 7
+    named = {}
+    for name, amount in stored.items():
+        prefix, kind, rest = name[:PREFIX], name[PREFIX:PREFIX + 1], name[PREFIX + 1:]
+        if kind not in ("v", "c", "k") or not rest:
+            continue
+        first, _, gap = rest.partition("_")
+        try:
+            day = week_start + int(first)
+            following = day + int(gap) if gap else 0
+        except ValueError:
+            continue
+        if kind == "v":
+            named[f"{prefix}v{day}"] = amount
+        else:
+            named[f"{prefix}{'cv' if kind == 'c' else 'k'}{day}_{following}"] = amount
+    return named
 
 
 def change(old: Optional[Account], new: Optional[Account]) -> Counter:

@@ -58,7 +58,7 @@ def read_counters(org_id: str, combo: str, items: Optional[dict] = None) -> Coun
     items = items if items is not None else read_items(org_id, keys)
     stored = Counter()
     for key in keys:
-        stored.update(items.get(key, {}))
+        stored.update(counters.absolute_names(key, items.get(key, {})))
     return counters.select(stored, combo)
 
 
