@@ -140,34 +140,48 @@ def boxes(meter, small, big) -> None:
              f"({small_total:,} shown) | {big.size:,}: {big_requests} req, {big_units:g} RU ({big_total:,})",
              f"<= 2 req, <= {BOX_READ_UNITS} RU (goal at 10^6)",
              max(small_requests, big_requests) <= 2 and big_units <= BOX_READ_UNITS)
-    size = item_size(densest_week_item())
+    sizes = " and ".join(f"{kind} {item_size(item):,} bytes" for kind, item in densest_items().items())
     ceiling = densest_box_read_units()
-    line("stat boxes at their ceiling (every week item dense)", f"{ceiling:g} RU (a week item {size:,} bytes)",
+    line("stat boxes at their ceiling (every item dense)", f"{ceiling:g} RU (items: {sizes})",
          f"<= {BOX_READ_UNITS} RU", ceiling <= BOX_READ_UNITS)
 
 
-def densest_week_item(count: int = 9_999) -> dict:
-    """The organisation-wide week item with every counter a week can hold (each `count`, 2 bytes of
-    number): clients' activated and provisioned counters (counters.counters_of's rules), stored
-    as counters.contribution names them. What a dense 10^6-account organisation approaches."""
-    week = date.today().toordinal() // 7
-    names = set()
-    for day in range(week * 7, week * 7 + 7):
-        names |= {f"v{day}", f"cv{day}_0", f"k{day}_0"}
-        names |= {f"cv{day}_{day + gap}" for gap in range(2 * counters.WINDOW)}
-        names |= {f"k{day}_{day + gap}" for gap in range(1, counters.WINDOW)}
-    item = {"org_id": {"S": "0" * 32}, "key": {"S": f"{counters.combo_key()}@{week}"}, "rev": {"N": str(count)}}
-    for prefix in ("ca", "cp"):
-        item.update({prefix + counters.stored_name(name): {"N": str(count)} for name in names
-                     if prefix == "ca" or name.startswith("cv") and name.endswith("_0")})
-    return item
+def densest_items(count: int = 9_999) -> dict:
+    """The organisation-wide items with every counter they can hold (each `count`, 3 bytes of
+    number), by kind ("created": `cv`, "activity": `v` and `k`): clients' activated and
+    provisioned counters (counters.counters_of's rules), stored as counters.contribution names
+    them. What a dense 10^6-account organisation approaches."""
+    today = date.today().toordinal()
+    made = {}
+    for kind, days in (("created", counters.CREATED_ITEM_DAYS), ("activity", counters.ACTIVITY_ITEM_DAYS)):
+        first = today // days * days
+        names = set()
+        for day in range(first, first + days):
+            if kind == "created":
+                names |= {f"cv{day}_0"} | {f"cv{day}_{day + gap}" for gap in range(2 * counters.WINDOW)}
+            else:
+                names |= {f"v{day}", f"k{day}_0"} | {f"k{day}_{day + gap}" for gap in range(1, counters.WINDOW)}
+        key = counters.item_key(counters.item_combo(counters.combo_key()), sorted(names)[0])
+        item = {"org_id": {"S": "0" * 32}, "key": {"S": key}, "rev": {"N": str(count)}}
+        for prefix in ("ca", "cp"):
+            item.update({prefix + counters.stored_name(name): {"N": str(count)} for name in names
+                         if prefix == "ca" or name.startswith("cv") and name.endswith("_0")})
+        made[kind] = item
+    return made
 
 
 def densest_box_read_units() -> float:
-    """The boxes' read at its ceiling: the count item and every week item they read, each dense."""
-    weeks = len(counters.item_keys_for_boxes(counters.combo_key())) - 1
-    dense = read_units("BatchGetItem", {"Responses": {"metrics": [densest_week_item()]}}, {})
-    return 0.5 + weeks * dense
+    """The boxes' read at its ceiling: the count item and every item they read, each dense,
+    on the day of the fortnight that reads the most items."""
+    dense = {kind: read_units("BatchGetItem", {"Responses": {"metrics": [item]}}, {})
+             for kind, item in densest_items().items()}
+    today = date.today().toordinal()
+    worst = 0.0
+    for day in range(today, today + counters.ACTIVITY_ITEM_DAYS * counters.CREATED_ITEM_DAYS):
+        keys = counters.item_keys_for_boxes(counters.combo_key(), day)[1:]
+        created = sum(1 for key in keys if key.rsplit("@", 1)[1].startswith(counters.CREATED_TAG))
+        worst = max(worst, created * dense["created"] + (len(keys) - created) * dense["activity"])
+    return 0.5 + worst
 
 
 def _stream_from_now():

@@ -22,11 +22,14 @@ Stored (issue 14: the cost of a visit), the counters are kept per Group x
 Staff combination only (`item_combo`: 4 per account, not 16), each counter
 prefixed with the role and status of the accounts it counts (`cav{day}`: client,
 activated); a filter on role or status selects prefixes when the items are read
-(`select`). A combination is one small item for `n` plus one item per week of
-counters (by the counter's first day), so a first visit of the day rewrites
-about 8 small items, and the boxes read the ~15 items of the last 90 days in one
-BatchGetItem, whatever the organisation's size or age.
+(`select`). A combination is one small item for `n`, items of CREATED_ITEM_DAYS
+days of `cv` counters and items of ACTIVITY_ITEM_DAYS days of `v` and `k` counters
+(by the counter's first day), named compactly within their item (`stored_name`).
+A first visit of the day rewrites about 8 small items, and the boxes read the 60
+days of `cv` and 90 days of `v` and `k` they sum, 18 items under 4 KB each even
+when dense, in one BatchGetItem, whatever the organisation's size or age.
 """
+import string
 from collections import Counter
 from dataclasses import dataclass
 from datetime import date, datetime, timezone
@@ -113,9 +116,22 @@ def _first_day(counter: str) -> int:
     return int(counter[2 if counter.startswith("cv") else 1:].split("_")[0])
 
 
+# Days per stored item: the boxes sum `cv` over 2 x WINDOW days and `v`, `k` over 3 x WINDOW,
+# and each size keeps a dense item under 4 KB (one eventually consistent read unit per 2 items).
+CREATED_ITEM_DAYS = 7
+ACTIVITY_ITEM_DAYS = 14
+CREATED_TAG = "c"  # `{combo}@c{n}`: cv counters; `{combo}@{n}`: v and k
+
+
+def _item_suffix(counter: str) -> str:
+    if counter.startswith("cv"):
+        return f"{CREATED_TAG}{_first_day(counter) // CREATED_ITEM_DAYS}"
+    return str(_first_day(counter) // ACTIVITY_ITEM_DAYS)
+
+
 def item_key(combo: str, counter: str) -> str:
     """The stored item holding this counter (unprefixed) of this stored combination."""
-    return combo if counter == "n" else f"{combo}@{_first_day(counter) // 7}"
+    return combo if counter == "n" else f"{combo}@{_item_suffix(counter)}"
 
 
 def combo_of_item(key: str) -> str:
@@ -123,12 +139,15 @@ def combo_of_item(key: str) -> str:
 
 
 def item_keys_for_boxes(combo: str, today: Optional[int] = None) -> list:
-    """Every item the boxes of a filter combination read: `n`, and the weeks back to the
-    oldest day a box sums."""
+    """Every item the boxes of a filter combination read: `n`, then the items back to the
+    oldest day a box sums (created: the previous window's first day; visits and activity:
+    "no visit in 90 days"' cutoff)."""
     today = today or date.today().toordinal()
-    oldest = today - 3 * WINDOW
     stored = item_combo(combo)
-    return [stored] + [f"{stored}@{week}" for week in range(oldest // 7, today // 7 + 1)]
+    created = range((today - 2 * WINDOW + 1) // CREATED_ITEM_DAYS, today // CREATED_ITEM_DAYS + 1)
+    activity = range((today - 3 * WINDOW + 1) // ACTIVITY_ITEM_DAYS, today // ACTIVITY_ITEM_DAYS + 1)
+    return ([stored] + [f"{stored}@{CREATED_TAG}{n}" for n in created]
+            + [f"{stored}@{n}" for n in activity])
 
 
 def prefix_of(account: Account) -> str:
@@ -144,39 +163,59 @@ def contribution(account: Optional[Account]) -> Counter:
                     for combo in combos_of(account) for name, amount in counters.items()})
 
 
-# A week item stores its counters' days relative to the week's first day, and each second day
-# as the gap after the first (`k3_5`, not `k738853_738858`; `cv` is `c`; a never-visited or
-# not-since second day is left off): half the bytes, and an item's reads and writes cost by size.
+# An item stores each counter's first day as its offset in the item (one character) and the
+# second day as the gap after the first (one character while under 62 days, `_gap` beyond;
+# none for "never" / "not since"): `cak3b` is client, activated, active on the item's 4th day and
+# next 11 days later. Half the bytes of day numbers, and an item's reads and writes cost by size.
+DIGITS = string.digits + string.ascii_letters
+
+
 def stored_name(counter: str) -> str:
     """A counter's name in its item (`n` stays `n`)."""
     if counter == "n":
         return counter
     kind = "c" if counter.startswith("cv") else counter[0]
     first, *second = (int(part) for part in counter[len(kind) + (kind == "c"):].split("_"))
-    relative = f"{kind}{first - first // 7 * 7}"
-    return relative + (f"_{second[0] - first}" if second and second[0] else "")
+    days = CREATED_ITEM_DAYS if kind == "c" else ACTIVITY_ITEM_DAYS
+    name = kind + DIGITS[first % days]
+    if second and second[0]:
+        gap = second[0] - first
+        name += DIGITS[gap] if 0 <= gap < len(DIGITS) else f"_{gap}"
+    return name
 
 
 def absolute_names(key: str, stored: dict) -> dict:
     """One stored item's counters under their own names (what `select` and `boxes` read)."""
     if "@" not in key:
         return stored
-    week_start = int(key.rsplit("@", 1)[1]) * 7
+    suffix = key.rsplit("@", 1)[1]
+    created = suffix.startswith(CREATED_TAG)
+    try:
+        start = int(suffix[len(CREATED_TAG):] if created else suffix) * (
+            CREATED_ITEM_DAYS if created else ACTIVITY_ITEM_DAYS)
+    except ValueError:
+        return {}
     named = {}
     for name, amount in stored.items():
-        prefix, kind, rest = name[:PREFIX], name[PREFIX:PREFIX + 1], name[PREFIX + 1:]
-        if kind not in ("v", "c", "k") or not rest:
+        prefix, kind, offset, gap = name[:PREFIX], name[PREFIX:PREFIX + 1], name[PREFIX + 1:PREFIX + 2], name[PREFIX + 2:]
+        if kind not in ("v", "c", "k") or not offset or offset not in DIGITS:
             continue
-        first, _, gap = rest.partition("_")
-        try:
-            day = week_start + int(first)
-            following = day + int(gap) if gap else 0
-        except ValueError:
-            continue
+        day = start + DIGITS.index(offset)
         if kind == "v":
             named[f"{prefix}v{day}"] = amount
+            continue
+        if not gap:
+            following = 0
+        elif gap.startswith("_"):
+            try:
+                following = day + int(gap[1:])
+            except ValueError:
+                continue
+        elif len(gap) == 1 and gap in DIGITS:
+            following = day + DIGITS.index(gap)
         else:
-            named[f"{prefix}{'cv' if kind == 'c' else 'k'}{day}_{following}"] = amount
+            continue
+        named[f"{prefix}{'cv' if kind == 'c' else 'k'}{day}_{following}"] = amount
     return named
 
 
