@@ -86,4 +86,14 @@ def report(meter, org) -> dict:
     amortised = (first + (VISITS_PER_ACTIVE_DAY - 1) * later) / VISITS_PER_ACTIVE_DAY
     line(f"  per visit, {VISITS_PER_ACTIVE_DAY} recorded visits per active day", f"{amortised:.1f} WU",
          f"<= {VISIT_BOUND}", amortised <= VISIT_BOUND)
+    moving = visit_sorted_indexes()
+    floor = 2 * len(moving) + 2
+    line("  floor of a first visit while each filter has its visit order", f"{floor} WU: {len(moving)} index "
+         "keys move (2 WU each), the account and the session 1 each", f"(> {VISIT_BOUND}: the goals conflict)")
     return results
+
+
+def visit_sorted_indexes() -> list:
+    """The accounts indexes sorted by last visit: a first visit of the day moves its key in each."""
+    return [index["index_name"] for index in Account._get_schema()["global_secondary_indexes"]
+            if any(key["AttributeName"] == "s_visit" for key in index["key_schema"])]

@@ -231,7 +231,12 @@ def render(f: dict) -> str:
               "within 5 requests (the planner's counts ride with the boxes' read) but makes that pair read its "
               "larger partition filtered by the other value: with 10 groups, a staff member's caseload filtered "
               "by one group reads ~10 index entries per row shown, over the bound of 3. Nor were the visit-sorted "
-              "indexes (they make sorting by last visit and the dormancy filter one Query each).",
+              "indexes (they make sorting by last visit and the dormancy filter one Query each). The one that "
+              "could go is status_visit: in last-visit order the live never-visited accounts (the Provisioned) "
+              "are one key range of all_visit and the visited (the Activated) the rest, so a key condition plus "
+              "a status FilterExpression reads what it returns; Archived would need all_* partitions of their "
+              "own (`org#A`). That frees one index and 2 write units of every first visit of a day, at the "
+              "price of a planner rule that holds only while activating an account records its first visit.",
               "- **Counter items** (400 KB): counters are stored per Group x Staff combination (4 per account) with "
               f"role/status-prefixed names: created-day x visit-day pairs (`cv`) in items of "
               f"{counters.CREATED_ITEM_DAYS} days, last visits (`v`) and active-day x next-active-day pairs (`k`) in "
