@@ -26,8 +26,8 @@ activated); a filter on role or status selects prefixes when the items are read
 days of `cv` counters and items of ACTIVITY_ITEM_DAYS days of `v` and `k` counters
 (by the counter's first day), named compactly within their item (`stored_name`).
 A first visit of the day rewrites about 8 small items, and the boxes read the 60
-days of `cv` and 90 days of `v` and `k` they sum, 18 items under 4 KB each even
-when dense, in one BatchGetItem, whatever the organisation's size or age.
+days of `cv` and 90 days of `v` and `k` they sum, 17 or 18 items under 4 KB each
+even when dense, in one BatchGetItem, whatever the organisation's size or age.
 """
 import string
 from collections import Counter
@@ -197,7 +197,8 @@ def absolute_names(key: str, stored: dict) -> dict:
         return {}
     named = {}
     for name, amount in stored.items():
-        prefix, kind, offset, gap = name[:PREFIX], name[PREFIX:PREFIX + 1], name[PREFIX + 1:PREFIX + 2], name[PREFIX + 2:]
+        prefix, kind, offset, gap = name[:PREFIX], name[PREFIX:PREFIX + 1], name[PREFIX + 1:PREFIX + 2], \
+            name[PREFIX + 2:]
         if kind not in ("v", "c", "k") or not offset or offset not in DIGITS:
             continue
         day = start + DIGITS.index(offset)

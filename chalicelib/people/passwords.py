@@ -11,12 +11,11 @@ from chalicelib.core.errors import ValidationError
 MIN_LENGTH = 8
 MAX_LENGTH = 128
 # OWASP's first recommended setting (ASVS 5's floor): ~25 ms a verification, so a sign-in
-# answers within issue 14's server-time goal. Its listed equivalents trade memory for passes;
-# t=3, m=64 MiB took 188 ms for no more than OWASP's "equal level of defense".
+# answers within issue 14's server-time goal; the stronger t=3, m=64 MiB took 188 ms.
 _hasher = PasswordHasher(time_cost=2, memory_cost=19 * 1024, parallelism=1)
 # A valid hash of nothing in particular: unknown emails are verified against it
 # so that they cost the same time as a wrong password.
-# Made on first use: hashing costs ~150 ms, too much for every cold start.
+# Made on first use: hashing costs ~25 ms, not worth adding to every cold start.
 @lru_cache(maxsize=1)
 def _dummy_hash() -> str:
     return _hasher.hash("caseload-dummy-password")
