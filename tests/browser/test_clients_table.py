@@ -302,6 +302,27 @@ def test_the_table_fits_the_screen(admin_page, width, height):
     screenshot(page, f"clients-table-{width}")
 
 
+# A select shows its chosen text between its padding and Chromium's arrow (~20 px).
+OPTION_FITS = """(select) => [...select.options].filter((option) => {
+    const style = getComputedStyle(select), text = document.createElement('canvas').getContext('2d');
+    text.font = style.font;
+    const needed = text.measureText(option.text).width + parseFloat(style.paddingLeft) + parseFloat(style.paddingRight) + 20;
+    return needed > select.clientWidth; }).map((option) => option.text)"""
+
+
+@pytest.mark.parametrize("width", [1280, 1440])
+def test_every_fixed_filter_choice_shows_in_full(admin_page, width):
+    """Role, Status and Last visit offer words of ours: each choice reads in full once chosen
+    ("No visit in 90 days" used to show as "No visit in" at 1280 px), and the bar stays one row."""
+    page = admin_page
+    page.set_viewport_size({"width": width, "height": 860})
+    for name in ("Role", "Status", "Last visit"):
+        assert page.get_by_label(name, exact=True).evaluate(OPTION_FITS) == [], name
+    search, role = page.locator(".filter-search").bounding_box(), page.get_by_label("Role", exact=True).bounding_box()
+    assert abs(search["y"] - page.locator(".filter-sheet").bounding_box()["y"]) < 1  # one row
+    assert page.get_by_label("Search", exact=True).bounding_box()["x"] + search["width"] <= role["x"]
+
+
 def test_search_explains_itself(admin_page, northside):
     page = admin_page
     expect(page.get_by_text("Start of a name or email; 2+ characters")).to_be_visible()
