@@ -13,6 +13,7 @@ What `make package` runs:
    static/ under its fingerprinted name (chalicelib/core/assets.py), which the
    pages link to in production. Uploading it is a deploy step (README).
 """
+import fcntl
 import json
 import os
 import shutil
@@ -20,6 +21,7 @@ import subprocess
 import sys
 import tempfile
 import zipfile
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Optional
 
@@ -130,9 +132,25 @@ def zip_sizes(out: Path) -> dict:
     return {path.name: path.stat().st_size for path in sorted(out.glob("*.zip"))}
 
 
+@contextmanager
+def one_build_at_a_time(stage: str):
+    """Builds of a stage share build/src-<stage> and the zip caches in it (two test processes, or
+    two `make package`): a second build waits for the first instead of reading a half-written zip."""
+    lock_path = PROJECT / "build" / f"package-{stage}.lock"
+    lock_path.parent.mkdir(parents=True, exist_ok=True)
+    with open(lock_path, "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
+
+
 def package(stage: str, region: str, out: Path) -> dict:
     settings = load(stage, region)
     template.use_stage_environment(settings)
+    with one_build_at_a_time(stage):
+        return _build(stage, region, out, settings)
+
+
+def _build(stage: str, region: str, out: Path, settings) -> dict:
     source = lay_out(stage)
     merge_file = PROJECT / "build" / f"merge-{stage}.json"
     merge_file.write_text(json.dumps(template.build(settings), indent=2) + "\n")

@@ -373,6 +373,31 @@ def test_a_missing_or_wrong_stage_setting_is_named(tmp_path, setting, value):
     assert message.startswith(setting) and "\n" not in message
 
 
+def test_a_second_build_of_a_stage_waits_for_the_first(monkeypatch, tmp_path):
+    """Two builds share build/src-<stage> and its zip caches (a fresh clone's two test processes
+    once read a half-written zip: BadZipFile). Whoever lays out the build holds the stage's lock."""
+    import fcntl
+
+    from deploy import package as packaging
+
+    seen = []
+
+    def lay_out(stage):
+        with open(PROJECT / "build" / f"package-{stage}.lock", "w") as other:
+            with pytest.raises(BlockingIOError):  # another build cannot start now
+                fcntl.flock(other, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        seen.append(stage)
+        raise packaging.SettingError("stop here")
+
+    monkeypatch.setattr(packaging, "lay_out", lay_out)
+    monkeypatch.setattr(packaging.template, "use_stage_environment", lambda settings: None)  # keep this run's
+    with pytest.raises(packaging.SettingError):
+        packaging.package("prod", REGION, tmp_path / "out")
+    assert seen == ["prod"]
+    with open(PROJECT / "build" / "package-prod.lock", "w") as after:  # released when it ends
+        fcntl.flock(after, fcntl.LOCK_EX | fcntl.LOCK_NB)
+
+
 @pytest.mark.parametrize("argv, named", [
     (["--stage", "prod", "--region", "eu-wset-1"], "REGION 'eu-wset-1' is not an AWS region (did you mean eu-west-1?)"),
     (["--stage", "staging", "--region", REGION], "STAGE 'staging' is not in .chalice/config.json"),
