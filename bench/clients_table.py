@@ -1,7 +1,6 @@
 """Issue 3's bounds: the Clients Table on 100,000 accounts, the stat boxes, the stream aggregator."""
 import os
 import random
-
 from datetime import date
 
 from bench.harness import line, quick, read_units

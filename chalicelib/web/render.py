@@ -12,6 +12,7 @@ from markupsafe import Markup
 from chalicelib.core.assets import asset_dir
 from chalicelib.core.models import ROLE_LABELS, STATUS_DEFAULT_LABEL, STATUS_LABELS
 from chalicelib.core.urls import url
+from chalicelib.table.filters import NO_VISIT_DAYS
 
 
 # Control characters are not allowed in HTML (a parse error): a value echoed back
@@ -68,7 +69,7 @@ def environment() -> Environment:
     )
     env.filters.update(options=_options, human_time=human_time, human_date=human_date)
     env.globals.update(ROLE_LABELS=ROLE_LABELS, STATUS_LABELS=STATUS_LABELS, STATUS_DEFAULT_LABEL=STATUS_DEFAULT_LABEL,
-                       url=url,
+                       NO_VISIT_CHOICES=[(str(days), f"Not in {days} days") for days in NO_VISIT_DAYS], url=url,
                        stage=lambda: os.environ.get("CASELOAD_STAGE", "local"))
     return env
 
